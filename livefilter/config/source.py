@@ -1,0 +1,81 @@
+"""``source:`` — where frames come from. A discriminated union on ``kind``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from livefilter.config.base import StrictModel
+
+__all__ = [
+    "DemoSourceConfig",
+    "FileSourceConfig",
+    "ImageSourceConfig",
+    "WebcamSourceConfig",
+    "RtspSourceConfig",
+    "SourceConfig",
+]
+
+
+class DemoSourceConfig(StrictModel):
+    """Synthetic scene: a real public-domain face photo moving over a background."""
+
+    kind: Literal["demo"] = "demo"
+    width: int = Field(1280, ge=64, le=7680, description="Frame width in pixels.")
+    height: int = Field(720, ge=64, le=4320, description="Frame height in pixels.")
+    fps: float = Field(30.0, gt=0, le=240, description="Frames per second.")
+    duration_s: float | None = Field(
+        10.0, gt=0, description="Length of the demo in seconds; null runs forever."
+    )
+    realtime: bool = Field(True, description="Pace frames at fps (a live camera) or as fast as possible.")
+    seed: int = Field(0, ge=0, description="Random seed for the scene.")
+
+
+class FileSourceConfig(StrictModel):
+    """A video file (any container/codec FFmpeg decodes)."""
+
+    kind: Literal["file"] = "file"
+    path: str = Field(..., min_length=1, description="Path of the video file.")
+    realtime: bool = Field(
+        True, description="Pace frames at the file's rate like a live camera; false reads as fast as possible."
+    )
+    loop: bool = Field(False, description="Start again at the end (live demos).")
+
+
+class ImageSourceConfig(StrictModel):
+    """A still image, repeated as a stream (or one frame)."""
+
+    kind: Literal["image"] = "image"
+    path: str = Field(..., min_length=1, description="Path of the image file.")
+    fps: float = Field(30.0, gt=0, le=240, description="Rate at which the image is repeated.")
+    frames: int | None = Field(1, ge=1, description="How many frames to produce; null repeats forever.")
+    realtime: bool = Field(False, description="Pace frames at fps.")
+
+
+class WebcamSourceConfig(StrictModel):
+    """A local camera by index (0, 1, ...) or device path (/dev/video0)."""
+
+    kind: Literal["webcam"] = "webcam"
+    device: int | str = Field(0, description="Camera index or device path.")
+    width: int | None = Field(1280, ge=64, le=7680, description="Requested width.")
+    height: int | None = Field(720, ge=64, le=4320, description="Requested height.")
+    fps: float | None = Field(30.0, gt=0, le=240, description="Requested frame rate.")
+
+
+class RtspSourceConfig(StrictModel):
+    """An RTSP/HTTP camera stream. Put passwords in ``{LIVEFILTER_*}`` placeholders."""
+
+    kind: Literal["rtsp"] = "rtsp"
+    url: str = Field(..., min_length=1, description="Stream URL, e.g. rtsp://user:{LIVEFILTER_CAM_PASSWORD}@cam/stream1.")
+    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
+    open_timeout_s: float = Field(10.0, gt=0, le=300, description="Give up opening after this long.")
+    read_timeout_s: float = Field(5.0, gt=0, le=300, description="A read that blocks longer counts as signal loss.")
+    reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect delay (doubles up to reconnect_max_s).")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay.")
+
+
+SourceConfig = Annotated[
+    DemoSourceConfig | FileSourceConfig | ImageSourceConfig | WebcamSourceConfig | RtspSourceConfig,
+    Field(discriminator="kind"),
+]

@@ -1,0 +1,32 @@
+"""The contract every output implements."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from livefilter.types import RedactedFrame
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Publishes redacted frames. Each sink is owned by its own ``sink:<name>`` thread.
+
+    Obligations:
+        - ``write()`` accepts only :class:`RedactedFrame` (never a raw frame). The
+          first call fixes the output size; later frames have the same size.
+        - ``open()`` prepares what does not depend on the frame size and raises
+          :class:`~livefilter.errors.SinkError` (or ``DependencyError``) with a clear
+          message and a setup hint when the output cannot work at all.
+        - ``lossless`` sinks (files) receive every rendered frame (the render thread
+          waits for them); live sinks get the newest frame and may skip under load.
+        - ``close()`` is idempotent and finalises the output (e.g. writes the MP4 index).
+    """
+
+    name: str
+    lossless: bool
+
+    def open(self) -> None: ...
+
+    def write(self, frame: RedactedFrame) -> None: ...
+
+    def close(self) -> None: ...

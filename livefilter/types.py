@@ -1,0 +1,173 @@
+"""Typed values passed between pipeline stages.
+
+Frames are read-only so threads share them without copying. A sink only ever
+receives a :class:`RedactedFrame`, which only the compositor builds, so a raw
+:class:`Frame` cannot reach an output by type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+def _readonly(array: np.ndarray) -> np.ndarray:
+    if array.flags.writeable:
+        array = array.view()
+        array.flags.writeable = False
+    return array
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One captured picture.
+
+    Attributes:
+        image: HxWx3 uint8 BGR pixels, read-only.
+        index: monotonic index assigned by the source (0, 1, 2, ...).
+        t_capture: ``time.monotonic()`` seconds when the frame was captured.
+        pts: media timestamp in seconds (file sources), used for frame-exact output.
+        source: short name of the source, for logs and statistics.
+    """
+
+    image: np.ndarray
+    index: int
+    t_capture: float
+    pts: float | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        image = self.image
+        if not isinstance(image, np.ndarray):
+            raise TypeError(f"Frame.image: expected numpy.ndarray, got {type(image).__name__}")
+        if image.dtype != np.uint8:
+            raise TypeError(f"Frame.image: expected dtype uint8, got {image.dtype}")
+        if image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"Frame.image: expected shape (H, W, 3), got {image.shape}")
+        object.__setattr__(self, "image", _readonly(image))
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
+@dataclass(frozen=True, slots=True)
+class Prompt:
+    """A concept that must never be seen, with its own detection threshold."""
+
+    text: str
+    threshold: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class MaskSet:
+    """Per-object masks an engine computed on one source frame.
+
+    Attributes:
+        masks: (n, H, W) bool, one mask per object, at the source frame's size.
+        scores: (n,) float32 confidence per object.
+        labels: the prompt each object answers, one per object.
+        object_ids: (n,) int64 track ids, stable across frames for a tracked object.
+        frame_index: index of the frame the masks were computed on.
+        t_capture: capture time of that frame (``time.monotonic()`` seconds).
+        velocities: (n, 2) float32 object motion in pixels per second (x, y),
+            used to grow masks along the motion while they age; zeros when unknown.
+    """
+
+    masks: np.ndarray
+    scores: np.ndarray
+    labels: tuple[str, ...]
+    object_ids: np.ndarray
+    frame_index: int
+    t_capture: float
+    velocities: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        masks, n = self.masks, len(self.labels)
+        if not isinstance(masks, np.ndarray) or masks.dtype != np.bool_ or masks.ndim != 3:
+            got = f"{getattr(masks, 'dtype', type(masks).__name__)} {getattr(masks, 'shape', '')}"
+            raise TypeError(f"MaskSet.masks: expected (n, H, W) bool array, got {got}")
+        if masks.shape[0] != n:
+            raise ValueError(f"MaskSet: expected {masks.shape[0]} labels (one per mask), got {n}")
+        scores = np.asarray(self.scores, dtype=np.float32).reshape(-1)
+        ids = np.asarray(self.object_ids, dtype=np.int64).reshape(-1)
+        for name, arr in (("scores", scores), ("object_ids", ids)):
+            if arr.shape[0] != n:
+                raise ValueError(f"MaskSet.{name}: expected shape ({n},), got {arr.shape}")
+        velocities = self.velocities
+        velocities = (
+            np.zeros((n, 2), np.float32)
+            if velocities is None
+            else np.asarray(velocities, dtype=np.float32)
+        )
+        if velocities.shape != (n, 2):
+            raise ValueError(f"MaskSet.velocities: expected shape ({n}, 2), got {velocities.shape}")
+        object.__setattr__(self, "masks", _readonly(masks))
+        object.__setattr__(self, "scores", _readonly(scores))
+        object.__setattr__(self, "object_ids", _readonly(ids))
+        object.__setattr__(self, "velocities", _readonly(velocities))
+        object.__setattr__(self, "labels", tuple(self.labels))
+
+    @classmethod
+    def empty(cls, height: int, width: int, *, frame_index: int, t_capture: float) -> MaskSet:
+        """A valid result that found nothing (the frame may be shown unredacted)."""
+        return cls(
+            masks=np.zeros((0, height, width), np.bool_),
+            scores=np.zeros(0, np.float32),
+            labels=(),
+            object_ids=np.zeros(0, np.int64),
+            frame_index=frame_index,
+            t_capture=t_capture,
+        )
+
+    def __len__(self) -> int:
+        return int(self.masks.shape[0])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return int(self.masks.shape[1]), int(self.masks.shape[2])
+
+    def union(self) -> np.ndarray:
+        """(H, W) bool: every pixel covered by any object."""
+        if len(self) == 0:
+            return np.zeros(self.shape, np.bool_)
+        return np.logical_or.reduce(self.masks, axis=0)
+
+
+@dataclass(frozen=True, slots=True)
+class RedactedFrame:
+    """A frame that is safe to publish. Only the compositor builds these.
+
+    Attributes:
+        image: HxWx3 uint8 BGR, read-only, redaction applied.
+        index: index of the source frame shown.
+        t_capture: capture time of the source frame.
+        pts: media timestamp of the source frame, when known.
+        fully_redacted: True when the whole picture was redacted (fail-closed).
+        mask_frame_index: index of the frame the masks came from (None when fully redacted).
+        reason: why the frame was fully redacted ("no_masks_yet", "stale_masks", ...), else "".
+    """
+
+    image: np.ndarray
+    index: int
+    t_capture: float
+    pts: float | None
+    fully_redacted: bool
+    mask_frame_index: int | None = None
+    reason: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "image", _readonly(self.image))
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
