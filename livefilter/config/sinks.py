@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from livefilter.config.base import StrictModel
+from livefilter.config.base import StrictModel, check_min_max
 
 __all__ = [
     "FileSinkConfig",
@@ -23,17 +23,30 @@ class FileSinkConfig(StrictModel):
     """An MP4 (H.264) file."""
 
     kind: Literal["file"] = "file"
-    path: str = Field(..., min_length=1, description="Output video path (.mp4, .mkv, .mov).")
+    path: str = Field(
+        ..., min_length=1,
+        description="Output video path (.mp4, .mkv, .mov); missing folders are created. "
+        "Relative paths are relative to the working directory.",
+    )
     crf: int = Field(20, ge=0, le=51, description="x264 quality (lower = better, larger).")
     preset: str = Field("veryfast", description="x264 preset.")
     overwrite: bool = Field(True, description="Replace an existing file.")
+    audio_from: str | None = Field(
+        None,
+        description="Copy the audio of this file (usually the input video) into the output; "
+        "null writes video only.",
+    )
 
 
 class ImageSinkConfig(StrictModel):
     """Still images: the latest frame, or one file per frame when path contains {index}."""
 
     kind: Literal["image"] = "image"
-    path: str = Field(..., min_length=1, description="Output path, e.g. out.png or frames/{index:06d}.jpg.")
+    path: str = Field(
+        ..., min_length=1,
+        description="Output path, e.g. out.png or frames/{index:06d}.jpg. "
+        "Relative paths are relative to the working directory.",
+    )
 
 
 class PreviewSinkConfig(StrictModel):
@@ -61,6 +74,11 @@ class RtspSinkConfig(StrictModel):
     preset: str = Field("ultrafast", description="x264 preset.")
     reconnect_min_s: float = Field(0.5, gt=0, description="First republish delay.")
     reconnect_max_s: float = Field(10.0, gt=0, description="Longest republish delay.")
+
+    @model_validator(mode="after")
+    def check_reconnect_range(self) -> RtspSinkConfig:
+        check_min_max(self, "reconnect_min_s", "reconnect_max_s")
+        return self
 
 
 class VirtualCamSinkConfig(StrictModel):

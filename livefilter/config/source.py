@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from livefilter.config.base import StrictModel
+from livefilter.config.base import StrictModel, check_min_max
 
 __all__ = [
     "DemoSourceConfig",
@@ -30,13 +30,21 @@ class DemoSourceConfig(StrictModel):
     )
     realtime: bool = Field(True, description="Pace frames at fps (a live camera) or as fast as possible.")
     seed: int = Field(0, ge=0, description="Random seed for the scene.")
+    faces: int = Field(1, ge=0, le=16, description="Number of moving faces (0 shows the background only).")
+    background: str | None = Field(
+        None, description="Photo to show behind the faces (scaled to cover the frame); null draws a texture."
+    )
 
 
 class FileSourceConfig(StrictModel):
     """A video file (any container/codec FFmpeg decodes)."""
 
     kind: Literal["file"] = "file"
-    path: str = Field(..., min_length=1, description="Path of the video file.")
+    path: str = Field(
+        ..., min_length=1,
+        description="Path of the video file. "
+        "Relative paths are relative to the working directory.",
+    )
     realtime: bool = Field(
         True, description="Pace frames at the file's rate like a live camera; false reads as fast as possible."
     )
@@ -47,7 +55,11 @@ class ImageSourceConfig(StrictModel):
     """A still image, repeated as a stream (or one frame)."""
 
     kind: Literal["image"] = "image"
-    path: str = Field(..., min_length=1, description="Path of the image file.")
+    path: str = Field(
+        ..., min_length=1,
+        description="Path of the image file. "
+        "Relative paths are relative to the working directory.",
+    )
     fps: float = Field(30.0, gt=0, le=240, description="Rate at which the image is repeated.")
     frames: int | None = Field(1, ge=1, description="How many frames to produce; null repeats forever.")
     realtime: bool = Field(False, description="Pace frames at fps.")
@@ -73,6 +85,11 @@ class RtspSourceConfig(StrictModel):
     read_timeout_s: float = Field(5.0, gt=0, le=300, description="A read that blocks longer counts as signal loss.")
     reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect delay (doubles up to reconnect_max_s).")
     reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay.")
+
+    @model_validator(mode="after")
+    def check_reconnect_range(self) -> RtspSourceConfig:
+        check_min_max(self, "reconnect_min_s", "reconnect_max_s")
+        return self
 
 
 SourceConfig = Annotated[

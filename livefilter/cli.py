@@ -1,0 +1,428 @@
+"""Command line: ``livefilter run | check | image | video | schema``.
+
+Exit codes: 0 done; 1 runtime failure (a source, engine or sink could not open or failed
+while running); 2 bad command line, config, input path or installation (nothing was run);
+128+N stopped by signal N after a clean shutdown (130 for Ctrl-C, 143 for SIGTERM).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from livefilter.config import Config
+from livefilter.config.loader import load_config, parse_config, with_overrides
+from livefilter.errors import ConfigError, DependencyError, EngineError, LivefilterError
+from livefilter.secrets import redact_text, redact_url
+from livefilter.types import Prompt, RedactedFrame
+
+__all__ = [
+    "main",
+    "build_parser",
+    "parse_source",
+    "parse_sink",
+    "ProgressSink",
+    "summarize",
+    "video_frame_count",
+]
+
+logger = logging.getLogger("livefilter.cli")
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")
+STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
+LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
+
+_WEBCAM_PATH = re.compile(r"/dev/video\d+")
+
+
+# --- override parsing --------------------------------------------------------------------
+
+
+def parse_source(text: str) -> dict[str, Any]:
+    """``--source`` → the ``source:`` section it stands for.
+
+    Example:
+        >>> parse_source("0")
+        {'kind': 'webcam', 'device': 0}
+        >>> parse_source("rtsp://cam.local/stream1")
+        {'kind': 'rtsp', 'url': 'rtsp://cam.local/stream1'}
+    """
+    if text == "demo":
+        return {"kind": "demo"}
+    if text.isdigit():
+        return {"kind": "webcam", "device": int(text)}
+    if _WEBCAM_PATH.fullmatch(text):
+        return {"kind": "webcam", "device": text}
+    if text.lower().startswith(STREAM_SCHEMES):
+        return {"kind": "rtsp", "url": text}
+    if not Path(text).is_file():
+        raise ConfigError(
+            f"--source {text!r}: no such file; expected demo, a webcam index (0) or /dev/videoN, "
+            "rtsp://..., http(s)://..., or the path of a video or image file"
+        )
+    if text.lower().endswith(IMAGE_EXTENSIONS):
+        # A still image on `run` is a live stream of that picture (e.g. to test a virtual camera).
+        return {"kind": "image", "path": text, "frames": None, "realtime": True}
+    return {"kind": "file", "path": text}
+
+
+def parse_sink(text: str) -> dict[str, Any]:
+    """``--sink`` → one entry of ``sinks:``.
+
+    Example:
+        >>> parse_sink("virtualcam:/dev/video10")
+        {'kind': 'virtualcam', 'device': '/dev/video10'}
+        >>> parse_sink("out/clip.mp4")
+        {'kind': 'file', 'path': 'out/clip.mp4'}
+    """
+    if text in ("preview", "null", "virtualcam"):
+        return {"kind": text}
+    if text.startswith("virtualcam:"):
+        return {"kind": "virtualcam", "device": text.removeprefix("virtualcam:")}
+    if text.lower().startswith(("rtsp://", "rtsps://")):
+        return {"kind": "rtsp", "url": text}
+    if text.lower().endswith(IMAGE_EXTENSIONS):
+        return {"kind": "image", "path": text}
+    if text.lower().endswith(VIDEO_EXTENSIONS):
+        return {"kind": "file", "path": text}
+    raise ConfigError(
+        f"--sink {redact_url(text)!r}: expected preview, null, virtualcam[:DEVICE], rtsp://..., "
+        f"an image path ({', '.join(IMAGE_EXTENSIONS)}) or a video path ({', '.join(VIDEO_EXTENSIONS)})"
+    )
+
+
+def _engine_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """``--prompt``, ``--style``, ``--engine`` and ``--model`` as dotted config overrides."""
+    overrides: dict[str, Any] = {}
+    if args.prompt:
+        overrides["prompts"] = list(args.prompt)
+    if args.style:
+        overrides["render.style"] = args.style
+    if args.engine:
+        overrides["engine.kind"] = args.engine
+    if args.model:
+        if args.engine not in (None, "sam3"):
+            raise ConfigError(f"--model names SAM3 weights; it cannot be used with --engine {args.engine}")
+        overrides["engine.kind"] = "sam3"
+        overrides["engine.sam3.model"] = args.model
+    return overrides
+
+
+# --- progress bar --------------------------------------------------------------------------
+
+
+class ProgressSink:
+    """A tqdm bar over the frames actually written (an extra sink for file jobs).
+
+    A live sink (``lossless = False``), so the bar never slows the job; it follows the
+    index of the newest frame shown, and counts fully redacted frames.
+    """
+
+    name = "progress"
+    lossless = False
+
+    def __init__(self, total: int | None, *, enabled: bool = True, file: IO[str] | None = None) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.file = file
+        self.fully_redacted = 0
+        self._bar: Any = None
+
+    def open(self) -> None:
+        from tqdm import tqdm
+
+        self._bar = tqdm(
+            total=self.total, unit="frame", disable=not self.enabled, file=self.file, dynamic_ncols=True
+        )
+
+    def write(self, frame: RedactedFrame) -> None:
+        if frame.fully_redacted:
+            self.fully_redacted += 1
+            self._bar.set_postfix(fully_redacted=self.fully_redacted, refresh=False)
+        if frame.index + 1 > self._bar.n:
+            self._bar.update(frame.index + 1 - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+def video_frame_count(path: str) -> int | None:
+    """Frames in the first video stream, from the container header (no decoding); None if unknown."""
+    import av
+
+    try:
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            if stream.frames:
+                return int(stream.frames)
+            if stream.duration is not None and stream.time_base is not None:
+                seconds = float(stream.duration * stream.time_base)
+            elif container.duration is not None:
+                seconds = container.duration / av.time_base
+            else:
+                return None
+            rate = stream.average_rate or stream.guessed_rate
+            if not rate:
+                return None
+            return round(seconds * float(rate)) or None
+    except (av.FFmpegError, IndexError, OSError, ValueError):
+        return None  # the source reports a proper error when it opens the file
+
+
+# --- commands ------------------------------------------------------------------------------
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    overrides = _engine_overrides(args)
+    if args.source:
+        overrides["source"] = parse_source(args.source)
+    if args.sink:
+        overrides["sinks"] = [parse_sink(spec) for spec in args.sink]
+    if args.duration is not None:
+        overrides["runtime.max_duration_s"] = args.duration
+    return _execute(load_config(args.config, overrides))
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    _check_prompts(config, args.config)
+    print(f"{args.config}: OK")
+    print(summarize(config))
+    return EXIT_OK
+
+
+def _check_prompts(config: Config, origin: str) -> None:
+    """The CPU face engine answers only faces; say so before a run fails on it (no model loaded)."""
+    if config.engine.kind != "cpu-face":
+        return
+    from livefilter.engines.face_cpu import face_prompt
+
+    try:
+        face_prompt([Prompt(p.text, p.threshold) for p in config.prompts])
+    except EngineError as exc:
+        raise ConfigError(f"{origin} prompts: {exc}") from None
+
+
+def _cmd_file_job(args: argparse.Namespace) -> int:
+    """``image`` / ``video``: one input file → one output file, every frame exact."""
+    is_image = args.command == "image"
+    if not Path(args.input).is_file():
+        raise ConfigError(f"input {args.input!r}: no such file")
+    sink = parse_sink(args.output)
+    wanted = "image" if is_image else "file"
+    if sink["kind"] != wanted:
+        extensions = IMAGE_EXTENSIONS if is_image else VIDEO_EXTENSIONS
+        raise ConfigError(
+            f"output {args.output!r}: `livefilter {args.command}` writes {', '.join(extensions)} files"
+        )
+    if is_image:
+        source = {"kind": "image", "path": args.input, "frames": 1, "realtime": False}
+    else:
+        source = {"kind": "file", "path": args.input, "realtime": False}
+        sink["audio_from"] = args.input
+    overrides = {**_engine_overrides(args), "source": source, "sinks": [sink], "render.mode": "exact"}
+    if args.config:
+        config = load_config(args.config, overrides)
+    else:
+        config = parse_config(with_overrides({}, overrides), origin="command line")
+    total = 1 if is_image else video_frame_count(args.input)
+    return _execute(config, extra_sinks=[ProgressSink(total, enabled=sys.stderr.isatty())])
+
+
+def _cmd_schema(args: argparse.Namespace) -> int:
+    print(json.dumps(Config.model_json_schema(), indent=2))
+    return EXIT_OK
+
+
+def _execute(config: Config, extra_sinks: Sequence[Any] = ()) -> int:
+    """Build and run the pipeline; SIGINT/SIGTERM stop it cleanly; print the statistics."""
+    from livefilter.pipeline import build_pipeline
+
+    pipeline = build_pipeline(config, extra_sinks=list(extra_sinks))
+    with _stop_on_signals(pipeline.stop) as received:
+        stats = pipeline.run()
+    print(stats.format())
+    return 128 + received[0] if received else EXIT_OK
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: Any) -> Iterator[list[int]]:
+    """Map SIGINT/SIGTERM to ``stop()``; a second signal quits at once. Yields the signals seen."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+
+    def handle(signum: int, _frame: object) -> None:
+        received.append(signum)
+        if len(received) > 1:
+            os._exit(128 + signum)  # asked twice: do not wait for outputs to finish
+        logger.warning(
+            "%s: stopping cleanly (press Ctrl-C again to quit at once)", signal.Signals(signum).name
+        )
+        # In a thread: stop() may take locks the interrupted main thread holds.
+        threading.Thread(target=stop, name="signal-stop", daemon=True).start()
+
+    previous = {signum: signal.signal(signum, handle) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def summarize(config: Config) -> str:
+    """A few lines describing what a run would do (credentials and query strings hidden)."""
+    source = config.source
+    render = config.render
+    prompts = ", ".join(f"{p.text} (≥{p.threshold:g})" for p in config.prompts)
+    lines = [
+        f"  source:  {_describe(source.model_dump())}",
+        f"  prompts: {prompts}",
+        f"  engine:  {config.engine.kind} (hang timeout {config.engine.timeout_s:g} s)",
+        (
+            f"  render:  {render.mode}, {render.style}, fps {render.fps or 'of the source'}, "
+            f"fully redacted when masks older than {render.max_mask_age_ms:g} ms"
+        ),
+        f"  sinks:   {'; '.join(_describe(sink.model_dump()) for sink in config.sinks)}",
+    ]
+    if config.runtime.max_duration_s is not None:
+        lines.append(f"  stops after {config.runtime.max_duration_s:g} s")
+    return "\n".join(lines)
+
+
+def _describe(section: Mapping[str, Any]) -> str:
+    target = next((section[key] for key in ("path", "url", "device") if section.get(key) is not None), None)
+    if isinstance(target, str) and "://" in target:
+        target = _safe_url(target)
+    return f"{section['kind']} {target}" if target is not None else str(section["kind"])
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password and query string (tokens often live there)."""
+    parts = urlsplit(redact_url(url))
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "..." if parts.query else "", ""))
+
+
+# --- entry point ---------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", help="debug logging and tracebacks")
+    engine = argparse.ArgumentParser(add_help=False)
+    engine.add_argument("--style", choices=("blur", "pixelate", "solid"), help="how marked pixels are hidden")
+    engine.add_argument("--engine", choices=("auto", "cpu-face", "sam3"), help="segmentation engine")
+    engine.add_argument(
+        "--model", metavar="PATH_OR_ID", help="SAM3 weights: a local folder or hub id (implies --engine sam3)"
+    )
+
+    parser = argparse.ArgumentParser(
+        prog="livefilter",
+        description="Real-time privacy filter: say what must never be seen, publish only redacted frames.",
+        epilog="Exit codes: 0 done, 1 runtime failure, 2 bad command/config/input, 130 Ctrl-C.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", parents=[common, engine], help="run a config (live or file)")
+    run.add_argument("config", metavar="CONFIG", help="YAML config file, e.g. configs/demo.yaml")
+    run.add_argument(
+        "--source", metavar="S", help="demo | 0 | /dev/videoN | rtsp://... | http(s)://... | FILE"
+    )
+    run.add_argument(
+        "--prompt", action="append", metavar="P", help="what to hide (repeat; replaces the config's prompts)"
+    )
+    run.add_argument(
+        "--sink",
+        action="append",
+        metavar="K",
+        help="preview | null | virtualcam[:DEVICE] | rtsp://... | IMAGE | VIDEO (repeat; replaces the config's sinks)",
+    )
+    run.add_argument("--duration", type=float, metavar="SEC", help="stop after SEC seconds")
+    run.set_defaults(handler=_cmd_run)
+
+    check = commands.add_parser("check", parents=[common], help="validate a config without running it")
+    check.add_argument("config", metavar="CONFIG")
+    check.set_defaults(handler=_cmd_check)
+
+    for name, what in (
+        ("image", "an image file"),
+        ("video", "a video file, every frame exact, audio copied"),
+    ):
+        job = commands.add_parser(name, parents=[common, engine], help=f"redact {what}")
+        job.add_argument("input", metavar="IN")
+        job.add_argument("output", metavar="OUT")
+        job.add_argument(
+            "--prompt", action="append", required=True, metavar="P", help="what to hide (repeat)"
+        )
+        job.add_argument(
+            "--config", metavar="CONFIG", help="take engine and render settings from this config"
+        )
+        job.set_defaults(handler=_cmd_file_job)
+
+    schema = commands.add_parser("schema", parents=[common], help="print the config's JSON schema")
+    schema.set_defaults(handler=_cmd_schema)
+    return parser
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Last line of defence: no URL password reaches the log, whoever wrote the message."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact_text(super().format(record))
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool) -> Iterator[None]:
+    root = logging.getLogger()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_RedactingFormatter(LOG_FORMAT))
+    previous_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous_level)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    with _logging(args.verbose):
+        try:
+            return int(args.handler(args))
+        except (ConfigError, DependencyError) as exc:
+            return _report(exc, EXIT_USAGE)
+        except LivefilterError as exc:
+            return _report(exc, EXIT_FAILURE)
+        except KeyboardInterrupt:
+            print("livefilter: interrupted", file=sys.stderr)
+            return 128 + signal.SIGINT
+        except BrokenPipeError:  # e.g. `livefilter schema | head`: the reader left, that is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            return EXIT_OK
+        except Exception as exc:  # a bug: say so, with the traceback (redacted by the formatter)
+            logger.exception("internal error (%s); please report it", type(exc).__name__)
+            return EXIT_FAILURE
+
+
+def _report(exc: LivefilterError, code: int) -> int:
+    logger.debug("where the error came from (shown with -v):", exc_info=exc)
+    print(f"livefilter: error: {redact_text(str(exc))}", file=sys.stderr)
+    return code

@@ -1,0 +1,245 @@
+"""Temporal memory for detector engines: detections become tracks with stable ids.
+
+A track **holds** for ``hold_s`` after its last detection (a face the detector misses
+for a few frames stays covered) and, between detections, **follows** its estimated
+velocity while its box grows with the uncertainty of that guess. Pure numpy, no
+engine or image code: time comes from the caller (``Frame.t_capture``), so behaviour
+is deterministic in tests.
+
+Example:
+    >>> tracker = Tracker(TrackerSettings(hold_s=1.0))
+    >>> [t.track_id for t in tracker.update(0.0, np.array([[10, 10, 50, 50]]), np.array([0.9]))]
+    [1]
+    >>> moved = tracker.update(0.1, np.array([[20, 10, 60, 50]]), np.array([0.9]))
+    >>> moved[0].track_id, moved[0].velocity.round(1).tolist()
+    (1, [100.0, 0.0])
+    >>> tracker.predict(0.2)[0].box.round(0).tolist()  # followed 10 px, grown with age
+    [26.0, 8.0, 74.0, 52.0]
+    >>> tracker.predict(1.2)  # held 1.0 s after the last detection, then dropped
+    []
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+__all__ = ["TrackedBox", "Tracker", "TrackerSettings", "box_iou"]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSettings:
+    """How tracks are matched, held, followed and bounded.
+
+    Attributes:
+        hold_s: a track lives this long after its last detection.
+        max_tracks: most tracks kept; beyond it the stalest are dropped.
+        match_iou: a detection continues a track when their boxes overlap this much...
+        match_distance: ...or when their centres are closer than this many track sizes.
+        velocity_smoothing: weight of the newest velocity measurement (0..1].
+        growth_per_s: a predicted box grows by this fraction of its size per second of age.
+        motion_uncertainty: and by this fraction of the distance it was moved, per side.
+        max_growth: growth is capped at this fraction of the size, per side.
+        max_speed: speeds are clamped to this many track sizes per second (a bad match
+            must not fling a mask off the face).
+    """
+
+    hold_s: float = 1.0
+    max_tracks: int = 64
+    match_iou: float = 0.2
+    match_distance: float = 1.0
+    velocity_smoothing: float = 0.6
+    growth_per_s: float = 0.5
+    motion_uncertainty: float = 0.25
+    max_growth: float = 0.75
+    max_speed: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.hold_s < 0:
+            raise ValueError(f"TrackerSettings.hold_s: expected >= 0, got {self.hold_s}")
+        if self.max_tracks < 1:
+            raise ValueError(f"TrackerSettings.max_tracks: expected >= 1, got {self.max_tracks}")
+        if not 0 < self.velocity_smoothing <= 1:
+            raise ValueError(
+                f"TrackerSettings.velocity_smoothing: expected in (0, 1], got {self.velocity_smoothing}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedBox:
+    """Where a track is believed to be at the time asked.
+
+    Attributes:
+        track_id: stable id (1, 2, ...), never reused within a tracker's life.
+        box: (4,) float32 x1, y1, x2, y2, moved along the velocity and grown with age.
+        score: score of the track's last detection.
+        label: the concept it answers.
+        velocity: (2,) float32 px/s (x, y).
+        age_s: seconds since the track's last detection (0 on a detection).
+    """
+
+    track_id: int
+    box: np.ndarray
+    score: float
+    label: str
+    velocity: np.ndarray
+    age_s: float
+
+
+@dataclass(slots=True)
+class _Track:
+    track_id: int
+    box: np.ndarray  # x1, y1, x2, y2 at the last detection
+    t_detect: float
+    score: float
+    label: str
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float64))
+    has_velocity: bool = False
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) intersection over union of x1, y1, x2, y2 boxes."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
+    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def _centers(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[..., :2] + boxes[..., 2:]) / 2
+
+
+def _sizes(boxes: np.ndarray) -> np.ndarray:
+    return np.sqrt(np.prod(np.clip(boxes[..., 2:] - boxes[..., :2], 1e-6, None), axis=-1))
+
+
+class Tracker:
+    """Turns per-frame detections into held, moving tracks. Owned by one thread.
+
+    ``update(t, boxes, scores)`` on frames the detector ran on; ``predict(t)`` on the
+    frames in between (norfair's ``period``). Both return every live track at ``t``.
+    """
+
+    def __init__(self, settings: TrackerSettings | None = None) -> None:
+        self.settings = settings or TrackerSettings()
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+
+    def __len__(self) -> int:
+        return len(self._tracks)
+
+    def reset(self) -> None:
+        """Forget every track (ids keep counting up, so an old id never returns)."""
+        self._tracks.clear()
+
+    def update(
+        self,
+        t: float,
+        boxes: np.ndarray,
+        scores: np.ndarray,
+        labels: tuple[str, ...] | list[str] | None = None,
+    ) -> list[TrackedBox]:
+        """Match this frame's detections (x1, y1, x2, y2) to tracks; unmatched ones start tracks."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, np.float64).reshape(-1)
+        labels = list(labels) if labels is not None else ["face"] * len(boxes)
+        if not len(boxes) == len(scores) == len(labels):
+            raise ValueError(
+                f"Tracker.update: expected as many scores and labels as boxes ({len(boxes)}), "
+                f"got {len(scores)} scores and {len(labels)} labels"
+            )
+        self._drop_expired(t)
+        predicted = np.array([self._predicted_box(tr, t, grow=False) for tr in self._tracks]).reshape(-1, 4)
+        pairs = self._match(predicted, boxes, labels)
+        for ti, di in pairs:
+            self._continue(self._tracks[ti], t, boxes[di], float(scores[di]))
+        matched_dets = {di for _, di in pairs}
+        for di in range(len(boxes)):
+            if di not in matched_dets:
+                self._tracks.append(_Track(self._next_id, boxes[di].copy(), t, float(scores[di]), labels[di]))
+                self._next_id += 1
+        self._bound()
+        return self.predict(t)
+
+    def predict(self, t: float) -> list[TrackedBox]:
+        """Every live track at ``t``: moved along its velocity, grown with its age."""
+        self._drop_expired(t)
+        return [
+            TrackedBox(
+                track_id=tr.track_id,
+                box=self._predicted_box(tr, t, grow=True).astype(np.float32),
+                score=tr.score,
+                label=tr.label,
+                velocity=tr.velocity.astype(np.float32),
+                age_s=max(0.0, t - tr.t_detect),
+            )
+            for tr in self._tracks
+        ]
+
+    # ------------------------------------------------------------------ internals
+
+    def _predicted_box(self, tr: _Track, t: float, *, grow: bool) -> np.ndarray:
+        s = self.settings
+        age = max(0.0, t - tr.t_detect)
+        shift = tr.velocity * age
+        box = tr.box + np.concatenate([shift, shift])
+        if grow and age > 0:
+            size = tr.box[2:] - tr.box[:2]
+            margin = size * s.growth_per_s * age + s.motion_uncertainty * np.abs(shift)
+            margin = np.minimum(margin, s.max_growth * size)
+            box = box + np.concatenate([-margin, margin])
+        return box
+
+    def _match(self, predicted: np.ndarray, boxes: np.ndarray, labels: list[str]) -> list[tuple[int, int]]:
+        """Greedy matching, closest (normalised centre distance) first, within the gates."""
+        pairs: list[tuple[int, int]] = []
+        if len(predicted) == 0 or len(boxes) == 0:
+            return pairs
+        s = self.settings
+        iou = box_iou(predicted, boxes)
+        dist = np.linalg.norm(_centers(predicted)[:, None] - _centers(boxes)[None], axis=2)
+        dist = dist / _sizes(predicted)[:, None]
+        same_label = np.array([[tr.label == lab for lab in labels] for tr in self._tracks])
+        allowed = same_label & ((iou >= s.match_iou) | (dist <= s.match_distance))
+        used_t: set[int] = set()
+        used_d: set[int] = set()
+        for flat in np.argsort(np.where(allowed, dist, np.inf), axis=None):
+            ti, di = np.unravel_index(flat, dist.shape)
+            if not allowed[ti, di]:
+                break
+            if ti in used_t or di in used_d:
+                continue
+            used_t.add(int(ti))
+            used_d.add(int(di))
+            pairs.append((int(ti), int(di)))
+        return pairs
+
+    def _continue(self, tr: _Track, t: float, box: np.ndarray, score: float) -> None:
+        s = self.settings
+        dt = t - tr.t_detect
+        if dt > 1e-6:
+            measured = (_centers(box) - _centers(tr.box)) / dt
+            limit = s.max_speed * float(_sizes(box))
+            speed = float(np.linalg.norm(measured))
+            if speed > limit:
+                measured *= limit / speed
+            a = s.velocity_smoothing if tr.has_velocity else 1.0
+            tr.velocity = a * measured + (1 - a) * tr.velocity
+            tr.has_velocity = True
+        tr.box, tr.t_detect, tr.score = box.copy(), t, score
+
+    def _drop_expired(self, t: float) -> None:
+        hold = self.settings.hold_s
+        self._tracks = [tr for tr in self._tracks if t - tr.t_detect <= hold]
+
+    def _bound(self) -> None:
+        limit = self.settings.max_tracks
+        if len(self._tracks) > limit:
+            # Keep the most recently detected, then the most confident.
+            self._tracks.sort(key=lambda tr: (tr.t_detect, tr.score), reverse=True)
+            del self._tracks[limit:]

@@ -1,0 +1,250 @@
+"""The pipeline: source → bounded queue → engine → render → sinks, fail-closed at every step.
+
+:class:`Pipeline` only wires the threads of :mod:`livefilter.runtime` together; each loop
+is a plain function there. Read :meth:`Pipeline.__init__` and :meth:`Pipeline.start` top
+down to follow a frame.
+
+Example (the CLI does this)::
+
+    with build_pipeline(load_config("config.yaml")) as pipeline:
+        ...
+    stats = build_pipeline(config).run()   # start, wait for the end, stop
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from functools import partial
+from types import TracebackType
+
+from livefilter.config import Config, EngineConfig, RenderConfig, RuntimeConfig
+from livefilter.engines import create_engine, resolve_engine_kind
+from livefilter.engines.base import Engine
+from livefilter.render.compositor import Compositor
+from livefilter.runtime.capture import run_capture
+from livefilter.runtime.inference import EngineResult, PromptBoard, run_engine
+from livefilter.runtime.metrics import Metrics, Stats
+from livefilter.runtime.render import Pacer, run_exact, run_low_latency
+from livefilter.runtime.sinks import Outlets, run_sink
+from livefilter.runtime.slots import BoundedQueue, LatestSlot
+from livefilter.sinks import create_sink
+from livefilter.sinks.base import Sink
+from livefilter.sources import create_source
+from livefilter.sources.base import Source
+from livefilter.types import Frame, Prompt
+
+__all__ = ["DEFAULT_FPS", "Pipeline", "build_pipeline", "output_fps"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FPS = 30.0
+"""Output rate when neither ``render.fps`` nor the source says."""
+
+JOIN_TIMEOUT_S = 5.0
+"""How long ``stop()`` waits for each thread (a sink finalising a file may need a moment)."""
+
+
+def output_fps(render: RenderConfig, source: Source) -> float:
+    """``render.fps``, else the source's nominal rate, else 30."""
+    return render.fps or source.nominal_fps or DEFAULT_FPS
+
+
+class Pipeline:
+    """Runs one source through one engine into any number of sinks.
+
+    Args:
+        source: built, not opened (``start()`` opens it).
+        engine_factory: builds a fresh, unopened engine; called again after each failure.
+        sinks: built, not opened (``start()`` opens them).
+        render, engine, runtime: the config sections; ``engine.kind`` names the engine thread.
+        clock: ``time.monotonic`` or a stand-in, for ages and statistics.
+    """
+
+    def __init__(
+        self,
+        *,
+        source: Source,
+        engine_factory: Callable[[], Engine],
+        sinks: Sequence[Sink],
+        render: RenderConfig,
+        engine: EngineConfig,
+        runtime: RuntimeConfig,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not sinks:
+            raise ValueError("Pipeline: expected at least one sink, got none")
+        self._stop = threading.Event()
+        self._clock = clock
+        self._error: BaseException | None = None
+        self._threads: list[threading.Thread] = []
+        self._started = False
+        self.metrics = Metrics(clock)
+        self.render_config = render
+        self.runtime_config = runtime
+        exact = render.mode == "exact"
+
+        # source → the render's newest-frame slot and the bounded engine queue
+        self.source = source
+        self._latest_frame: LatestSlot[Frame] = LatestSlot()
+        self._engine_queue: BoundedQueue[Frame] = BoundedQueue(runtime.queue_size)
+        self._wait_for_room = exact and not source.live
+        self._source_reconnected = threading.Event()  # the engine forgets its tracks
+
+        # engine → the newest result (low_latency) or every result in order (exact)
+        self._engine_factory = engine_factory
+        self.engine_config = engine
+        self._prompts = PromptBoard()
+        self._latest_result: LatestSlot[EngineResult] = LatestSlot()
+        self._exact_results: BoundedQueue[EngineResult] | None = BoundedQueue(runtime.queue_size) if exact else None
+        self._engine_done = threading.Event()
+
+        # render → sinks
+        self._compositor = Compositor(render)
+        self.sinks = list(sinks)
+        self._outlets = Outlets(self.sinks, metrics=self.metrics, stop=self._stop)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Open the source and sinks (their errors raise here) and start the threads."""
+        if self._started:
+            raise RuntimeError("Pipeline.start: already started (a pipeline runs once)")
+        self._started = True
+        self.source.open()
+        opened: list[Sink] = []
+        try:
+            for sink in self.sinks:
+                sink.open()
+                opened.append(sink)
+        except BaseException:
+            for sink in opened:
+                sink.close()
+            self.source.close()
+            raise
+        fps = output_fps(self.render_config, self.source)
+        logger.info(
+            "pipeline: %s -> engine %s -> render %s at %.3g fps -> %s",
+            self.source.name, self.engine_config.kind, self.render_config.mode, fps,
+            ", ".join(sink.name for sink in self.sinks),
+        )
+        self._spawn(f"capture:{self.source.name}", run_capture, self.source,
+                    latest_frame=self._latest_frame, engine_queue=self._engine_queue,
+                    wait_for_room=self._wait_for_room, metrics=self.metrics, stop=self._stop,
+                    on_reconnect=self._source_reconnected.set, on_error=self._record_error)
+        self._spawn(f"engine:{self.engine_config.kind}", run_engine, self._engine_factory,
+                    name=f"engine:{self.engine_config.kind}", frames=self._engine_queue,
+                    take_newest=self.render_config.mode == "low_latency", prompts=self._prompts,
+                    reset_requested=self._source_reconnected, latest=self._latest_result,
+                    exact=self._exact_results, settings=self.engine_config, metrics=self.metrics,
+                    stop=self._stop, done=self._engine_done, on_fatal=self._fail)
+        if self._exact_results is not None:
+            self._spawn("render", run_exact, self._compositor, results=self._exact_results,
+                        prompts=self._prompts, config=self.render_config, outlets=self._outlets,
+                        metrics=self.metrics, stop=self._stop)
+        else:
+            self._spawn("render", run_low_latency, self._compositor, latest_frame=self._latest_frame,
+                        latest_result=self._latest_result, prompts=self._prompts,
+                        engine_done=self._engine_done, config=self.render_config, outlets=self._outlets,
+                        pacer=Pacer(fps, self._clock), metrics=self.metrics, stop=self._stop,
+                        clock=self._clock)
+        for sink, inbox in zip(self.sinks, self._outlets.inboxes):
+            self._spawn(f"sink:{sink.name}", run_sink, sink, inbox=inbox, metrics=self.metrics, stop=self._stop)
+
+    def run(self) -> Stats:
+        """Start, wait until the stream is fully published (finite source), ``runtime.max_duration_s``
+        passed or ``stop()`` was called; log statistics every ``runtime.stats_interval_s``.
+
+        Returns the final statistics. Raises the error that ended the run (e.g. the engine
+        could not load, or a file source broke off), after shutting everything down.
+        """
+        self.start()
+        try:
+            self._wait()
+        finally:
+            self.stop()
+        if self._error is not None:
+            raise self._error
+        return self.stats()
+
+    def stop(self) -> None:
+        """Stop every thread (sinks close and finalise their outputs). Idempotent."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(JOIN_TIMEOUT_S)
+            if thread.is_alive():
+                logger.error("thread %s did not stop within %.0f s", thread.name, JOIN_TIMEOUT_S)
+
+    def set_prompts(self, prompts: Sequence[Prompt]) -> None:
+        """Search for ``prompts`` from now on. Output is fully redacted until the engine has
+        produced masks for them."""
+        prompts = list(prompts)
+        if not prompts:
+            raise ValueError("set_prompts: expected at least one prompt (with none, nothing would be hidden)")
+        self._prompts.set(prompts)
+
+    def stats(self) -> Stats:
+        return self.metrics.snapshot()
+
+    @property
+    def error(self) -> BaseException | None:
+        """The error that ended (or will end) the run, if any."""
+        return self._error
+
+    def __enter__(self) -> Pipeline:
+        self.start()
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        self.stop()
+
+    # -- internals -------------------------------------------------------------------------
+
+    def _spawn(self, thread_name: str, target: Callable[..., None], /, *args: object, **kwargs: object) -> None:
+        thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=thread_name, daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _wait(self) -> None:
+        """Block until every sink finished, the time limit, or stop; log statistics meanwhile."""
+        runtime = self.runtime_config
+        started = self._clock()
+        next_stats = started + runtime.stats_interval_s
+        sink_threads = [t for t in self._threads if t.name.startswith("sink:")]
+        while not self._stop.is_set() and any(t.is_alive() for t in sink_threads):
+            now = self._clock()
+            if runtime.max_duration_s is not None and now - started >= runtime.max_duration_s:
+                logger.info("pipeline: runtime.max_duration_s (%g s) reached, stopping", runtime.max_duration_s)
+                return
+            if now >= next_stats:
+                logger.info("%s", self.stats().format())
+                next_stats = now + runtime.stats_interval_s
+            self._stop.wait(0.1)
+
+    def _record_error(self, exc: BaseException) -> None:
+        if self._error is None:
+            self._error = exc
+
+    def _fail(self, exc: BaseException) -> None:
+        """A fatal error: remember it for ``run()`` and stop everything."""
+        self._record_error(exc)
+        self._stop.set()
+
+
+def build_pipeline(config: Config, *, extra_sinks: Sequence[Sink] = ()) -> Pipeline:
+    """A pipeline for ``config`` (plus ``extra_sinks``, e.g. a preview the CLI adds). Nothing is opened yet."""
+    source = create_source(config.source)
+    kind = resolve_engine_kind(config.engine)
+    prompts = [Prompt(p.text, p.threshold) for p in config.prompts]
+    fps = output_fps(config.render, source)
+    sinks = [create_sink(sink_config, fps=fps) for sink_config in config.sinks]
+    return Pipeline(
+        source=source,
+        engine_factory=partial(create_engine, config.engine, prompts, kind=kind),
+        sinks=[*sinks, *extra_sinks],
+        render=config.render,
+        engine=config.engine.model_copy(update={"kind": kind}),
+        runtime=config.runtime,
+    )

@@ -1,0 +1,181 @@
+"""Redaction styles: Gaussian blur, pixelation, solid fill — and blending them in.
+
+Pure functions on HxWx3 uint8 BGR arrays. Each style returns a new array of
+the same shape; :func:`paste` and :func:`blend` write it into a buffer the
+compositor owns, only where the mask or alpha says.
+
+Large blurs run on a downscaled copy and are scaled back up: the down/up
+scaling adds its own smoothing, which is subtracted from the sigma used at
+the small scale, so the visual strength matches a full-size Gaussian of the
+same sigma at a fraction of the cost.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Literal
+
+import numpy as np
+
+__all__ = ["blend", "blur_cell", "enlarge", "gaussian_blur", "paste", "pixelate", "redact_whole", "solid"]
+
+_SIGMA_AT_SCALE = 3.0
+"""Blurs with a larger sigma run on a grid downscaled so the sigma there is about this many pixels."""
+
+
+@functools.lru_cache(maxsize=64)
+def _gaussian_kernel(sigma: float) -> np.ndarray:
+    """1-D Gaussian taps out to 3 sigma; cached since ``cv2.GaussianBlur`` rebuilds them on every call."""
+    import cv2
+
+    return cv2.getGaussianKernel(2 * math.ceil(3 * sigma) + 1, sigma)
+
+
+def blur_cell(sigma: float) -> int:
+    """Downscale factor :func:`gaussian_blur` uses for ``sigma``: a power of two (1: full size).
+
+    Images whose sides are multiples of it are blurred without an extra padded copy.
+    """
+    return 1 << max(0, int(math.log2(max(1.0, sigma / _SIGMA_AT_SCALE))))
+
+
+def _shrink(image: np.ndarray, factor: int) -> np.ndarray:
+    """Mean of every ``factor`` x ``factor`` cell; the sides must be multiples of ``factor``.
+
+    OpenCV's area resize is about 5x faster for a factor of 2 than for larger ones,
+    so even factors are taken as a chain of halvings (a mean of means is the mean).
+    """
+    import cv2
+
+    while factor > 1:
+        step = 2 if factor % 2 == 0 else factor
+        height, width = image.shape[:2]
+        image = cv2.resize(image, (width // step, height // step), interpolation=cv2.INTER_AREA)
+        factor //= step
+    return image
+
+
+def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
+    """Every pixel repeated into a ``factor`` x ``factor`` cell (nearest-neighbour upscaling).
+
+    Scaling the rows with OpenCV and then repeating whole rows is ~7x faster
+    than OpenCV's nearest resize at large factors.
+
+    Example:
+        >>> enlarge(np.array([[1, 2]], np.uint8), 2)
+        array([[1, 1, 2, 2],
+               [1, 1, 2, 2]], dtype=uint8)
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    wide = cv2.resize(image, (width * factor, height), interpolation=cv2.INTER_NEAREST)
+    return np.repeat(wide, factor, axis=0)
+
+
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with standard deviation ``sigma`` pixels (reflected at the edges).
+
+    Example:
+        >>> img = np.zeros((64, 64, 3), np.uint8); img[::2] = 255
+        >>> int(np.ptp(gaussian_blur(img, 25.0))) <= 2  # black/white stripes smoothed to one grey
+        True
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = blur_cell(sigma)
+    if scale < 2 or min(height, width) < 4 * scale:
+        return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+    # Whole cells of `scale` pixels keep OpenCV's area downscaling on its fast, exact path.
+    rows, cols = -(-height // scale), -(-width // scale)
+    padded = image
+    if rows * scale != height or cols * scale != width:
+        padded = cv2.copyMakeBorder(
+            image, 0, rows * scale - height, 0, cols * scale - width, cv2.BORDER_REFLECT_101
+        )
+    small = _shrink(padded, scale)
+    # Area downscaling (box of `scale`) and linear upscaling (triangle of `scale`) add a
+    # variance of about scale^2 / 12 + scale^2 / 6 = scale^2 / 4 (in full-size pixels).
+    kernel = _gaussian_kernel(round(math.sqrt(sigma**2 / scale**2 - 0.25), 2))
+    cv2.sepFilter2D(small, -1, kernel, kernel, dst=small, borderType=cv2.BORDER_REFLECT_101)
+    return cv2.resize(small, (cols * scale, rows * scale), interpolation=cv2.INTER_LINEAR)[:height, :width]
+
+
+def pixelate(image: np.ndarray, block: int) -> np.ndarray:
+    """Replace each ``block`` x ``block`` cell (from the top-left corner) by its mean colour.
+
+    Example:
+        >>> img = np.arange(16, dtype=np.uint8).reshape(4, 4, 1).repeat(3, axis=2)
+        >>> pixelate(img, 2)[:, :, 0]
+        array([[ 3,  3,  5,  5],
+               [ 3,  3,  5,  5],
+               [11, 11, 13, 13],
+               [11, 11, 13, 13]], dtype=uint8)
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    rows, cols = -(-height // block), -(-width // block)
+    padded = image
+    if rows * block != height or cols * block != width:
+        padded = cv2.copyMakeBorder(
+            image, 0, rows * block - height, 0, cols * block - width, cv2.BORDER_REPLICATE
+        )
+    small = _shrink(padded, block)
+    return enlarge(small, block)[:height, :width]
+
+
+def solid(shape: tuple[int, ...], rgb: tuple[int, int, int]) -> np.ndarray:
+    """An array of ``shape`` (H, W, 3) filled with ``rgb`` (given as R, G, B; stored BGR).
+
+    Example:
+        >>> solid((1, 1, 3), (255, 128, 0))[0, 0]
+        array([  0, 128, 255], dtype=uint8)
+    """
+    out = np.empty(shape, np.uint8)
+    out[:] = np.tile(np.array(rgb[::-1], np.uint8), (shape[1], 1))  # row-wise copy; np.full is ~50x slower
+    return out
+
+
+def paste(dst: np.ndarray, redacted: np.ndarray, mask: np.ndarray) -> None:
+    """Copy ``redacted`` into ``dst`` (in place) where the (H, W) uint8 ``mask`` is not 0."""
+    import cv2
+
+    cv2.copyTo(redacted, mask, dst=dst)
+
+
+def blend(dst: np.ndarray, redacted: np.ndarray, alpha: np.ndarray) -> None:
+    """``dst = a * redacted + (1 - a) * dst`` in place, ``a = alpha / 255``; 255 gives ``redacted`` exactly.
+
+    Integer multiplies (each term rounded, so within 1 level of the exact mix)
+    are ~3x faster than ``cv2.blendLinear`` with its float weights.
+
+    Example:
+        >>> dst = np.zeros((1, 3, 3), np.uint8); red = np.full((1, 3, 3), 200, np.uint8)
+        >>> blend(dst, red, np.array([[0, 128, 255]], np.uint8)); dst[0, :, 0]
+        array([  0, 100, 200], dtype=uint8)
+    """
+    import cv2
+
+    weight = cv2.cvtColor(alpha, cv2.COLOR_GRAY2BGR)
+    shown = cv2.multiply(redacted, weight, scale=1 / 255)
+    kept = cv2.multiply(dst, cv2.bitwise_not(weight), scale=1 / 255)
+    cv2.add(shown, kept, dst=dst)
+
+
+def redact_whole(
+    image: np.ndarray,
+    style: Literal["blur", "pixelate", "solid"],
+    strength: float,
+    rgb: tuple[int, int, int] = (0, 0, 0),
+) -> np.ndarray:
+    """The whole picture hidden (fail-closed): blur sigma or pixel block ``strength``, or a fill."""
+    if style == "blur":
+        return gaussian_blur(image, strength)
+    if style == "pixelate":
+        return pixelate(image, max(2, round(strength)))
+    if style == "solid":
+        return solid(image.shape, rgb)
+    raise ValueError(f"redaction style: expected one of 'blur', 'pixelate', 'solid', got {style!r}")

@@ -1,0 +1,297 @@
+"""The ``engine:<kind>`` thread: run the engine on captured frames, supervised.
+
+The supervisor takes frames from the capture queue and asks an :class:`EngineHost` (one
+engine instance on its own daemon thread) for masks, waiting at most ``engine.timeout_s``.
+An exception marks the engine down; a call that does not return in time marks it hung and
+its thread is abandoned (its late answer goes to a call nobody waits for any more). Either
+way the failure is published, so the render fails closed, and a fresh engine is built with
+backoff. Each instance is numbered (``engine:<kind>#<generation>``) in logs.
+
+A failure of the very first load (missing weights, missing dependency, ``startup_timeout_s``
+exceeded) is fatal: the user must fix something, retrying would only hide it.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, wait
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from livefilter.config.engine import EngineConfig
+from livefilter.engines.base import Engine
+from livefilter.errors import EngineError, LivefilterError
+from livefilter.runtime.backoff import Backoff
+from livefilter.runtime.metrics import Metrics
+from livefilter.runtime.slots import POLL_S, BoundedQueue, LatestSlot
+from livefilter.types import Frame, MaskSet, Prompt
+
+__all__ = ["EngineHost", "EngineResult", "PromptBoard", "run_engine"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class EngineResult:
+    """What the engine made of one frame: its masks, or why there are none.
+
+    Attributes:
+        frame: the frame the engine was given (None when a restart failed before any frame).
+        masks: masks computed on ``frame``, or None when the engine failed.
+        prompts_version: the :class:`PromptBoard` version the masks answer.
+        failure: "engine_down" or "engine_hung" when ``masks`` is None.
+    """
+
+    frame: Frame | None
+    masks: MaskSet | None
+    prompts_version: int
+    failure: str = ""
+
+
+class PromptBoard:
+    """The prompts the output must answer. Each change bumps ``version``, so masks computed
+    for older prompts can be told apart (and are not shown).
+
+    Version 0 means the prompts the engine was built with.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = 0
+        self._prompts: tuple[Prompt, ...] = ()
+
+    def set(self, prompts: Sequence[Prompt]) -> int:
+        with self._lock:
+            self._version += 1
+            self._prompts = tuple(prompts)
+            return self._version
+
+    @property
+    def version(self) -> int:
+        with self._lock:
+            return self._version
+
+    def current(self) -> tuple[int, tuple[Prompt, ...]]:
+        with self._lock:
+            return self._version, self._prompts
+
+
+class _Stopped(Exception):
+    """The pipeline is stopping; abandon the wait."""
+
+
+class _Hung(Exception):
+    """An engine call did not return within its timeout."""
+
+
+class EngineHost:
+    """One engine instance, built, opened and called on its own daemon thread.
+
+    The caller waits with a timeout, so a hung model blocks only this thread, which is
+    then abandoned (daemon: it cannot keep the process alive).
+    """
+
+    def __init__(self, factory: Callable[[], Engine], name: str) -> None:
+        self.name = name
+        self.ready: Future[None] = Future()
+        self._calls: queue.SimpleQueue[tuple[Callable[[Engine], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._serve, args=(factory,), name=name, daemon=True)
+        self._thread.start()
+
+    def wait_ready(self, timeout: float, stop: threading.Event) -> None:
+        """Wait until the engine is built and open; raises its error, ``_Hung`` or ``_Stopped``."""
+        _await(self.ready, timeout, stop)
+
+    def call(self, fn: Callable[[Engine], T], timeout: float, stop: threading.Event) -> T:
+        """Run ``fn(engine)`` on the engine's thread; raises its error, ``_Hung`` or ``_Stopped``."""
+        future: Future[T] = Future()
+        self._calls.put((fn, future))
+        return _await(future, timeout, stop)
+
+    def shutdown(self, wait_s: float = 0.0) -> None:
+        """Close the engine after any call in progress, waiting at most ``wait_s`` for it."""
+        self._calls.put(None)
+        self._thread.join(wait_s)
+
+    def _serve(self, factory: Callable[[], Engine]) -> None:
+        engine: Engine | None = None
+        try:
+            engine = factory()
+            engine.open()
+        except BaseException as exc:
+            self.ready.set_exception(exc)
+        else:
+            self.ready.set_result(None)
+            while (item := self._calls.get()) is not None:
+                fn, future = item
+                try:
+                    future.set_result(fn(engine))
+                except BaseException as exc:
+                    future.set_exception(exc)
+        finally:
+            if engine is not None:
+                try:
+                    engine.close()
+                except Exception:
+                    logger.exception("%s: error while closing the engine", self.name)
+
+
+def _await(future: Future[T], timeout: float, stop: threading.Event) -> T:
+    deadline = time.monotonic() + timeout
+    while not wait([future], timeout=POLL_S).done:
+        if stop.is_set():
+            raise _Stopped
+        if time.monotonic() >= deadline:
+            raise _Hung
+    return future.result()
+
+
+def run_engine(
+    factory: Callable[[], Engine],
+    *,
+    name: str,
+    frames: BoundedQueue[Frame],
+    take_newest: bool,
+    prompts: PromptBoard,
+    reset_requested: threading.Event,
+    latest: LatestSlot[EngineResult],
+    exact: BoundedQueue[EngineResult] | None,
+    settings: EngineConfig,
+    metrics: Metrics,
+    stop: threading.Event,
+    done: threading.Event,
+    on_fatal: Callable[[BaseException], None],
+) -> None:
+    """Supervise engines until the frames run out or ``stop``: build, serve, rebuild on failure.
+
+    Every result goes to ``latest`` (low_latency render) and, when given, to ``exact``
+    (one result per frame taken, in order). ``done`` is set when this returns.
+    """
+
+    def publish(result: EngineResult) -> None:
+        latest.put(result)
+        if exact is not None:
+            exact.put_wait(result, stop)
+
+    backoff = Backoff(settings.restart_min_s, settings.restart_max_s)
+    generation = 0
+    try:
+        while not stop.is_set():
+            generation += 1
+            host = EngineHost(factory, f"{name}#{generation}")
+            try:
+                host.wait_ready(settings.startup_timeout_s, stop)
+            except _Stopped:
+                host.shutdown()
+                return
+            except Exception as exc:
+                host.shutdown()
+                if generation == 1:
+                    on_fatal(_startup_error(name, exc, settings))
+                    return
+                logger.error("%s: restart failed: %s", host.name, exc)
+                metrics.count("engine_restarts")
+                if stop.wait(backoff.next()):
+                    return
+                continue
+            logger.info("%s: ready", host.name)
+            failure = _serve(host, frames, take_newest, prompts, reset_requested, publish, settings, metrics, stop, backoff)
+            if failure is None:
+                host.shutdown(wait_s=settings.timeout_s)
+                return
+            host.shutdown()  # after a hang this returns at once; the thread is abandoned
+            metrics.count("engine_restarts")
+            if stop.wait(backoff.next()):
+                return
+    except Exception as exc:
+        logger.exception("%s: supervisor failed", name)
+        on_fatal(exc)
+    finally:
+        if exact is not None:
+            exact.close()
+        done.set()
+
+
+def _serve(
+    host: EngineHost,
+    frames: BoundedQueue[Frame],
+    take_newest: bool,
+    prompts: PromptBoard,
+    reset_requested: threading.Event,
+    publish: Callable[[EngineResult], None],
+    settings: EngineConfig,
+    metrics: Metrics,
+    stop: threading.Event,
+    backoff: Backoff,
+) -> str | None:
+    """Feed frames to one engine until the frames run out or ``stop`` (None), or it fails (the reason)."""
+    applied_version = 0  # a fresh engine answers the prompts it was built with
+    timeout = settings.startup_timeout_s  # the first inference may include warm-up
+    while not stop.is_set():
+        if take_newest:
+            frame, skipped = frames.get_newest(POLL_S)
+            metrics.frames_dropped(skipped)
+        else:
+            frame = frames.get(POLL_S)
+        if frame is None:
+            if frames.finished:
+                return None
+            continue
+        version, wanted = prompts.current()
+        try:
+            if reset_requested.is_set():
+                reset_requested.clear()
+                host.call(lambda engine: engine.reset(), timeout, stop)
+            if version != applied_version:
+                host.call(lambda engine: engine.set_prompts(wanted), timeout, stop)
+                applied_version = version
+            masks = host.call(lambda engine: engine.infer(frame), timeout, stop)
+            _check_answer(masks, frame)
+        except _Stopped:
+            return None
+        except _Hung:
+            logger.error(
+                "%s: no answer on frame %d within %.3g s (engine.timeout_s); abandoning it, starting a fresh one",
+                host.name, frame.index, timeout,
+            )
+            publish(EngineResult(frame, None, version, "engine_hung"))
+            return "engine_hung"
+        except Exception:
+            logger.exception("%s: failed on frame %d; restarting it", host.name, frame.index)
+            publish(EngineResult(frame, None, version, "engine_down"))
+            return "engine_down"
+        publish(EngineResult(frame, masks, version))
+        metrics.frame_inferred()
+        backoff.reset()
+        timeout = settings.timeout_s
+    return None
+
+
+def _check_answer(masks: object, frame: Frame) -> None:
+    """An engine must answer the frame it was given (exact mode relies on it)."""
+    if not isinstance(masks, MaskSet):
+        raise EngineError(f"engine returned {type(masks).__name__} for frame {frame.index}; expected a MaskSet")
+    if masks.frame_index != frame.index:
+        raise EngineError(
+            f"engine returned masks stamped for frame {masks.frame_index} when given frame {frame.index}; "
+            "infer() must answer the frame it was given"
+        )
+
+
+def _startup_error(name: str, exc: BaseException, settings: EngineConfig) -> BaseException:
+    if isinstance(exc, _Hung):
+        return EngineError(
+            f"{name}: the model did not finish loading within {settings.startup_timeout_s:g} s "
+            "(engine.startup_timeout_s); raise it for slow disks or large models"
+        )
+    if isinstance(exc, LivefilterError):
+        return exc
+    error = EngineError(f"{name}: failed to load: {type(exc).__name__}: {exc}")
+    error.__cause__ = exc
+    return error

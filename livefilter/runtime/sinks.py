@@ -1,0 +1,115 @@
+"""The ``sink:<name>`` threads: one per output, so a slow or broken sink delays no other.
+
+Lossless sinks (files) get every frame through a small queue the render waits on; live
+sinks get the newest frame (older ones are dropped and counted). A sink whose ``write``
+raises is logged, closed and reopened with backoff; while it is down its frames are
+dropped, so it never holds up the render or the other sinks.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+
+from livefilter.runtime.backoff import Backoff
+from livefilter.runtime.metrics import Metrics
+from livefilter.runtime.slots import POLL_S, BoundedQueue
+from livefilter.secrets import redact_text
+from livefilter.sinks.base import Sink
+from livefilter.types import RedactedFrame
+
+__all__ = ["DEFAULT_REOPEN_BACKOFF", "LOSSLESS_QUEUE_SIZE", "Outlets", "run_sink"]
+
+logger = logging.getLogger(__name__)
+
+LOSSLESS_QUEUE_SIZE = 8
+"""Frames a lossless sink may lag behind the render before the render waits for it."""
+
+DEFAULT_REOPEN_BACKOFF = (0.5, 30.0)
+"""(first, longest) reopen delay in seconds for sinks without a ``reconnect_backoff``."""
+
+
+class Outlets:
+    """The render's side of the sinks: one inbox per sink."""
+
+    def __init__(self, sinks: Sequence[Sink], *, metrics: Metrics, stop: threading.Event) -> None:
+        self.sinks = list(sinks)
+        self.inboxes: list[BoundedQueue[RedactedFrame]] = [
+            BoundedQueue(LOSSLESS_QUEUE_SIZE if sink.lossless else 1) for sink in self.sinks
+        ]
+        self._metrics = metrics
+        self._stop = stop
+
+    def send(self, frame: RedactedFrame) -> None:
+        """Hand ``frame`` to every sink; waits only for lossless sinks that are behind."""
+        if not isinstance(frame, RedactedFrame):  # the type is the promise: never a raw frame
+            raise TypeError(f"sinks accept only RedactedFrame, got {type(frame).__name__}")
+        for sink, inbox in zip(self.sinks, self.inboxes):
+            if sink.lossless:
+                inbox.put_wait(frame, self._stop)
+            else:
+                self._metrics.count("sink_frames_dropped", inbox.put_latest(frame))
+
+    def close(self) -> None:
+        """No more frames: each sink finishes what it has and closes."""
+        for inbox in self.inboxes:
+            inbox.close()
+
+
+def run_sink(sink: Sink, *, inbox: BoundedQueue[RedactedFrame], metrics: Metrics, stop: threading.Event) -> None:
+    """Write frames from ``inbox`` to ``sink`` (already open) until the inbox is finished or ``stop``.
+
+    Always closes the sink, which finalises files.
+    """
+    backoff = Backoff(*getattr(sink, "reconnect_backoff", DEFAULT_REOPEN_BACKOFF))
+    healthy = True
+    retry_at = 0.0
+    try:
+        while not stop.is_set():
+            frame = inbox.get(POLL_S)
+            if frame is None:
+                if inbox.finished:
+                    return
+                continue
+            if not healthy:
+                healthy, retry_at = _try_reopen(sink, retry_at, backoff)
+                if not healthy:
+                    metrics.count("sink_frames_dropped")
+                    continue
+            try:
+                sink.write(frame)
+            except Exception:
+                delay = backoff.next()
+                logger.exception("sink %s: write failed; closing it, reopening in %.1f s", sink.name, delay)
+                metrics.count("sink_errors")
+                metrics.count("sink_frames_dropped")
+                _close_quietly(sink)
+                healthy, retry_at = False, time.monotonic() + delay
+            else:
+                backoff.reset()
+    finally:
+        _close_quietly(sink)
+
+
+def _try_reopen(sink: Sink, retry_at: float, backoff: Backoff) -> tuple[bool, float]:
+    """Reopen ``sink`` once its retry time has come: (open now, next retry time)."""
+    now = time.monotonic()
+    if now < retry_at:
+        return False, retry_at
+    try:
+        sink.open()
+    except Exception as exc:
+        delay = backoff.next()
+        logger.warning("sink %s: reopen failed (%s); next try in %.1f s", sink.name, redact_text(str(exc)), delay)
+        return False, now + delay
+    logger.info("sink %s: reopened", sink.name)
+    return True, retry_at
+
+
+def _close_quietly(sink: Sink) -> None:
+    try:
+        sink.close()
+    except Exception:
+        logger.exception("sink %s: error while closing", sink.name)

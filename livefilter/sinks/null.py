@@ -1,0 +1,44 @@
+"""``kind: null``: discards frames and counts them (benchmarks, dry runs)."""
+
+from __future__ import annotations
+
+from livefilter.config.sinks import NullSinkConfig
+from livefilter.types import RedactedFrame
+
+__all__ = ["NullSink"]
+
+
+class NullSink:
+    """Counts what it is given. Lossless, so the counts cover every rendered frame.
+
+    Example:
+        >>> import numpy as np
+        >>> sink = NullSink(NullSinkConfig(), fps=30)
+        >>> sink.open()
+        >>> sink.write(RedactedFrame(np.zeros((2, 2, 3), np.uint8), 0, 0.0, None, fully_redacted=True))
+        >>> sink.frames, sink.fully_redacted
+        (1, 1)
+    """
+
+    lossless = True
+
+    def __init__(self, config: NullSinkConfig, *, fps: float) -> None:
+        self.config = config
+        self.fps = fps
+        self.name = "null"
+        self.frames = 0
+        self.fully_redacted = 0
+        self.last_index: int | None = None
+
+    def open(self) -> None:
+        pass
+
+    def write(self, frame: RedactedFrame) -> None:
+        if not isinstance(frame, RedactedFrame):
+            raise TypeError(f"NullSink.write: expected RedactedFrame, got {type(frame).__name__}")
+        self.frames += 1
+        self.fully_redacted += frame.fully_redacted
+        self.last_index = frame.index
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,189 @@
+"""``kind: file``: decode a video file with PyAV (FFmpeg), keeping each frame's timestamp.
+
+Frames carry their media timestamp (``Frame.pts``, seconds) so the file sink can write
+the redacted video frame-exact: same frame count, same timestamps, even for
+variable-frame-rate input. With ``realtime`` the file plays like a camera, paced by
+those timestamps; with ``loop`` it starts again at the end and timestamps keep rising.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from livefilter.config.source import FileSourceConfig
+from livefilter.errors import SourceError
+from livefilter.sources.pacing import Pacer
+from livefilter.types import Frame
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+__all__ = ["FileSource", "VideoInfo", "probe_video"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VideoInfo:
+    """What the container says about its first video stream."""
+
+    width: int
+    height: int
+    fps: float | None
+    frame_count: int | None
+    duration_s: float | None
+
+
+def _open_input(path: Path) -> Any:
+    """Open ``path`` with PyAV; every failure becomes a SourceError naming the file."""
+    import av
+
+    if not path.exists():
+        raise SourceError(f"file source: {path} does not exist (source.path); check the path")
+    if not path.is_file():
+        raise SourceError(f"file source: {path} is not a file (source.path)")
+    try:
+        container = av.open(str(path))
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
+        raise SourceError(
+            f"file source: cannot read {path} as a video ({error}); is it a video file?"
+        ) from error
+    if not container.streams.video:
+        container.close()
+        raise SourceError(f"file source: {path} has no video stream")
+    return container
+
+
+def _info(container: Any) -> VideoInfo:
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else None
+    if stream.duration is not None and stream.time_base is not None:
+        duration = float(stream.duration * stream.time_base)
+    elif container.duration is not None:
+        duration = container.duration / 1_000_000
+    else:
+        duration = None
+    if stream.frames:
+        count: int | None = int(stream.frames)
+    elif duration is not None and fps is not None:
+        count = round(duration * fps)
+    else:
+        count = None
+    return VideoInfo(stream.width, stream.height, fps, count, duration)
+
+
+def probe_video(path: str | Path) -> VideoInfo:
+    """Size, rate, frame count (an estimate when the container has no index) and duration."""
+    container = _open_input(Path(path).expanduser())
+    try:
+        return _info(container)
+    finally:
+        container.close()
+
+
+class FileSource:
+    """Reads a video file frame by frame. ``read()`` returns None at the end (unless ``loop``)."""
+
+    def __init__(self, config: FileSourceConfig) -> None:
+        self.config = config
+        self.path = Path(config.path).expanduser()
+        self.name = f"file:{self.path.name}"
+        self._container: Any = None
+        self._frames: Iterator[Any] | None = None
+        self._info: VideoInfo | None = None
+        self._pacer = Pacer()
+        self._index = 0
+        self._offset = 0.0  # added to the file's timestamps on each loop pass
+        self._last_pts: float | None = None
+        self._pass_frames = 0
+
+    @property
+    def info(self) -> VideoInfo:
+        """Probed on first use (opening the file briefly if the source is not open)."""
+        if self._info is None:
+            self._info = probe_video(self.path)
+        return self._info
+
+    @property
+    def nominal_fps(self) -> float | None:
+        return self.info.fps
+
+    @property
+    def frame_count(self) -> int | None:
+        """Frames in one pass of the file (from the index, or duration x fps as an estimate)."""
+        return self.info.frame_count
+
+    @property
+    def live(self) -> bool:
+        return self.config.realtime
+
+    @property
+    def _interval(self) -> float:
+        return 1.0 / (self.info.fps or 30.0)
+
+    def open(self) -> None:
+        self.close()
+        self._start_pass()
+        self._info = _info(self._container)
+        self._index = 0
+        self._offset = 0.0
+        self._last_pts = None
+        self._pacer.reset()
+
+    def _start_pass(self) -> None:
+        container = _open_input(self.path)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self._container = container
+        self._frames = container.decode(stream)
+        self._pass_frames = 0
+
+    def _next_decoded(self) -> Any | None:
+        import av
+
+        if self._frames is None:
+            raise SourceError(f"file source: read() called before open() on {self.path}")
+        try:
+            return next(self._frames)
+        except StopIteration:
+            return None
+        except av.FFmpegError as error:
+            raise SourceError(
+                f"file source: cannot decode {self.path} ({error}); the file may be damaged"
+            ) from error
+
+    def read(self) -> Frame | None:
+        decoded = self._next_decoded()
+        if decoded is None and self.config.loop and self._pass_frames > 0:
+            self._container.close()
+            self._start_pass()
+            decoded = self._next_decoded()
+            if decoded is not None and decoded.time is not None and self._last_pts is not None:
+                self._offset = self._last_pts + self._interval - decoded.time
+        if decoded is None:
+            return None
+        self._pass_frames += 1
+
+        if decoded.time is not None:
+            pts = decoded.time + self._offset
+        elif self._last_pts is None:  # raw streams without timestamps: assume a constant rate
+            pts = 0.0
+        else:
+            pts = self._last_pts + self._interval
+        self._last_pts = pts
+        image = decoded.to_ndarray(format="bgr24")
+        if self.config.realtime:
+            self._pacer.wait(pts)
+        index = self._index
+        self._index += 1
+        return Frame(image=image, index=index, t_capture=time.monotonic(), pts=pts, source=self.name)
+
+    def close(self) -> None:
+        container, self._container, self._frames = self._container, None, None
+        if container is not None:
+            container.close()

@@ -1,0 +1,466 @@
+"""Shared helpers for livefilter's benchmarks (``scripts/bench_*.py``).
+
+Scoring is pure numpy so it can be tested on hand-made arrays
+(``tests/scripts/test_benchlib.py``); the I/O edges (the deface baseline, the
+recording sink, the paced clip source, RSS sampling) are small classes below.
+
+How redacted pixels are known exactly: every clip frame is passed through
+:func:`exclude_sentinel`, so no input pixel equals the sentinel colour (pure black).
+Both livefilter (``style: solid``, ``solid_color: [0, 0, 0]``, no feathering) and
+deface (``replacewith='solid'``, which draws black boxes) paint redacted pixels in
+exactly that colour, so ``redacted = output == sentinel`` on all three channels, with
+neither false positives (the input never has the colour) nor false negatives. Every
+other output pixel must equal the input pixel; :func:`inexact_pixels` counts those that
+do not (blending, feathering), which would make the measurement inexact, and the
+benchmark prints that count. Fail-closed frames (``RedactedFrame.fully_redacted``)
+count as fully redacted whatever their style.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SENTINEL_BGR = (0, 0, 0)
+LEAK_TAUS = (0.0, 0.05, 0.2)
+
+
+# --------------------------------------------------------------------------- pixels
+
+
+def exclude_sentinel(image: np.ndarray, sentinel: Sequence[int] = SENTINEL_BGR) -> np.ndarray:
+    """A copy of ``image`` in which no pixel equals ``sentinel`` (such pixels move by one level).
+
+    Then a sentinel-coloured output pixel can only come from redaction.
+    """
+    out = np.array(image, dtype=np.uint8, copy=True)
+    hit = np.all(out == np.asarray(sentinel, np.uint8), axis=-1)
+    if hit.any():
+        channel = out[..., 0]
+        channel[hit] = np.where(channel[hit] < 255, channel[hit] + 1, channel[hit] - 1)
+    return out
+
+
+def redacted_pixels(output: np.ndarray, sentinel: Sequence[int] = SENTINEL_BGR) -> np.ndarray:
+    """(H, W) bool: output pixels painted in the sentinel colour (= redacted)."""
+    return np.all(output == np.asarray(sentinel, np.uint8), axis=-1)
+
+
+def inexact_pixels(output: np.ndarray, source: np.ndarray, redacted: np.ndarray) -> int:
+    """Pixels neither redacted nor identical to the input; 0 when the scoring is exact."""
+    changed = np.any(output != source, axis=-1)
+    return int(np.count_nonzero(changed & ~redacted))
+
+
+# --------------------------------------------------------------------------- scoring
+
+
+def face_leak_fractions(redacted: np.ndarray, face_masks: np.ndarray) -> np.ndarray:
+    """(k,) share of each face's visible pixels left unredacted; NaN for a face not visible.
+
+    Args:
+        redacted: (H, W) bool, True where the output was redacted.
+        face_masks: (k, H, W) bool, the visible pixels of each face (ground truth).
+    """
+    masks = np.asarray(face_masks, dtype=bool)
+    if masks.ndim != 3 or masks.shape[1:] != redacted.shape:
+        raise ValueError(f"face_masks: expected (k, {redacted.shape[0]}, {redacted.shape[1]}), got {masks.shape}")
+    visible = masks.reshape(len(masks), -1).sum(axis=1)
+    shown = (masks & ~redacted[None]).reshape(len(masks), -1).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(visible > 0, shown / np.maximum(visible, 1), np.nan)
+
+
+def over_redaction_counts(redacted: np.ndarray, face_masks: np.ndarray) -> tuple[int, int]:
+    """(redacted non-face pixels, non-face pixels) of one frame."""
+    face = np.any(face_masks, axis=0) if len(face_masks) else np.zeros(redacted.shape, bool)
+    nonface = ~face
+    return int(np.count_nonzero(redacted & nonface)), int(np.count_nonzero(nonface))
+
+
+def longest_run(flags: Sequence[bool] | np.ndarray) -> int:
+    """Length of the longest run of consecutive True values."""
+    best = run = 0
+    for flag in flags:
+        run = run + 1 if flag else 0
+        best = max(best, run)
+    return best
+
+
+@dataclass(frozen=True, slots=True)
+class LeakResult:
+    """Leak figures of one run (one scenario, one redactor)."""
+
+    face_frames: int  # (frame, face) pairs with the face at least partly visible
+    leaks: dict[float, int]  # tau -> leaked face-frames
+    longest_run: dict[float, int]  # tau -> most consecutive scored frames one face leaked in
+    over_redaction: float  # share of non-face pixels redacted
+    frames: int  # frames scored
+    fully_redacted: int  # of which fail-closed
+    inexact: int  # pixels neither redacted nor equal to the input (0 = exact scoring)
+
+    def leak_rate(self, tau: float) -> float:
+        return self.leaks[tau] / self.face_frames if self.face_frames else float("nan")
+
+
+@dataclass
+class LeakScorer:
+    """Accumulates per-frame scores, in the order frames were output.
+
+    Faces are identified by their position in ``face_masks`` (stable across a clip).
+    A face that is not visible in a frame breaks its run of leaked frames.
+    """
+
+    taus: Sequence[float] = LEAK_TAUS
+    _fractions: list[np.ndarray] = field(default_factory=list)
+    _over: int = 0
+    _nonface: int = 0
+    _fully: int = 0
+    _inexact: int = 0
+
+    def add(
+        self,
+        redacted: np.ndarray,
+        face_masks: np.ndarray,
+        *,
+        fully_redacted: bool = False,
+        inexact: int = 0,
+    ) -> None:
+        if fully_redacted:
+            redacted = np.ones(redacted.shape, bool)
+            self._fully += 1
+        self._fractions.append(face_leak_fractions(redacted, face_masks))
+        over, nonface = over_redaction_counts(redacted, face_masks)
+        self._over += over
+        self._nonface += nonface
+        self._inexact += inexact
+
+    def result(self) -> LeakResult:
+        return summarize(self._fractions, self.taus, self._over, self._nonface, self._fully, self._inexact)
+
+
+def summarize(
+    fractions: Sequence[np.ndarray],
+    taus: Sequence[float],
+    over: int,
+    nonface: int,
+    fully: int = 0,
+    inexact: int = 0,
+) -> LeakResult:
+    """Leak counts and longest runs from per-frame (k,) leak fractions (NaN = not visible)."""
+    k = max((len(f) for f in fractions), default=0)
+    table = np.full((len(fractions), k), np.nan)
+    for i, f in enumerate(fractions):
+        table[i, : len(f)] = f
+    visible = ~np.isnan(table)
+    leaks: dict[float, int] = {}
+    runs: dict[float, int] = {}
+    for tau in taus:
+        leaked = visible & (np.nan_to_num(table, nan=0.0) > tau)
+        leaks[tau] = int(leaked.sum())
+        runs[tau] = max((longest_run(leaked[:, j]) for j in range(k)), default=0)
+    return LeakResult(
+        face_frames=int(visible.sum()),
+        leaks=leaks,
+        longest_run=runs,
+        over_redaction=over / nonface if nonface else 0.0,
+        frames=len(fractions),
+        fully_redacted=fully,
+        inexact=inexact,
+    )
+
+
+def merge(results: Sequence[LeakResult]) -> LeakResult:
+    """Totals over several runs (longest run = the longest of any run)."""
+    taus = results[0].leaks.keys() if results else ()
+    face_frames = sum(r.face_frames for r in results)
+    frames = sum(r.frames for r in results)
+    # Over-redaction is weighted by frames (every clip has the same frame size).
+    over = sum(r.over_redaction * r.frames for r in results) / frames if frames else 0.0
+    return LeakResult(
+        face_frames=face_frames,
+        leaks={t: sum(r.leaks[t] for r in results) for t in taus},
+        longest_run={t: max(r.longest_run[t] for r in results) for t in taus},
+        over_redaction=over,
+        frames=frames,
+        fully_redacted=sum(r.fully_redacted for r in results),
+        inexact=sum(r.inexact for r in results),
+    )
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, float), q)) if len(values) else float("nan")
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A GitHub markdown table; floats get 3 significant decimals."""
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return "–" if np.isnan(value) else f"{value:.3g}" if abs(value) < 1000 else f"{value:.0f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def pyplot():
+    """matplotlib's pyplot on the file-only Agg backend (benchmarks run headless)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def machine_summary() -> str:
+    """One line describing the machine and versions, printed with every table."""
+    import os
+    import platform
+
+    import psutil
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem_gib = psutil.virtual_memory().total / 2**30
+    return (
+        f"{os.cpu_count()} logical CPUs ({cpu}), {mem_gib:.0f} GiB RAM, no GPU used; "
+        f"Python {platform.python_version()}, numpy {np.__version__}"
+    )
+
+
+# --------------------------------------------------------------------------- deface
+
+
+class DefaceBaseline:
+    """deface 1.5 (CenterFace, per frame) with its CLI defaults and ``replacewith='solid'``.
+
+    deface reads video as RGB, so frames are converted from BGR and back; its solid
+    fill is black, the benchmark sentinel. ``in_shape`` (W, H) is deface's ``--scale``:
+    the network input size (default: the frame's own size).
+    """
+
+    name = "deface"
+    threshold = 0.2  # deface's --thresh default
+    mask_scale = 1.3  # deface's --mask-scale default
+
+    def __init__(self, in_shape: tuple[int, int] | None = None) -> None:
+        from deface.centerface import CenterFace
+
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints its ONNX provider
+            self._centerface = CenterFace(in_shape=in_shape, backend="auto")
+
+    def redact(self, image_bgr: np.ndarray) -> np.ndarray:
+        """The redacted BGR image (a new array)."""
+        from deface.deface import anonymize_frame
+
+        rgb = np.ascontiguousarray(image_bgr[..., ::-1])
+        dets, _ = self._centerface(rgb, threshold=self.threshold)
+        anonymize_frame(
+            dets,
+            rgb,
+            mask_scale=self.mask_scale,
+            replacewith="solid",
+            ellipse=True,
+            draw_scores=False,
+            replaceimg=None,
+            mosaicsize=20,
+        )
+        return np.ascontiguousarray(rgb[..., ::-1])
+
+
+# --------------------------------------------------------------------------- pipeline edges
+
+
+def make_pipeline(config, *, sinks: Sequence[object], source: object | None = None,
+                  on_masks: Callable[[object], None] | None = None):
+    """``build_pipeline`` with only the benchmark's own sinks (and optionally its own source).
+
+    The benchmark sink measures at the point frames leave the pipeline; no output
+    encoding is mixed into the figures. ``on_masks`` sees every MaskSet the engine returns.
+    """
+    from functools import partial
+
+    from livefilter.engines import create_engine, resolve_engine_kind
+    from livefilter.pipeline import Pipeline
+    from livefilter.sources import create_source
+    from livefilter.types import Prompt
+
+    kind = resolve_engine_kind(config.engine)
+    prompts = [Prompt(p.text, p.threshold) for p in config.prompts]
+    factory = partial(create_engine, config.engine, prompts, kind=kind)
+    return Pipeline(
+        source=source if source is not None else create_source(config.source),
+        engine_factory=factory if on_masks is None else lambda: ObservedEngine(factory(), on_masks),
+        sinks=list(sinks),
+        render=config.render,
+        engine=config.engine.model_copy(update={"kind": kind}),
+        runtime=config.runtime,
+    )
+
+
+class ObservedEngine:
+    """Delegates to an engine and shows each result to ``on_masks`` (e.g. to count objects)."""
+
+    def __init__(self, engine, on_masks: Callable[[object], None]) -> None:
+        self._engine = engine
+        self._on_masks = on_masks
+        self.name = engine.name
+
+    def infer(self, frame):
+        masks = self._engine.infer(frame)
+        self._on_masks(masks)
+        return masks
+
+    def __getattr__(self, attribute: str):  # open, close, reset, set_prompts, ...
+        return getattr(self._engine, attribute)
+
+
+class ClipSource:
+    """A Source over pre-rendered frames: paced in real time (``live``) or as fast as read.
+
+    Follows ``livefilter.sources.base.Source``; pacing sleeps to absolute deadlines
+    from the first read, so a slow consumer does not stretch the clip.
+    """
+
+    def __init__(self, frames: Sequence[np.ndarray], *, fps: float, live: bool, name: str = "clip") -> None:
+        self.name = name
+        self._frames = frames
+        self._fps = fps
+        self._live = live
+        self._next = 0
+        self._t0: float | None = None
+
+    @property
+    def nominal_fps(self) -> float | None:
+        return self._fps
+
+    @property
+    def live(self) -> bool:
+        return self._live
+
+    def open(self) -> None:
+        self._next = 0
+        self._t0 = None
+
+    def read(self):  # -> Frame | None
+        from livefilter.types import Frame
+
+        if self._next >= len(self._frames):
+            return None
+        i = self._next
+        if self._live:
+            now = time.monotonic()
+            if self._t0 is None:
+                self._t0 = now
+            delay = self._t0 + i / self._fps - now
+            if delay > 0:
+                time.sleep(delay)
+        self._next += 1
+        return Frame(self._frames[i], index=i, t_capture=time.monotonic(), pts=i / self._fps, source=self.name)
+
+    def close(self) -> None:
+        self._next = len(self._frames)
+
+
+class CallbackSink:
+    """A lossless or live Sink that hands every ``RedactedFrame`` to ``on_frame``."""
+
+    def __init__(self, on_frame: Callable[[object], None], *, lossless: bool, name: str = "bench") -> None:
+        self.name = name
+        self.lossless = lossless
+        self._on_frame = on_frame
+        self.count = 0
+
+    def open(self) -> None:
+        pass
+
+    def write(self, frame) -> None:  # frame: RedactedFrame
+        self._on_frame(frame)
+        self.count += 1
+
+    def close(self) -> None:
+        pass
+
+
+# --------------------------------------------------------------------------- memory
+
+
+@dataclass(frozen=True, slots=True)
+class RssSample:
+    t: float  # seconds since sampling started
+    frames: int  # frames done when sampled
+    rss_mb: float
+
+
+class RssSampler:
+    """Samples this process's resident memory (and a frame counter) on a thread."""
+
+    def __init__(self, frames: Callable[[], int], *, interval_s: float = 0.5) -> None:
+        import psutil
+
+        self._process = psutil.Process()
+        self._frames = frames
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench:rss", daemon=True)
+        self.samples: list[RssSample] = []
+        self._t0 = 0.0
+
+    def _sample(self) -> None:
+        rss = self._process.memory_info().rss / 2**20
+        self.samples.append(RssSample(time.monotonic() - self._t0, self._frames(), rss))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self._sample()
+
+    def __enter__(self) -> RssSampler:
+        self._t0 = time.monotonic()
+        self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        self._sample()
+
+
+def rss_growth(samples: Sequence[RssSample], *, warmup_frames: int) -> tuple[float, float, float]:
+    """(RSS after warm-up, RSS at the end, growth) in MB; warm-up = first sample past ``warmup_frames``."""
+    after = [s for s in samples if s.frames >= warmup_frames]
+    if not after:
+        raise ValueError(f"no RSS sample after {warmup_frames} frames (got {len(samples)} samples)")
+    start = after[0].rss_mb
+    end = float(np.median([s.rss_mb for s in after[-3:]]))
+    return start, end, end - start
+
+
+@contextlib.contextmanager
+def cpu_meter() -> Iterator[dict[str, float]]:
+    """Process CPU use over the block, in percent of one core (200 % = both cores busy)."""
+    import psutil
+
+    process = psutil.Process()
+    process.cpu_percent(None)
+    t0 = time.monotonic()
+    result: dict[str, float] = {}
+    yield result
+    result["cpu_percent"] = process.cpu_percent(None)
+    result["seconds"] = time.monotonic() - t0

@@ -1,0 +1,405 @@
+"""The SAM3 engine, offline, with tiny randomly initialised SAM3 video models.
+
+Random weights prove plumbing, memory bounds and object hygiene — never quality: their
+masks are not detections of anything, and no test below reads them as such. Every model
+is saved with ``save_pretrained`` and loaded through the same ``from_pretrained`` path
+users take (``engine.sam3.model`` = a folder).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torchvision", reason="SAM3 in transformers needs torchvision (pip install 'livefilter[sam3]')")
+pytest.importorskip("transformers", reason="SAM3 needs transformers >= 5")
+
+import torch  # noqa: E402
+
+from livefilter.config.engine import EngineConfig, Sam3Config  # noqa: E402
+from livefilter.engines import create_engine, resolve_engine_kind  # noqa: E402
+from livefilter.engines import sam3_loading  # noqa: E402
+from livefilter.engines.sam3 import CLICK_ID_BASE, Sam3Engine, click_track_id, sam3_unavailable_reason  # noqa: E402
+from livefilter.engines.sam3_memory import session_size  # noqa: E402
+from livefilter.errors import DependencyError, EngineError  # noqa: E402
+from livefilter.types import Frame, MaskSet, Prompt  # noqa: E402
+
+H, W = 120, 160
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> str:
+    from livefilter.engines.sam3_tiny import save_tiny_sam3
+
+    return str(save_tiny_sam3(tmp_path_factory.mktemp("sam3") / "tiny", image_size=112, seed=0))
+
+
+def scene(i: int) -> np.ndarray:
+    """BGR frame i: a fixed random texture with a bright box moving 3 px per frame."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 120, (H, W, 3), dtype=np.uint8)
+    x = 20 + 3 * i
+    image[40:90, x:x + 40] = (40, 200, 250)
+    return image
+
+
+def frame(i: int) -> Frame:
+    return Frame(scene(i), i, t_capture=i / 30.0)
+
+
+def engine(model: str, prompts=(("face", 0.2),), **settings) -> Sam3Engine:
+    """An open engine; at most 4 objects per prompt unless asked (keeps the tests quick)."""
+    settings.setdefault("max_objects_per_prompt", 4)
+    e = Sam3Engine(Sam3Config(model=model, **settings), [Prompt(t, th) for t, th in prompts])
+    e.open()
+    return e
+
+
+def run(e: Sam3Engine, frames: range) -> list[MaskSet]:
+    return [e.infer(frame(i)) for i in frames]
+
+
+def check_maskset(masks: MaskSet, i: int) -> None:
+    assert masks.frame_index == i and masks.t_capture == i / 30.0
+    assert masks.masks.shape == (len(masks), H, W) and masks.masks.dtype == np.bool_
+    assert len(set(masks.object_ids.tolist())) == len(masks), "object ids are unique within a frame"
+    assert all(m.any() for m in masks.masks), "no empty masks are reported"
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def test_loads_tiny_random_model_through_from_pretrained(tiny_model, caplog):
+    from livefilter.engines.sam3_model import StreamingSam3VideoModel
+
+    caplog.set_level(logging.WARNING, logger="livefilter.engines.sam3")
+    e = engine(tiny_model)
+    try:
+        assert isinstance(e._stream.model, StreamingSam3VideoModel)
+        assert e._stream.processor.target_size == 112
+        assert e._stream.device.type == "cpu" and e._stream.dtype == torch.float32
+        check_maskset(e.infer(frame(0)), 0)
+    finally:
+        e.close()
+    cost = [r.getMessage() for r in caplog.records if "runs on the CPU" in r.getMessage()]
+    assert cost and "s per frame" in cost[0], "engine: sam3 on a CPU says what it will cost"
+
+
+def test_processing_resolution_changes_model_input_but_not_mask_size_random_weights(tiny_model):
+    e = engine(tiny_model, resolution=140)
+    try:
+        assert e._stream.processor.target_size == 140
+        assert e._stream.model.low_res_mask_size == 4 * 140 // 14
+        for i in range(3):
+            check_maskset(e.infer(frame(i)), i)
+    finally:
+        e.close()
+
+
+def test_missing_local_folder_is_one_clear_error(tmp_path):
+    missing = tmp_path / "no-such-sam3"
+    e = Sam3Engine(Sam3Config(model=str(missing)), [Prompt("face")])
+    with pytest.raises(EngineError, match=r"no model folder at .*no-such-sam3"):
+        e.open()
+
+
+@pytest.fixture
+def offline_hub(monkeypatch, tmp_path):
+    """An empty Hugging Face cache and HF_HUB_OFFLINE=1 (as the library sees it)."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
+def test_unknown_hub_id_offline_says_offline_and_how_to_fix(offline_hub):
+    e = Sam3Engine(Sam3Config(model="nobody/no-such-sam3"), [Prompt("face")])
+    with pytest.raises(EngineError) as caught:
+        e.open()
+    message = str(caught.value)
+    assert "not in the local Hugging Face cache" in message and "HF_HUB_OFFLINE" in message
+    assert "hf download nobody/no-such-sam3" in message
+
+
+def test_gated_repository_says_accept_licence_and_log_in(offline_hub, monkeypatch):
+    import httpx2
+    import transformers.utils.hub as transformers_hub
+    from huggingface_hub.errors import GatedRepoError
+
+    def gated(repo_id, *args, **kwargs):
+        response = httpx2.Response(403, request=httpx2.Request("GET", f"https://huggingface.co/{repo_id}"))
+        raise GatedRepoError(f"Access to model {repo_id} is restricted.", response=response)
+
+    monkeypatch.setattr(transformers_hub, "hf_hub_download", gated)
+    monkeypatch.setattr(transformers_hub, "snapshot_download", gated)
+    e = Sam3Engine(Sam3Config(), [Prompt("face")])
+    with pytest.raises(EngineError) as caught:
+        e.open()
+    message = str(caught.value)
+    assert "gated" in message and "https://huggingface.co/facebook/sam3" in message
+    assert "hf auth login" in message and "HF_TOKEN" in message
+
+
+def test_missing_torchvision_is_a_dependency_error_with_the_pip_command(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "torchvision" else real(name, *a))
+    with pytest.raises(DependencyError, match=r"torchvision is not installed \(pip install 'livefilter\[sam3\]'"):
+        Sam3Engine(Sam3Config(), [Prompt("face")]).open()
+
+
+def test_auto_picks_sam3_only_with_local_weights_and_a_gpu(tiny_model, offline_hub, tmp_path):
+    assert "no model folder" in sam3_unavailable_reason(Sam3Config(model=str(tmp_path / "nope")))
+    assert "not in the local Hugging Face cache" in sam3_unavailable_reason(Sam3Config())
+    assert "device is cpu" in sam3_unavailable_reason(Sam3Config(model=tiny_model, device="cpu"))
+    reason = sam3_unavailable_reason(Sam3Config(model=tiny_model))
+    if torch.cuda.is_available():
+        assert reason is None
+        assert resolve_engine_kind(EngineConfig(sam3=Sam3Config(model=tiny_model))) == "sam3"
+    else:
+        assert "no CUDA GPU" in reason
+        assert resolve_engine_kind(EngineConfig(sam3=Sam3Config(model=tiny_model))) == "cpu-face"
+
+
+def test_registry_builds_the_engine(tiny_model):
+    built = create_engine(EngineConfig(kind="sam3", sam3=Sam3Config(model=tiny_model)), [Prompt("face")])
+    assert isinstance(built, Sam3Engine) and built.name == "sam3"
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+def test_streams_several_prompts_each_with_its_own_threshold_random_weights(tiny_model):
+    e = engine(tiny_model, prompts=(("face", 0.2), ("license plate", 0.2), ("document", 0.999)))
+    try:
+        results = run(e, range(8))
+    finally:
+        e.close()
+    for i, masks in enumerate(results):
+        check_maskset(masks, i)
+        for label, score in zip(masks.labels, masks.scores):
+            assert label in ("face", "license plate")
+            assert score > 0.2
+    labels = {label for masks in results for label in masks.labels}
+    assert labels == {"face", "license plate"}, "both low-threshold prompts produce objects; 0.999 none"
+    ids = [set(m.object_ids.tolist()) for m in results]
+    assert any(a & b for a, b in zip(ids, ids[1:])), "tracks keep their id from frame to frame"
+
+
+def test_velocities_come_from_box_centres_across_frames(tiny_model):
+    e = engine(tiny_model)
+    try:
+        results = run(e, range(6))
+    finally:
+        e.close()
+    checked = 0
+    for before, after in zip(results, results[1:]):
+        for j, track in enumerate(after.object_ids.tolist()):
+            if track not in before.object_ids.tolist():
+                assert after.velocities[j].tolist() == [0.0, 0.0]
+                continue
+            k = before.object_ids.tolist().index(track)
+            centre = []
+            for m in (before.masks[k], after.masks[j]):
+                rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
+                centre.append(np.array([(cols[0] + cols[-1]) / 2, (rows[0] + rows[-1]) / 2]))
+            expected = (centre[1] - centre[0]) / (after.t_capture - before.t_capture)
+            np.testing.assert_allclose(after.velocities[j], expected, rtol=1e-5)
+            checked += 1
+    assert checked > 0
+
+
+def test_prompt_change_mid_stream_random_weights(tiny_model):
+    e = engine(tiny_model, prompts=(("face", 0.2),))
+    try:
+        first = run(e, range(4))
+        face_ids = set(first[-1].object_ids.tolist())
+        assert face_ids and set(first[-1].labels) == {"face"}
+        e.set_prompts([Prompt("face", 0.2), Prompt("license plate", 0.2)])  # adding keeps the tracks
+        added = run(e, range(4, 8))
+        assert face_ids & set(added[0].object_ids.tolist()), "adding a prompt does not restart the tracks"
+        assert "license plate" in {label for m in added for label in m.labels}
+        seen = {t for m in first + added for t in m.object_ids.tolist()}
+        e.set_prompts([Prompt("license plate", 0.2)])  # removing restarts the session
+        removed = run(e, range(8, 12))
+    finally:
+        e.close()
+    assert all(set(m.labels) <= {"license plate"} for m in removed)
+    assert not seen & {t for m in removed for t in m.object_ids.tolist()}, "ids are never reused"
+    for i, masks in zip(range(12), first + added + removed):
+        check_maskset(masks, i)
+
+
+def test_detect_every_nth_frame_runs_the_detector_on_those_only(tiny_model, monkeypatch):
+    e = engine(tiny_model, prompts=(("face", 0.2), ("license plate", 0.2)), detect_every=3)
+    detector = e._stream.model.detector_model
+    calls = []
+    real = detector.forward
+    monkeypatch.setattr(detector, "forward", lambda *a, **k: calls.append(e._stream.frame_idx) or real(*a, **k))
+    try:
+        results = run(e, range(7))
+    finally:
+        e.close()
+    assert calls == [0, 0, 3, 3, 6, 6], "DETR runs per prompt on frames 0, 3, 6 only"
+    assert any(len(m) for m in results[1:3]), "the tracker carries objects between detections"
+
+
+# --------------------------------------------------------------------------- clicks
+
+
+def test_click_and_box_track_two_objects_random_weights(tiny_model):
+    e = engine(tiny_model, prompts=())
+    try:
+        assert len(e.infer(frame(0))) == 0, "no prompts and no clicks: nothing to look for"
+        e.add_points(None, [(40, 60)], [1], object_id=1)
+        e.add_box(None, (90, 30, 150, 100), object_id=2)
+        tracked = run(e, range(1, 6))
+        e.remove_object(1)
+        after = run(e, range(6, 8))
+    finally:
+        e.close()
+    for i, masks in zip(range(1, 8), tracked + after):
+        check_maskset(masks, i)
+        assert set(masks.labels) <= {"click"}
+    ids = [set(m.object_ids.tolist()) for m in tracked]
+    assert ids[0] == {click_track_id(1), click_track_id(2)}
+    assert all(s <= {CLICK_ID_BASE + 1, CLICK_ID_BASE + 2} for s in ids)
+    assert all(click_track_id(1) not in m.object_ids.tolist() for m in after)
+
+
+def test_clicks_and_text_prompts_share_a_frame_random_weights(tiny_model):
+    e = engine(tiny_model)
+    try:
+        e.add_click(40, 60, object_id=5, frame_index=2)
+        results = run(e, range(4))
+    finally:
+        e.close()
+    assert all(click_track_id(5) not in m.object_ids.tolist() for m in results[:2]), "due at frame 2"
+    assert "click" in results[2].labels and "face" in {label for m in results for label in m.labels}
+
+
+def test_click_arguments_are_checked():
+    e = Sam3Engine(Sam3Config(), [Prompt("face")])
+    with pytest.raises(ValueError, match="one label per point"):
+        e.add_points(None, [(1, 2), (3, 4)], [1], object_id=1)
+    with pytest.raises(ValueError, match="labels must be 1"):
+        e.add_points(None, [(1, 2)], [2], object_id=1)
+    with pytest.raises(ValueError, match="x0 < x1"):
+        e.add_box(None, (10, 10, 5, 20), object_id=1)
+    with pytest.raises(TypeError, match="object_id"):
+        e.add_click(1, 2, object_id="a")
+    with pytest.raises(EngineError, match="before open"):
+        e.infer(frame(0))
+
+
+# --------------------------------------------------------------------------- memory
+
+
+def test_memory_window_gives_the_same_outputs_as_unbounded_memory_random_weights(tiny_model, monkeypatch):
+    """With ``memory_frames`` >= the tracker's attention span, trimming the session changes nothing."""
+    from livefilter.engines.sam3_model import Sam3Stream
+
+    frames = range(40)
+    prompts = (("face", 0.2), ("license plate", 0.2))
+
+    def stream(e: Sam3Engine) -> tuple[list[MaskSet], dict, dict]:
+        e.add_points(None, [(40, 60)], [1], object_id=1)
+        try:
+            out = run(e, frames)
+            return out, session_size(e._stream.text_session), session_size(e._stream.click_session)
+        finally:
+            e.close()
+
+    windowed, text_w, click_w = stream(engine(tiny_model, prompts=prompts, memory_frames=16))
+    monkeypatch.setattr(Sam3Stream, "_trim", lambda self, idx: None)
+    unbounded, text_u, click_u = stream(engine(tiny_model, prompts=prompts, memory_frames=16))
+
+    assert sum(len(m) for m in windowed) > 2 * len(frames), "objects were tracked throughout"
+    for a, b in zip(windowed, unbounded):
+        assert a.labels == b.labels
+        np.testing.assert_array_equal(a.object_ids, b.object_ids)
+        np.testing.assert_array_equal(a.scores, b.scores)
+        np.testing.assert_array_equal(a.masks, b.masks)
+    assert text_u["frames"] == 40 and text_u["tracker_scores"] == 40 and click_u["frames"] == 40
+    assert text_w["frames"] == 1 and text_w["tracker_scores"] <= 16 and click_w["frames"] == 1
+    assert click_w["non_cond_outputs"] <= 16 < click_u["non_cond_outputs"]
+
+
+def test_memory_stays_bounded_with_a_small_window_random_weights(tiny_model):
+    e = engine(tiny_model, prompts=(("face", 0.2), ("license plate", 0.2)), memory_frames=4)
+    e.add_box(None, (90, 30, 150, 100), object_id=2)
+    try:
+        for i in range(30):
+            e.infer(frame(i))
+            text, clicks = session_size(e._stream.text_session), session_size(e._stream.click_session)
+            objects = len(e._stream.text_session.obj_ids)
+            assert text["frames"] <= 1 and clicks["frames"] <= 1
+            assert text["non_cond_outputs"] <= 4 * objects and text["frames_tracked"] <= 4 * objects
+            assert text["cond_outputs"] <= (4 + 4) * objects
+            assert text["tracker_scores"] <= 4 and text["suppressed"] <= 4
+            assert text["per_object"] <= 4 * objects and text["unmatched"] <= 4 * objects
+            assert clicks["non_cond_outputs"] <= 4 and clicks["cond_outputs"] <= 4
+    finally:
+        e.close()
+
+
+# --------------------------------------------------------------------------- object hygiene
+
+
+def test_objects_per_prompt_are_capped_random_weights(tiny_model):
+    e = engine(tiny_model, prompts=(("face", 0.0), ("license plate", 0.0)), max_objects_per_prompt=3)
+    try:
+        for i in range(10):
+            masks = e.infer(frame(i))
+            session = e._stream.text_session
+            per_prompt = [list(session.obj_id_to_prompt_id.values()).count(p) for p in session.prompts]
+            assert max(per_prompt) <= 3, per_prompt
+            assert max(masks.labels.count(label) for label in set(masks.labels)) <= 3
+    finally:
+        e.close()
+
+
+def test_unconfirmed_tracks_are_removed_random_weights(tiny_model):
+    e = engine(tiny_model, prompts=(("face", 0.2),), unconfirmed_drop_frames=3)
+    try:
+        assert any(len(m) for m in run(e, range(4)))
+        e.set_prompts([Prompt("face", 0.999)])  # same prompt, nothing passes: nothing confirms the tracks
+        after = run(e, range(4, 9))
+    finally:
+        e.close()
+    assert len(after[-1]) == 0 and len(after[-2]) == 0, "tracks unconfirmed for 3 frames are gone"
+
+
+def test_detections_do_not_depend_on_hub_kernels():
+    from transformers.models.sam3_video import modeling_sam3_video
+
+    from livefilter.engines import sam3_model
+
+    assert modeling_sam3_video.mask_iou is sam3_model.mask_iou
+    assert modeling_sam3_video.cv_utils_kernel is None, "the hub kernel loader was never reached"
+
+
+def test_linear_memory_mask_iou_equals_the_pairwise_definition():
+    from livefilter.engines.sam3_model import mask_iou
+
+    rng = np.random.default_rng(1)
+    a = torch.from_numpy(rng.random((5, 30, 30)) > 0.6)
+    b = torch.from_numpy(rng.random((4, 30, 30)) > 0.3)
+    pairwise = (a[:, None] & b[None]).sum((2, 3)).float() / (a[:, None] | b[None]).sum((2, 3)).float().clamp(min=1)
+    torch.testing.assert_close(mask_iou(a, b), pairwise, rtol=0, atol=0)
+
+
+def test_mask_nms_keeps_the_best_of_overlapping_detections():
+    from livefilter.engines.sam3_model import nms_masks
+
+    logits = -torch.ones(4, 20, 20)
+    logits[0, :10, :10] = logits[1, :10, :9] = 1  # 1 duplicates 0 (IoU 0.9)
+    logits[2, 10:, 10:] = logits[3, 12:, 12:] = 1  # 3 is mostly inside 2 (IoU 0.64)
+    scores = torch.tensor([0.6, 0.9, 0.5, 0.7])
+    assert nms_masks(scores, logits, 0.5, limit=10).tolist() == [1, 3]
+    assert nms_masks(scores, logits, 0.95, limit=10).tolist() == [1, 3, 0, 2]
+    assert nms_masks(scores, logits, 0.5, limit=1).tolist() == [1]

@@ -1,0 +1,474 @@
+"""The ``livefilter`` command: override parsing, exit codes, one-line errors, file jobs."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from contextlib import nullcontext as does_not_raise
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from livefilter.cli import ProgressSink, main, parse_sink, parse_source, summarize, video_frame_count
+from livefilter.config.loader import parse_config
+from livefilter.errors import ConfigError
+from livefilter.types import RedactedFrame
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+FACES = REPO.parent / "shared" / "data" / "faces"
+PLACEHOLDER = re.compile(r"\{(LIVEFILTER_[A-Z0-9_]+)\}")
+
+
+def make_video(
+    path: Path,
+    frames: int,
+    *,
+    size: tuple[int, int] = (64, 48),
+    fps: int = 10,
+    audio: bool = False,
+    picture: np.ndarray | None = None,
+) -> Path:
+    """An H.264 MP4 (optionally with an AAC tone), each frame's brightness = its index."""
+    import av
+
+    width, height = size
+    with av.open(str(path), "w") as out:
+        video = out.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        sound = out.add_stream("aac", rate=16000) if audio else None
+        for i in range(frames):
+            image = picture if picture is not None else np.full((height, width, 3), 10 * i % 256, np.uint8)
+            out.mux(video.encode(av.VideoFrame.from_ndarray(image, format="bgr24")))
+        if sound is not None:
+            tone = (0.3 * np.sin(np.arange(16000 * frames // fps) / 5)).astype(np.float32)
+            for start in range(0, len(tone), 1024):
+                chunk = av.AudioFrame.from_ndarray(
+                    tone[None, start : start + 1024], format="fltp", layout="mono"
+                )
+                chunk.sample_rate, chunk.pts = 16000, start
+                out.mux(sound.encode(chunk))
+            out.mux(sound.encode())
+        out.mux(video.encode())
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+# --- override parsing ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("demo", {"kind": "demo"}),
+        ("0", {"kind": "webcam", "device": 0}),
+        ("12", {"kind": "webcam", "device": 12}),
+        ("/dev/video2", {"kind": "webcam", "device": "/dev/video2"}),
+        ("rtsp://u:p@cam/stream1", {"kind": "rtsp", "url": "rtsp://u:p@cam/stream1"}),
+        ("RTSPS://cam/s", {"kind": "rtsp", "url": "RTSPS://cam/s"}),
+        ("http://cam/mjpeg", {"kind": "rtsp", "url": "http://cam/mjpeg"}),
+        ("https://cam/live.m3u8", {"kind": "rtsp", "url": "https://cam/live.m3u8"}),
+        ("photo.JPG", {"kind": "image", "path": "photo.JPG", "frames": None, "realtime": True}),
+        ("clip.mp4", {"kind": "file", "path": "clip.mp4"}),
+        ("recording.ts", {"kind": "file", "path": "recording.ts"}),
+    ],
+)
+def test_parse_source(tmp_path, monkeypatch, text, expected):
+    monkeypatch.chdir(tmp_path)
+    for name in ("photo.JPG", "clip.mp4", "recording.ts"):
+        (tmp_path / name).write_bytes(b"")
+    assert parse_source(text) == expected
+    parse_config({"source": expected})  # every answer is a valid source section
+
+
+def test_parse_source_missing_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(
+        ConfigError, match=r"--source 'nope\.mp4': no such file; expected demo, a webcam index"
+    ):
+        parse_source("nope.mp4")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("preview", does_not_raise({"kind": "preview"})),
+        ("null", does_not_raise({"kind": "null"})),
+        ("virtualcam", does_not_raise({"kind": "virtualcam"})),
+        ("virtualcam:/dev/video10", does_not_raise({"kind": "virtualcam", "device": "/dev/video10"})),
+        (
+            "rtsp://127.0.0.1:8554/redacted",
+            does_not_raise({"kind": "rtsp", "url": "rtsp://127.0.0.1:8554/redacted"}),
+        ),
+        ("out/frame.png", does_not_raise({"kind": "image", "path": "out/frame.png"})),
+        ("frames/{index:06d}.jpg", does_not_raise({"kind": "image", "path": "frames/{index:06d}.jpg"})),
+        ("out/clip.MKV", does_not_raise({"kind": "file", "path": "out/clip.MKV"})),
+        ("out/clip.mov", does_not_raise({"kind": "file", "path": "out/clip.mov"})),
+        ("out/clip.txt", pytest.raises(ConfigError, match=r"--sink 'out/clip\.txt': expected preview, null")),
+        ("window", pytest.raises(ConfigError, match="expected preview")),
+        ("http://host/x", pytest.raises(ConfigError, match="expected preview")),
+    ],
+)
+def test_parse_sink(text, expected):
+    with expected as sink:
+        assert parse_sink(text) == sink
+        parse_config({"sinks": [sink]})
+
+
+def test_parse_sink_error_hides_a_password():
+    with pytest.raises(ConfigError) as caught:
+        parse_sink("rtmp://user:hunter2@host/live")
+    assert "hunter2" not in str(caught.value)
+
+
+# --- check -----------------------------------------------------------------------------------
+
+
+def test_configs_folder_has_the_shipped_examples():
+    assert {"demo.yaml", "file-job.yaml", "sam3.yaml"} <= {path.name for path in CONFIGS}
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[path.name for path in CONFIGS])
+def test_check_every_shipped_config(capsys, monkeypatch, path):
+    for name in PLACEHOLDER.findall(path.read_text()):
+        monkeypatch.setenv(name, "dummy-secret-value")
+    code, out, err = run_cli(capsys, "check", str(path))
+    assert code == 0, err
+    assert out.startswith(f"{path}: OK\n")
+    assert "dummy-secret-value" not in out + err
+
+
+BROKEN = {
+    "bad syntax": ("source:\n  kind: demo\n  fps: [30\nsinks: []\n", r":4:\d+ invalid YAML"),
+    "unknown key": (
+        "render:\n  stlye: blur\n",
+        r":2 render\.stlye: unknown key 'stlye' \(did you mean 'style'\?\)",
+    ),
+    "wrong type": (
+        "runtime:\n  queue_size: [1]\n",
+        r":2 runtime\.queue_size: must be an integer \(got a list\)",
+    ),
+    "negative rate": ("render:\n  fps: -5\n", r":2 render\.fps: must be greater than 0 \(got -5\)"),
+    "bad enum": (
+        "render:\n  mode: fast\n",
+        r":2 render\.mode: must be one of: low_latency, exact \(got 'fast'\)",
+    ),
+    "placeholder unset": (
+        "source:\n  kind: rtsp\n  url: rtsp://a:{LIVEFILTER_TEST_UNSET}@cam/x\n",
+        r":3 source\.url: placeholder \{LIVEFILTER_TEST_UNSET\} is not set",
+    ),
+    "empty": ("", ": the file is empty"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN), ids=list(BROKEN))
+@pytest.mark.parametrize("command", ["check", "run"])
+def test_broken_config_gives_one_clear_error_and_exit_2(tmp_path, capsys, monkeypatch, command, case):
+    monkeypatch.delenv("LIVEFILTER_TEST_UNSET", raising=False)
+    text, pattern = BROKEN[case]
+    path = tmp_path / "broken.yaml"
+    path.write_text(text)
+    code, out, err = run_cli(capsys, command, str(path))
+    assert code == 2
+    assert out == ""  # never "OK", never a recovery config
+    assert err.count("livefilter: error:") == 1 and "Traceback" not in err
+    assert re.search(re.escape(str(path)) + pattern, err), err
+
+
+def test_missing_config_file(tmp_path, capsys):
+    code, out, err = run_cli(capsys, "check", str(tmp_path / "nope.yaml"))
+    assert (code, out) == (2, "")
+    assert f"livefilter: error: {tmp_path / 'nope.yaml'}: config file not found" in err
+
+
+def test_verbose_adds_the_traceback(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("render: {fps: 0}\n")
+    assert run_cli(capsys, "check", str(path))[2].count("Traceback") == 0
+    code, _, err = run_cli(capsys, "check", "-v", str(path))
+    assert code == 2 and "Traceback" in err and "livefilter: error:" in err
+
+
+def test_secret_is_not_echoed(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LIVEFILTER_TEST_RATE", "hunter2")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "sinks:\n  - kind: rtsp\n    url: rtsp://127.0.0.1/x\n    bitrate_kbps: '{LIVEFILTER_TEST_RATE}'\n"
+    )
+    code, out, err = run_cli(capsys, "check", "-v", str(path))
+    assert code == 2
+    assert ":4 sinks[0].bitrate_kbps: must be an integer (value hidden" in err
+    assert "hunter2" not in out + err
+
+
+def test_check_summary_hides_credentials(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("LIVEFILTER_TEST_PASSWORD", "hunter2")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "source:\n  kind: rtsp\n  url: rtsp://admin:{LIVEFILTER_TEST_PASSWORD}@cam:554/s?token=abc123\n"
+    )
+    code, out, err = run_cli(capsys, "check", str(path))
+    assert code == 0
+    assert "source:  rtsp rtsp://admin:***@cam:554/s?..." in out
+    assert "hunter2" not in out + err and "abc123" not in out + err
+
+
+def test_check_rejects_non_face_prompts_for_the_cpu_engine(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("engine: {kind: cpu-face}\nprompts: [face, license plate]\n")
+    code, out, err = run_cli(capsys, "check", str(path))
+    assert (code, out) == (2, "")
+    assert "cannot look for 'license plate'" in err
+
+
+def test_warnings_are_logged_with_the_thread_name(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("source: {kind: demo, realtime: false}\n")
+    code, _, err = run_cli(capsys, "check", str(path))
+    assert code == 0
+    assert re.search(
+        r"WARNING +\[MainThread\] livefilter\.config\.loader: .*:1 source\.realtime: false", err
+    ), err
+
+
+def test_log_lines_never_carry_a_password(capsys):
+    from livefilter.cli import LOG_FORMAT, _RedactingFormatter
+
+    record = __import__("logging").LogRecord(
+        "x", 30, __file__, 1, "cannot open %s", ("rtsp://u:hunter2@cam/s",), None
+    )
+    line = _RedactingFormatter(LOG_FORMAT).format(record)
+    assert "rtsp://u:***@cam/s" in line and "hunter2" not in line
+
+
+# --- command-line errors -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "{demo}", "--sink", "out.txt"], "--sink 'out.txt': expected preview"),
+        (["run", "{demo}", "--engine", "cpu-face", "--model", "/m"], "--model names SAM3 weights"),
+        (
+            ["run", "{demo}", "--duration", "-1"],
+            "command line runtime.max_duration_s: must be greater than 0 (got -1)",
+        ),
+        (["run", "{demo}", "--source", "nope.mp4"], "--source 'nope.mp4': no such file"),
+        (["image", "nope.jpg", "out.png", "--prompt", "face"], "input 'nope.jpg': no such file"),
+        (["image", "{photo}", "out.mp4", "--prompt", "face"], "`livefilter image` writes .jpg"),
+        (["video", "{clip}", "out.png", "--prompt", "face"], "`livefilter video` writes .mp4"),
+        (["video", "{clip}", "{clip}", "--prompt", "face"], "sinks[0].path: must differ from source.path"),
+    ],
+)
+def test_bad_command_lines_exit_2(tmp_path, capsys, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "photo.jpg").write_bytes(b"")
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    names = {"{demo}": str(REPO / "configs" / "demo.yaml"), "{photo}": "photo.jpg", "{clip}": "clip.mp4"}
+    code, out, err = run_cli(capsys, *[names.get(arg, arg) for arg in argv])
+    assert (code, out) == (2, "")
+    assert message in err and "Traceback" not in err
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["image", "in.jpg", "out.png"])  # --prompt is required
+    assert caught.value.code == 2
+    assert "--prompt" in capsys.readouterr().err
+
+
+def test_schema_is_json_of_the_config(capsys):
+    code, out, _ = run_cli(capsys, "schema")
+    schema = json.loads(out)
+    assert code == 0
+    assert set(schema["properties"]) == {"source", "prompts", "engine", "render", "sinks", "runtime"}
+    assert "FileSinkConfig" in schema["$defs"]
+
+
+def test_python_dash_m(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "livefilter", "check", str(REPO / "configs" / "demo.yaml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "demo.yaml: OK" in done.stdout
+
+
+def test_summary_of_the_demo():
+    from livefilter.config.loader import load_config
+
+    text = summarize(load_config(REPO / "configs" / "demo.yaml"))
+    assert "source:  demo" in text and "sinks:   file out/demo.mp4; preview" in text
+
+
+# --- progress --------------------------------------------------------------------------------
+
+
+def _redacted(index: int, fully: bool = False) -> RedactedFrame:
+    return RedactedFrame(np.zeros((4, 4, 3), np.uint8), index, 0.0, None, fully)
+
+
+def test_progress_sink_follows_the_newest_frame_index():
+    out = io.StringIO()
+    sink = ProgressSink(10, file=out)
+    sink.open()
+    for index in (0, 1, 4, 3, 9):  # a live sink may skip frames; the bar never goes back
+        sink.write(_redacted(index, fully=index == 4))
+    sink.close()
+    sink.close()  # idempotent
+    assert "10/10" in out.getvalue()
+    assert sink.fully_redacted == 1 and "fully_redacted=1" in out.getvalue()
+
+
+def test_progress_sink_without_a_total():
+    out = io.StringIO()
+    sink = ProgressSink(None, file=out)
+    sink.open()
+    sink.write(_redacted(6))
+    sink.close()
+    assert "7frame" in out.getvalue().replace(" ", "")
+
+
+def test_video_frame_count(tmp_path):
+    assert video_frame_count(str(make_video(tmp_path / "v.mp4", 12))) == 12
+    (tmp_path / "text.mp4").write_text("not a video")
+    assert video_frame_count(str(tmp_path / "text.mp4")) is None
+    assert video_frame_count(str(tmp_path / "missing.mp4")) is None
+
+
+# --- end to end (needs the pipeline, sources, sinks and the CPU face engine) -------------------
+
+
+def _faces() -> tuple[Path, list[list[int]]]:
+    if not (FACES / "faces.json").is_file():
+        pytest.skip(f"test photos not found at {FACES}")
+    boxes = json.loads((FACES / "faces.json").read_text())["boxes"]
+    return FACES / "obama.jpg", boxes["obama.jpg"]
+
+
+def _box_change(before: np.ndarray, after: np.ndarray, box: list[int]) -> float:
+    x, y, w, h = box
+    return float(
+        np.abs(before[y : y + h, x : x + w].astype(int) - after[y : y + h, x : x + w].astype(int)).mean()
+    )
+
+
+def test_image_command_redacts_the_face(tmp_path, capsys):
+    import cv2
+
+    photo, boxes = _faces()
+    out_path = tmp_path / "out" / "redacted.png"
+    code, out, err = run_cli(
+        capsys,
+        "image",
+        str(photo),
+        str(out_path),
+        "--prompt",
+        "face",
+        "--engine",
+        "cpu-face",
+        "--style",
+        "solid",
+    )
+    assert code == 0, err
+    before, after = cv2.imread(str(photo)), cv2.imread(str(out_path))
+    assert after is not None and after.shape == before.shape
+    face_change = _box_change(before, after, boxes[0])
+    corner_change = _box_change(before, after, [0, 0, 40, 40])
+    assert face_change > 30, "the face was not redacted"
+    assert corner_change < 3, "far from the face the picture should be untouched"
+    assert "livefilter stats" in out
+
+
+def test_video_command_keeps_every_frame_and_the_audio(tmp_path, capsys):
+    import av
+    import cv2
+
+    photo, boxes = _faces()
+    picture = cv2.imread(str(photo))
+    scale = 320 / picture.shape[1]
+    size = (320, round(picture.shape[0] * scale) // 2 * 2)
+    clip = make_video(tmp_path / "in.mp4", 15, size=size, audio=True, picture=cv2.resize(picture, size))
+    out_path = tmp_path / "out.mp4"
+    code, _, err = run_cli(
+        capsys,
+        "video",
+        str(clip),
+        str(out_path),
+        "--prompt",
+        "face",
+        "--engine",
+        "cpu-face",
+        "--style",
+        "solid",
+    )
+    assert code == 0, err
+    with av.open(str(out_path)) as container:
+        assert container.streams.audio, "the input's audio was not copied"
+        frames = [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+    assert len(frames) == 15
+    box = [round(v * scale) for v in boxes[0]]
+    first = cv2.resize(picture, size)
+    assert all(_box_change(first, frame, box) > 30 for frame in frames), "a frame shows the face"
+
+
+def _small_demo(tmp_path: Path, duration: str) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(
+        "source: {kind: demo, width: 320, height: 180, fps: 15, duration_s: " + duration + "}\n"
+        "engine: {kind: cpu-face}\n"
+        "sinks: [{kind: file, path: out/run.mp4}]\n"
+    )
+    return path
+
+
+def test_run_command_with_a_duration(tmp_path, capsys, monkeypatch):
+    import av
+
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")), "--duration", "1.5")
+    assert code == 0, err
+    assert "livefilter stats" in out
+    with av.open(str(tmp_path / "out" / "run.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 0
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_cleanly(tmp_path, capsys, monkeypatch, signum, code):
+    import av
+
+    monkeypatch.chdir(tmp_path)
+    original = signal.getsignal(signum)
+
+    def signal_once_running() -> None:
+        deadline = time.monotonic() + 60
+        while signal.getsignal(signum) is original and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait until the CLI has installed its handler
+        time.sleep(1.0)
+        os.kill(os.getpid(), signum)
+
+    threading.Thread(target=signal_once_running, daemon=True).start()
+    exit_code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")))
+    assert exit_code == code, err
+    assert f"{signal.Signals(signum).name}: stopping cleanly" in err
+    assert "livefilter stats" in out
+    assert signal.getsignal(signum) is original  # handlers restored
+    with av.open(str(tmp_path / "out" / "run.mp4")) as container:  # the MP4 was finalised
+        assert sum(1 for _ in container.decode(video=0)) > 0

@@ -1,0 +1,346 @@
+"""Fault injection against the whole pipeline: no secret pixel and no raw frame may ever
+reach a sink, whatever the engine, source or sinks do; and the stream must keep flowing.
+
+Each scenario runs a :class:`~tests.fakes.FakeSource` (secrets drawn in colours nothing
+else has) through :class:`~tests.fakes.GroundTruthEngine` (a test double told the true
+masks) into :class:`~tests.fakes.RecordingSink` and checks every frame the sinks got.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from livefilter.config import Config, RenderConfig
+from livefilter.errors import EngineError, SourceError
+from livefilter.pipeline import build_pipeline
+from livefilter.render.compositor import Compositor
+from livefilter.types import Prompt
+from tests.fakes import (
+    STRIPE_COLORS,
+    FakeSource,
+    GroundTruthEngineFactory,
+    RecordingSink,
+    Scene,
+    decode_index,
+    leaked_pixels,
+)
+
+
+def assert_nothing_leaked(*sinks: RecordingSink) -> None:
+    for sink in sinks:
+        leaks = {f.index: n for f in sink.frames if (n := leaked_pixels(f.image))}
+        assert not leaks, f"sink {sink.name}: secret pixels visible in frames {leaks} (index: pixel count)"
+
+
+def partially_redacted(sink: RecordingSink) -> list[int]:
+    """Indices of frames shown with masks (not fully redacted)."""
+    return [f.index for f in sink.frames if not f.fully_redacted]
+
+
+# -- the checker itself can fail ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("style", ["blur", "pixelate", "solid"])
+def test_leak_check_flags_raw_frames_and_passes_redacted_ones(scene: Scene, style: str) -> None:
+    compositor = Compositor(RenderConfig(style=style))
+    for index in (0, 17, 55):
+        frame = scene.frame(index)
+        truth = scene.truth(index, ["square", "stripe"], t_capture=frame.t_capture, fps=50.0)
+        partial = scene.truth(index, ["square"], t_capture=frame.t_capture, fps=50.0)
+        assert leaked_pixels(frame.image) > 100
+        assert leaked_pixels(compositor.redact_regions(frame, partial).image, STRIPE_COLORS) > 100
+        assert leaked_pixels(compositor.redact_regions(frame, truth).image) == 0
+        assert leaked_pixels(compositor.redact_all(frame, reason="test").image) == 0
+        assert decode_index(compositor.redact_regions(frame, truth).image) == index
+
+
+# -- exact mode: a file job ----------------------------------------------------------------
+
+
+def test_exact_file_job_publishes_every_frame_with_its_own_masks(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        FakeSource(scene, count=40), GroundTruthEngineFactory(scene, delay_s=0.002), [sink],
+        render={"mode": "exact"},
+    )
+    stats = pipeline.run()
+
+    assert [f.index for f in sink.frames] == list(range(40))
+    assert partially_redacted(sink) == list(range(40))
+    assert all(f.mask_frame_index == f.index == decode_index(f.image) for f in sink.frames)
+    assert_nothing_leaked(sink)
+    assert (stats.frames_captured, stats.frames_dropped, stats.frames_published) == (40, 0, 40)
+    assert (sink.opens, sink.closes) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"), [({"raise_after": 6}, "engine_down"), ({"hang_after": 6}, "engine_hung")]
+)
+def test_exact_mode_engine_failure_loses_no_frame(scene, make_pipeline, release, fault, reason) -> None:
+    sink = RecordingSink()
+    factory = GroundTruthEngineFactory(scene, **fault)
+    pipeline = make_pipeline(FakeSource(scene, count=30), factory, [sink], render={"mode": "exact"})
+    # A hung engine wakes up later: its late answer must not be published a second time.
+    threading.Timer(0.4, release.set).start()
+    stats = pipeline.run()
+
+    assert [f.index for f in sink.frames] == list(range(30))
+    failed = [f for f in sink.frames if f.fully_redacted]
+    assert failed and {f.reason for f in failed} == {reason}
+    assert all(f.mask_frame_index == f.index == decode_index(f.image) for f in sink.frames if not f.fully_redacted)
+    assert_nothing_leaked(sink)
+    assert stats.engine_restarts >= 1 and len(factory.built) >= 2
+
+
+def test_exact_mode_slow_engine_blocks_the_file_instead_of_dropping(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        FakeSource(scene, count=25), GroundTruthEngineFactory(scene, delay_s=0.02), [sink],
+        render={"mode": "exact"}, runtime={"queue_size": 2},
+    )
+    stats = pipeline.run()
+
+    assert len(sink.frames) == 25 and stats.frames_dropped == 0
+    assert stats.engine_queue_peak <= 2
+
+
+# -- low_latency: live video ---------------------------------------------------------------
+
+
+def live_source(scene: Scene, **options: object) -> FakeSource:
+    return FakeSource(scene, **{"fps": 100.0, "paced": True, "live": True, **options})  # type: ignore[arg-type]
+
+
+def test_low_latency_ends_with_the_last_frame_and_its_masks(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        live_source(scene, count=40), GroundTruthEngineFactory(scene, delay_s=0.005), [sink],
+        render={"fps": 100.0},
+    )
+    pipeline.run()
+
+    last = sink.frames[-1]
+    assert (last.index, last.fully_redacted, last.mask_frame_index) == (39, False, 39)
+    assert_nothing_leaked(sink)
+    assert sink.closes == 1
+
+
+def test_engine_slower_than_source_still_covers_the_moving_secret(make_pipeline) -> None:
+    # 300 px/s to the right, no turn within the run: masks 50+ ms old are far behind the square.
+    scene = Scene(width=480, speed=3.0, speed_y=0.0)
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        live_source(scene, count=60), GroundTruthEngineFactory(scene, delay_s=0.05), [sink],
+        render={"fps": 100.0, "max_mask_age_ms": 300.0},
+    )
+    stats = pipeline.run()
+
+    assert_nothing_leaked(sink)
+    # Most frames are shown with masks several frames old (grown along the motion), not blanked.
+    lagging = [f for f in sink.frames if not f.fully_redacted and f.mask_frame_index < f.index - 2]
+    assert len(lagging) > len(sink.frames) // 3
+    assert stats.frames_dropped > 0
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known gap in render/compositor.py: aging masks grow along the last velocity plus 25% "
+    "(render.masks.MOTION_MARGIN), so a secret that turns back while its masks are ~100 ms old "
+    "leaves them; remove this marker once a turn is covered (e.g. a margin of speed * age)",
+)
+def test_moving_secret_that_turns_back_stays_covered(make_pipeline) -> None:
+    scene = Scene(speed=3.0, speed_y=0.0)  # 300 px/s, turns back at frame 43
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        live_source(scene, count=70), GroundTruthEngineFactory(scene, delay_s=0.08), [sink],
+        render={"fps": 100.0},
+    )
+    pipeline.run()
+
+    assert_nothing_leaked(sink)
+
+
+def test_hanging_engine_fails_closed_then_a_fresh_one_takes_over(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    factory = GroundTruthEngineFactory(scene, hang_after=10)
+    pipeline = make_pipeline(live_source(scene, count=60), factory, [sink], render={"fps": 100.0})
+    stats = pipeline.run()
+
+    assert_nothing_leaked(sink)
+    reasons = {f.reason for f in sink.frames}
+    assert "engine_hung" in reasons
+    hung_at = next(i for i, f in enumerate(sink.frames) if f.reason == "engine_hung")
+    assert partially_redacted(sink)[-1] > sink.frames[hung_at].index  # masks again after the restart
+    assert stats.engine_restarts >= 1 and len(factory.built) >= 2
+
+
+def test_crashing_engine_is_restarted_and_the_stream_keeps_flowing(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    factory = GroundTruthEngineFactory(scene, delay_s=0.005, raise_after=8)
+    pipeline = make_pipeline(live_source(scene, count=60), factory, [sink], render={"fps": 100.0})
+    stats = pipeline.run()
+
+    assert_nothing_leaked(sink)
+    assert stats.fail_closed.get("engine_down", 0) > 0
+    assert stats.engine_restarts >= 2
+    first_crash = next(f.index for f in sink.frames if f.reason == "engine_down")
+    assert any(i > first_crash for i in partially_redacted(sink))
+    assert sink.frames[-1].index == 59
+
+
+def test_slow_model_load_and_first_frame_fail_closed_without_restart(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    # The first inference takes longer than timeout_s: warm-up, not a hang (startup_timeout_s applies).
+    factory = GroundTruthEngineFactory(scene, open_delay_s=0.2, first_delay_s=0.2, delay_s=0.005)
+    pipeline = make_pipeline(live_source(scene, count=60), factory, [sink], render={"fps": 100.0})
+    stats = pipeline.run()
+
+    assert_nothing_leaked(sink)
+    shown = partially_redacted(sink)
+    before = [f for f in sink.frames if f.index < shown[0]]
+    assert len(before) > 10 and all(f.reason == "no_masks_yet" for f in before)
+    assert stats.engine_restarts == 0 and len(factory.built) == 1
+
+
+@pytest.mark.parametrize(
+    ("engine", "factory_options", "message"),
+    [
+        ({}, {"open_error": EngineError("weights not found at /models/x")}, "weights not found"),
+        ({"startup_timeout_s": 0.1}, {"open_delay_s": 0.5}, "engine.startup_timeout_s"),
+    ],
+)
+def test_first_load_failure_stops_the_pipeline_and_is_raised(scene, make_pipeline, engine, factory_options, message) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        live_source(scene), GroundTruthEngineFactory(scene, **factory_options), [sink], engine=engine
+    )
+    with pytest.raises(EngineError, match=message):
+        pipeline.run()
+    assert all(f.fully_redacted for f in sink.frames)
+    assert sink.closes == 1
+
+
+def test_silent_live_source_fails_closed_then_recovers(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        live_source(scene, count=45, pause_at={25: 0.3}), GroundTruthEngineFactory(scene), [sink],
+        render={"fps": 100.0, "max_frame_age_ms": 100.0},
+    )
+    pipeline.run()
+
+    assert_nothing_leaked(sink)
+    silent = [f for f in sink.frames if f.reason == "source_silent"]
+    assert len(silent) > 10 and {f.index for f in silent} == {24}
+    assert any(i > 25 for i in partially_redacted(sink))
+
+
+def test_failing_live_source_is_reconnected_and_the_engine_reset(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    factory = GroundTruthEngineFactory(scene)
+    source = live_source(scene, count=60, fail_at={20, 40}, open_failures=2)
+    pipeline = make_pipeline(source, factory, [sink], render={"fps": 100.0})
+    stats = pipeline.run()
+
+    assert_nothing_leaked(sink)
+    assert stats.source_reconnects == 2 and source.opens == 5
+    assert factory.built[0].resets >= 1
+    assert sink.frames[-1].index == 59 and not sink.frames[-1].fully_redacted
+
+
+def test_set_prompts_fails_closed_until_masks_for_the_new_prompts(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    factory = GroundTruthEngineFactory(scene, prompts=("square",), delay_s=0.005, set_prompts_delay_s=0.2)
+    pipeline = make_pipeline(live_source(scene, count=70), factory, [sink], render={"fps": 100.0})
+    changed_at: list[int] = []
+
+    def change_prompts() -> None:
+        changed_at.append(pipeline.stats().frames_captured)
+        pipeline.set_prompts([Prompt("square"), Prompt("stripe")])
+
+    threading.Timer(0.25, change_prompts).start()
+    pipeline.run()
+
+    captured_before = changed_at[0]
+    early = [f for f in sink.frames if f.index < captured_before - 1 and not f.fully_redacted]
+    assert early and all(leaked_pixels(f.image, STRIPE_COLORS) > 0 for f in early)  # not a secret yet
+    after = [f for f in sink.frames if f.index > captured_before + 1]
+    leaks = {f.index: n for f in after if (n := leaked_pixels(f.image))}
+    assert not leaks, f"secret pixels after set_prompts: {leaks}"
+    assert any(f.reason == "prompts_changed" for f in after)
+    assert any(not f.fully_redacted for f in after)  # masks for the new prompts arrived
+
+
+# -- sinks and memory ------------------------------------------------------------------------
+
+
+def test_a_failing_sink_does_not_stop_the_others(scene, make_pipeline) -> None:
+    good, bad = RecordingSink("good"), RecordingSink("bad", fail_on_writes={3, 4, 5})
+    pipeline = make_pipeline(
+        FakeSource(scene, count=40), GroundTruthEngineFactory(scene, delay_s=0.002), [bad, good],
+        render={"mode": "exact"},
+    )
+    stats = pipeline.run()
+
+    assert [f.index for f in good.frames] == list(range(40))
+    assert 0 < len(bad.frames) < 40 and bad.frames[-1].index == 39
+    assert stats.sink_errors == 3 and bad.opens >= 2
+    assert (good.closes, bad.closes >= 1) == (1, True)
+    assert_nothing_leaked(good, bad)
+
+
+def test_queues_stay_bounded_with_a_slow_engine_and_a_slow_sink(make_pipeline) -> None:
+    scene = Scene(speed=0.0, speed_y=0.0)  # an unpaced source outruns any motion model; keep still
+    live_sink = RecordingSink("live", lossless=False, delay_s=0.03)
+    pipeline = make_pipeline(
+        FakeSource(scene, count=None, live=True, fps=100.0), GroundTruthEngineFactory(scene, delay_s=0.05),
+        [live_sink], render={"fps": 100.0}, runtime={"queue_size": 3, "max_duration_s": 0.8},
+    )
+    stats = pipeline.run()
+
+    assert stats.frames_captured > 200  # the unpaced source ran far ahead ...
+    assert stats.engine_queue_peak <= 3  # ... and the engine queue stayed bounded
+    assert stats.frames_dropped > stats.frames_captured // 2
+    assert stats.sink_frames_dropped > 0 and all(inbox.peak <= 1 for inbox in pipeline._outlets.inboxes)
+    assert_nothing_leaked(live_sink)
+
+
+def test_stop_ends_run_of_an_endless_source(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(live_source(scene), GroundTruthEngineFactory(scene), [sink])
+    threading.Timer(0.3, pipeline.stop).start()
+    started = time.monotonic()
+    stats = pipeline.run()
+
+    assert time.monotonic() - started < 3.0
+    assert stats.frames_published > 0 and sink.closes == 1
+    assert_nothing_leaked(sink)
+
+
+def test_a_broken_file_publishes_what_was_read_then_raises(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        FakeSource(scene, count=30, fail_at={12}), GroundTruthEngineFactory(scene), [sink], render={"mode": "exact"}
+    )
+    with pytest.raises(SourceError, match="before frame 12"):
+        pipeline.run()
+    assert [f.index for f in sink.frames] == list(range(12)) and sink.closes == 1
+    assert_nothing_leaked(sink)
+
+
+def test_build_pipeline_runs_a_config_end_to_end() -> None:
+    config = Config.model_validate({
+        "source": {"kind": "demo", "width": 320, "height": 180, "fps": 20, "duration_s": 0.5, "realtime": False},
+        "engine": {"kind": "cpu-face"},
+        "render": {"mode": "exact"},
+        "sinks": [{"kind": "null"}],
+    })
+    recorder = RecordingSink()
+    pipeline = build_pipeline(config, extra_sinks=[recorder])
+    assert [sink.name for sink in pipeline.sinks] == ["null", "rec"]
+    stats = pipeline.run()
+
+    assert [f.index for f in recorder.frames] == list(range(10))
+    assert stats.frames_published == 10 and stats.engine_restarts == 0 and recorder.closes == 1
