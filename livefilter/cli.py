@@ -16,7 +16,7 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit, urlunsplit
@@ -125,14 +125,15 @@ def _engine_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 class ProgressSink:
-    """A tqdm bar over the frames actually written (an extra sink for file jobs).
+    """A tqdm bar over the frames actually published (an extra sink for file jobs).
 
-    A live sink (``lossless = False``), so the bar never slows the job; it follows the
-    index of the newest frame shown, and counts fully redacted frames.
+    Lossless, so it sees every frame and the statistics show no drops for it; a write is
+    cheap (tqdm redraws at most ten times a second). The bar follows the newest frame
+    index, so it never goes back, and counts fully redacted frames.
     """
 
     name = "progress"
-    lossless = False
+    lossless = True
 
     def __init__(self, total: int | None, *, enabled: bool = True, file: IO[str] | None = None) -> None:
         self.total = total
@@ -207,15 +208,20 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _check_prompts(config: Config, origin: str) -> None:
-    """The CPU face engine answers only faces; say so before a run fails on it (no model loaded)."""
-    if config.engine.kind != "cpu-face":
+    """The CPU face engine answers only faces; say so before a run fails on it (no model loaded).
+
+    An error for ``cpu-face``; a warning for ``auto``, which falls back to it without SAM3.
+    """
+    if config.engine.kind == "sam3":
         return
     from livefilter.engines.face_cpu import face_prompt
 
     try:
         face_prompt([Prompt(p.text, p.threshold) for p in config.prompts])
     except EngineError as exc:
-        raise ConfigError(f"{origin} prompts: {exc}") from None
+        if config.engine.kind == "cpu-face":
+            raise ConfigError(f"{origin} prompts: {exc}") from None
+        logger.warning("%s prompts: needs SAM3; engine.kind auto falls back to cpu-face, and then: %s", origin, exc)
 
 
 def _cmd_file_job(args: argparse.Namespace) -> int:
@@ -241,7 +247,10 @@ def _cmd_file_job(args: argparse.Namespace) -> int:
     else:
         config = parse_config(with_overrides({}, overrides), origin="command line")
     total = 1 if is_image else video_frame_count(args.input)
-    return _execute(config, extra_sinks=[ProgressSink(total, enabled=sys.stderr.isatty())])
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm():  # log lines above the bar, not through it
+        return _execute(config, extra_sinks=[ProgressSink(total, enabled=sys.stderr.isatty())])
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -261,7 +270,7 @@ def _execute(config: Config, extra_sinks: Sequence[Any] = ()) -> int:
 
 
 @contextlib.contextmanager
-def _stop_on_signals(stop: Any) -> Iterator[list[int]]:
+def _stop_on_signals(stop: Callable[[], None]) -> Iterator[list[int]]:
     """Map SIGINT/SIGTERM to ``stop()``; a second signal quits at once. Yields the signals seen."""
     received: list[int] = []
     if threading.current_thread() is not threading.main_thread():

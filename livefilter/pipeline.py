@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 from types import TracebackType
+from typing import Self
 
 from livefilter.config import Config, EngineConfig, RenderConfig, RuntimeConfig
 from livefilter.engines import create_engine, resolve_engine_kind
@@ -44,7 +45,10 @@ DEFAULT_FPS = 30.0
 """Output rate when neither ``render.fps`` nor the source says."""
 
 JOIN_TIMEOUT_S = 5.0
-"""How long ``stop()`` waits for each thread (a sink finalising a file may need a moment)."""
+"""How long ``stop()`` waits for each thread to notice the stop."""
+
+SINK_CLOSE_TIMEOUT_S = 30.0
+"""How long ``stop()`` waits for a sink thread: closing finalises outputs (flushing an encoder)."""
 
 
 def output_fps(render: RenderConfig, source: Source) -> float:
@@ -98,7 +102,9 @@ class Pipeline:
         self.engine_config = engine
         self._prompts = PromptBoard()
         self._latest_result: LatestSlot[EngineResult] = LatestSlot()
-        self._exact_results: BoundedQueue[EngineResult] | None = BoundedQueue(runtime.queue_size) if exact else None
+        self._exact_results: BoundedQueue[EngineResult] | None = (
+            BoundedQueue(runtime.queue_size) if exact else None
+        )
         self._engine_done = threading.Event()
 
         # render → sinks
@@ -127,31 +133,78 @@ class Pipeline:
         fps = output_fps(self.render_config, self.source)
         logger.info(
             "pipeline: %s -> engine %s -> render %s at %.3g fps -> %s",
-            self.source.name, self.engine_config.kind, self.render_config.mode, fps,
+            self.source.name,
+            self.engine_config.kind,
+            self.render_config.mode,
+            fps,
             ", ".join(sink.name for sink in self.sinks),
         )
-        self._spawn(f"capture:{self.source.name}", run_capture, self.source,
-                    latest_frame=self._latest_frame, engine_queue=self._engine_queue,
-                    wait_for_room=self._wait_for_room, metrics=self.metrics, stop=self._stop,
-                    on_reconnect=self._source_reconnected.set, on_error=self._record_error)
-        self._spawn(f"engine:{self.engine_config.kind}", run_engine, self._engine_factory,
-                    name=f"engine:{self.engine_config.kind}", frames=self._engine_queue,
-                    take_newest=self.render_config.mode == "low_latency", prompts=self._prompts,
-                    reset_requested=self._source_reconnected, latest=self._latest_result,
-                    exact=self._exact_results, settings=self.engine_config, metrics=self.metrics,
-                    stop=self._stop, done=self._engine_done, on_fatal=self._fail)
+        # source → newest-frame slot + bounded engine queue
+        self._spawn(
+            f"capture:{self.source.name}",
+            run_capture,
+            self.source,
+            latest_frame=self._latest_frame,
+            engine_queue=self._engine_queue,
+            wait_for_room=self._wait_for_room,
+            metrics=self.metrics,
+            stop=self._stop,
+            on_reconnect=self._source_reconnected.set,
+            on_error=self._record_error,
+        )
+        # engine queue → supervised engine → newest result (+ every result, exact)
+        engine_name = f"engine:{self.engine_config.kind}"
+        self._spawn(
+            engine_name,
+            run_engine,
+            self._engine_factory,
+            name=engine_name,
+            frames=self._engine_queue,
+            take_newest=self._exact_results is None,
+            prompts=self._prompts,
+            reset_requested=self._source_reconnected,
+            latest=self._latest_result,
+            exact=self._exact_results,
+            settings=self.engine_config,
+            metrics=self.metrics,
+            stop=self._stop,
+            done=self._engine_done,
+            on_fatal=self._fail,
+        )
+        # frames + results → compositor → sink inboxes
         if self._exact_results is not None:
-            self._spawn("render", run_exact, self._compositor, results=self._exact_results,
-                        prompts=self._prompts, config=self.render_config, outlets=self._outlets,
-                        metrics=self.metrics, stop=self._stop)
+            self._spawn(
+                "render",
+                run_exact,
+                self._compositor,
+                results=self._exact_results,
+                prompts=self._prompts,
+                config=self.render_config,
+                outlets=self._outlets,
+                metrics=self.metrics,
+                stop=self._stop,
+            )
         else:
-            self._spawn("render", run_low_latency, self._compositor, latest_frame=self._latest_frame,
-                        latest_result=self._latest_result, prompts=self._prompts,
-                        engine_done=self._engine_done, config=self.render_config, outlets=self._outlets,
-                        pacer=Pacer(fps, self._clock), metrics=self.metrics, stop=self._stop,
-                        clock=self._clock)
+            self._spawn(
+                "render",
+                run_low_latency,
+                self._compositor,
+                latest_frame=self._latest_frame,
+                latest_result=self._latest_result,
+                prompts=self._prompts,
+                engine_done=self._engine_done,
+                config=self.render_config,
+                outlets=self._outlets,
+                pacer=Pacer(fps, self._clock),
+                metrics=self.metrics,
+                stop=self._stop,
+                clock=self._clock,
+            )
+        # sink inboxes → sinks
         for sink, inbox in zip(self.sinks, self._outlets.inboxes):
-            self._spawn(f"sink:{sink.name}", run_sink, sink, inbox=inbox, metrics=self.metrics, stop=self._stop)
+            self._spawn(
+                f"sink:{sink.name}", run_sink, sink, inbox=inbox, metrics=self.metrics, stop=self._stop
+            )
 
     def run(self) -> Stats:
         """Start, wait until the stream is fully published (finite source), ``runtime.max_duration_s``
@@ -173,9 +226,10 @@ class Pipeline:
         """Stop every thread (sinks close and finalise their outputs). Idempotent."""
         self._stop.set()
         for thread in self._threads:
-            thread.join(JOIN_TIMEOUT_S)
+            timeout = SINK_CLOSE_TIMEOUT_S if thread.name.startswith("sink:") else JOIN_TIMEOUT_S
+            thread.join(timeout)
             if thread.is_alive():
-                logger.error("thread %s did not stop within %.0f s", thread.name, JOIN_TIMEOUT_S)
+                logger.error("thread %s did not stop within %.0f s", thread.name, timeout)
 
     def set_prompts(self, prompts: Sequence[Prompt]) -> None:
         """Search for ``prompts`` from now on. Output is fully redacted until the engine has
@@ -193,17 +247,30 @@ class Pipeline:
         """The error that ended (or will end) the run, if any."""
         return self._error
 
-    def __enter__(self) -> Pipeline:
+    def __enter__(self) -> Self:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     # -- internals -------------------------------------------------------------------------
 
-    def _spawn(self, thread_name: str, target: Callable[..., None], /, *args: object, **kwargs: object) -> None:
-        thread = threading.Thread(target=target, args=args, kwargs=kwargs, name=thread_name, daemon=True)
+    def _spawn(
+        self, thread_name: str, target: Callable[..., None], /, *args: object, **kwargs: object
+    ) -> None:
+        """Run ``target`` on a named thread; an error escaping it is logged and stops the pipeline."""
+
+        def guarded() -> None:
+            try:
+                target(*args, **kwargs)
+            except Exception as exc:
+                logger.exception("thread %s crashed; stopping the pipeline", thread_name)
+                self._fail(exc)
+
+        thread = threading.Thread(target=guarded, name=thread_name, daemon=True)
         self._threads.append(thread)
         thread.start()
 
@@ -216,7 +283,9 @@ class Pipeline:
         while not self._stop.is_set() and any(t.is_alive() for t in sink_threads):
             now = self._clock()
             if runtime.max_duration_s is not None and now - started >= runtime.max_duration_s:
-                logger.info("pipeline: runtime.max_duration_s (%g s) reached, stopping", runtime.max_duration_s)
+                logger.info(
+                    "pipeline: runtime.max_duration_s (%g s) reached, stopping", runtime.max_duration_s
+                )
                 return
             if now >= next_stats:
                 logger.info("%s", self.stats().format())

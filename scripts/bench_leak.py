@@ -256,7 +256,7 @@ def plot(report: list[dict[str, object]], path: Path) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="3 scenarios, 60 frames: a smoke run")
-    parser.add_argument("--frames", type=int, default=240, help="frames per scenario (default 240 = 8 s)")
+    parser.add_argument("--frames", type=int, default=300, help="frames per scenario (default 300 = 10 s)")
     parser.add_argument("--size", default="640x360", help="frame size WxH (default 640x360)")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--engine", default="cpu-face", help="livefilter engine kind (default cpu-face)")

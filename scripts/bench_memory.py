@@ -75,16 +75,20 @@ def run_engine(engine: str, *, frames: int, width: int, height: int, interval_s:
 
 
 def plot(curves: dict[str, list[benchlib.RssSample]], warmup: int, path: Path) -> None:
+    """One panel per engine (own scale, so growth is visible), with the +50 MB target band."""
     plt = benchlib.pyplot()
-    fig, ax = plt.subplots(figsize=(8, 4), dpi=100)
-    for engine, samples in curves.items():
-        ax.plot([s.frames for s in samples], [s.rss_mb for s in samples], label=engine)
-    ax.axvline(warmup, color="grey", linestyle=":", label="end of warm-up")
-    ax.set_xlabel("frames processed")
-    ax.set_ylabel("process RSS (MB)")
-    ax.set_title("livefilter memory over a long run (each engine in a fresh process)")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    fig, axes = plt.subplots(len(curves), 1, figsize=(8, 2.6 * len(curves)), dpi=100, squeeze=False)
+    for ax, (engine, samples) in zip(axes[:, 0], curves.items()):
+        start, _, growth = benchlib.rss_growth(samples, warmup_frames=warmup)
+        ax.plot([s.frames for s in samples], [s.rss_mb for s in samples], label=f"{engine} ({growth:+.1f} MB)")
+        ax.axhspan(start, start + TARGET_MB, color="green", alpha=0.08, label=f"target: ≤ {TARGET_MB:g} MB growth")
+        ax.axvline(warmup, color="grey", linestyle=":", label="end of warm-up")
+        ax.set_ylim(start - 60, start + TARGET_MB + 60)
+        ax.set_ylabel("RSS (MB)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right", fontsize="small")
+    axes[-1, 0].set_xlabel("frames processed")
+    axes[0, 0].set_title("livefilter process memory over a long run (each engine in a fresh process)")
     fig.tight_layout()
     fig.savefig(path)
     print(f"# plot: {path}", file=sys.stderr)

@@ -9,6 +9,7 @@ masks dilated, grown along their motion for their age, and redacted).
 
     python scripts/bench_render.py            # full table (well under 2 minutes)
     python scripts/bench_render.py --quick    # CI smoke: one size, one repetition
+    python scripts/bench_render.py --cpu-time # on a busy shared machine: single-thread CPU time
 
 Needs Pillow (``pip install livefilter[bench]``).
 """
@@ -75,46 +76,59 @@ def seed_composite(image, masks: np.ndarray, radius: float):
     return final
 
 
-def median_ms(fn: Callable[[], object], repeats: int) -> float:
-    fn()  # warm-up: first-call allocations and OpenCV dispatch
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+Clock = Callable[[], float]
 
 
-def paired_ms(seed: Callable[[], object], ours: Callable[[], object], repeats: int) -> tuple[float, float]:
-    """Medians of ``seed`` and ``ours`` timed alternately, so both see the same machine load."""
-    seed(), ours()  # warm-up
-    seed_times: list[float] = []
-    our_times: list[float] = []
+def median_ms(fn: Callable[[], object], repeats: int, clock: Clock) -> float:
+    return paired_ms(fn, repeats=repeats, clock=clock)[0]
+
+
+def paired_ms(*fns: Callable[[], object], repeats: int, clock: Clock) -> list[float]:
+    """Median ms of each function, timed in turn, so all see the same machine load."""
+    for fn in fns:
+        fn()  # warm-up: first-call allocations and OpenCV dispatch
+    times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeats):
-        for fn, times in ((seed, seed_times), (ours, our_times)):
-            start = time.perf_counter()
+        for fn, fn_times in zip(fns, times):
+            start = clock()
             fn()
-            times.append(time.perf_counter() - start)
-    return statistics.median(seed_times) * 1e3, statistics.median(our_times) * 1e3
+            fn_times.append(clock() - start)
+    return [statistics.median(fn_times) * 1e3 for fn_times in times]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="CI smoke: 720p only, one repetition")
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per cell (default 7, quick 1)")
+    parser.add_argument(
+        "--cpu-time",
+        action="store_true",
+        help="time the calling thread's CPU with OpenCV single-threaded (like PIL): both then run wholly "
+        "on this thread, so other processes on a busy machine skew the figures less than wall time",
+    )
     args = parser.parse_args()
+    import cv2
     from PIL import Image
+
+    clock: Clock = time.perf_counter
+    if args.cpu_time:
+        cv2.setNumThreads(1)
+        clock = time.thread_time
 
     repeats = args.repeats or (1 if args.quick else 7)
     sizes = {"720p": SIZES["720p"]} if args.quick else SIZES
     base = RenderConfig()
     sigma = base.blur_strength
     print(
-        f"render cost, ms/frame (median of {repeats}, seed and ours alternating); blur sigma={sigma}, "
+        f"render cost, {'thread CPU' if args.cpu_time else 'wall'} ms/frame (median of {repeats}, seed and "
+        f"ours alternating); blur sigma={sigma}, "
         f"pixelate block={base.pixelate_block}, dilation {base.dilation_px}px/{base.dilation_percent}%, "
         f"masks {MASK_AGE_S * 1000:.0f} ms old moving {VELOCITY} px/s, {ELLIPSES} ellipses"
     )
-    print(f"machine load average (1 min) at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
+    print(
+        f"machine load average (1 min) at start: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs; "
+        f"OpenCV threads: {cv2.getNumThreads()}"
+    )
     print(f"{'size':6} {'cover':>6} {'style':9} {'seed ms':>8} {'ours ms':>8} {'seed/ours':>9}")
     ratios = []
     for size_name, (width, height) in sizes.items():
@@ -138,7 +152,8 @@ def main() -> None:
                 seed_ms, ours_ms = paired_ms(
                     functools.partial(seed_composite, pil_image, raw, sigma),
                     functools.partial(compositor.redact_regions, frame, masks, age_s=MASK_AGE_S),
-                    repeats,
+                    repeats=repeats,
+                    clock=clock,
                 )
                 ratios.append(seed_ms / ours_ms)
                 print(
@@ -153,7 +168,7 @@ def main() -> None:
         for style, strength in (("pixelate", 40.0), ("blur", 40.0), ("solid", 1.0)):
             config = base.model_copy(update={"fail_closed_style": style, "fail_closed_strength": strength})
             compositor = Compositor(config)
-            ms = median_ms(functools.partial(compositor.redact_all, frame, reason="bench"), repeats)
+            ms = median_ms(functools.partial(compositor.redact_all, frame, reason="bench"), repeats, clock)
             cells.append(f"{style}({strength:g}) {ms:.2f}")
         print(f"  {size_name:6} " + "  ".join(cells))
 

@@ -10,10 +10,7 @@ import pytest
 
 from livefilter.config import EngineConfig, RenderConfig, RuntimeConfig
 from livefilter.pipeline import Pipeline
-from tests.fakes import FakeSource, GroundTruthEngineFactory, RecordingSink, Scene
-
-FAST_ENGINE = {"timeout_s": 0.15, "startup_timeout_s": 2.0, "restart_min_s": 0.01, "restart_max_s": 0.05}
-"""Engine supervision tuned for tests: hangs noticed in 150 ms, restarts within 50 ms."""
+from tests.fakes import FAST_ENGINE, FakeSource, GroundTruthEngineFactory, RecordingSink, Scene
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ The scene hides two *secrets* drawn in colours that appear nowhere else and that
 redaction (blur, pixelate, solid) can produce on a pattern this fine:
 
 - ``square``: a checkerboard of magenta and green that moves frame by frame, bouncing off
-  the borders (by default its first turn comes after 124 frames);
+  the borders (by default its first turn comes at frame 128);
 - ``stripe``: vertical stripes of cyan and red at a fixed place.
 
 So a sink frame *leaks* exactly when it contains a pixel of a secret colour, wherever it is
@@ -25,11 +25,27 @@ import numpy as np
 from livefilter.errors import SinkError, SourceError
 from livefilter.types import Frame, MaskSet, Prompt, RedactedFrame
 
-__all__ = ["FakeSource", "GroundTruthEngine", "GroundTruthEngineFactory", "RecordingSink", "Scene"]
+__all__ = [
+    "FAST_ENGINE",
+    "SQUARE_COLORS",
+    "STRIPE_COLORS",
+    "FakeSource",
+    "GroundTruthEngine",
+    "GroundTruthEngineFactory",
+    "RecordingSink",
+    "Scene",
+    "decode_index",
+    "leaked_pixels",
+    "make_frame",
+    "make_masks",
+]
 
 SQUARE_COLORS = ((255, 0, 255), (0, 255, 0))  # BGR magenta, green
 STRIPE_COLORS = ((255, 255, 0), (0, 0, 255))  # BGR cyan, red
 _BIT_WIDTH, _BIT_ROWS, _BITS = 8, 6, 16
+
+FAST_ENGINE = {"timeout_s": 0.15, "startup_timeout_s": 2.0, "restart_min_s": 0.01, "restart_max_s": 0.05}
+"""``engine:`` settings for tests: hangs noticed in 150 ms, restarts within 50 ms."""
 
 
 def _bounce(position: float, low: float, high: float) -> float:
@@ -46,8 +62,8 @@ class Scene:
     width: int = 160
     height: int = 120
     square: int = 24
-    speed: float = 1.0  # pixels per frame along x: first turn after 124 frames
-    speed_y: float = 0.25  # pixels per frame along y: first turn after 176 frames
+    speed: float = 1.0  # pixels per frame along x: first turn at frame 128
+    speed_y: float = 0.25  # pixels per frame along y: first turn at frame 176
     stripe_box: tuple[int, int, int, int] = (8, 104, 72, 112)  # x0, y0, x1, y1
 
     def square_box(self, index: int) -> tuple[int, int, int, int]:
@@ -108,7 +124,9 @@ def _checker(image: np.ndarray, box: tuple[int, int, int, int], colors, pick) ->
     image[y0:y1, x0:x1] = np.where(pick(ys, xs)[..., None].astype(bool), colors[1], colors[0])
 
 
-def leaked_pixels(image: np.ndarray, colors: Iterable[tuple[int, int, int]] = SQUARE_COLORS + STRIPE_COLORS) -> int:
+def leaked_pixels(
+    image: np.ndarray, colors: Iterable[tuple[int, int, int]] = SQUARE_COLORS + STRIPE_COLORS
+) -> int:
     """How many pixels show a secret colour exactly (0 for a safe frame; a raw frame has hundreds)."""
     return int(sum(np.all(image == np.array(c, np.uint8), axis=-1).sum() for c in colors))
 
@@ -117,6 +135,39 @@ def decode_index(image: np.ndarray) -> int:
     """The frame index drawn in the top rows (valid only where the frame is not fully redacted)."""
     bits = [image[:_BIT_ROWS, b * _BIT_WIDTH : (b + 1) * _BIT_WIDTH].mean() > 127 for b in range(_BITS)]
     return sum(int(bit) << b for b, bit in enumerate(bits))
+
+
+def make_frame(index: int = 0, *, t_capture: float = 0.0, scene: Scene | None = None) -> Frame:
+    """Frame ``index`` of ``scene`` (default: a 160x120 :class:`Scene`)."""
+    return (scene or Scene()).frame(index, t_capture=t_capture)
+
+
+def make_masks(
+    boxes: Sequence[tuple[int, int, int, int]],
+    *,
+    width: int = 160,
+    height: int = 120,
+    frame_index: int = 0,
+    t_capture: float = 0.0,
+    label: str = "face",
+) -> MaskSet:
+    """A MaskSet with one rectangular object per ``(x0, y0, x1, y1)`` box.
+
+    Example:
+        >>> make_masks([(2, 2, 6, 5)], width=8, height=8).union().sum()
+        np.int64(12)
+    """
+    masks = np.zeros((len(boxes), height, width), np.bool_)
+    for mask, (x0, y0, x1, y1) in zip(masks, boxes):
+        mask[y0:y1, x0:x1] = True
+    return MaskSet(
+        masks=masks,
+        scores=np.ones(len(boxes), np.float32),
+        labels=(label,) * len(boxes),
+        object_ids=np.arange(1, len(boxes) + 1),
+        frame_index=frame_index,
+        t_capture=t_capture,
+    )
 
 
 class FakeSource:
@@ -189,10 +240,12 @@ class FakeSource:
         if index in self._pause_at:
             time.sleep(self._pause_at.pop(index))
             self._t0 = time.monotonic() - index / self.fps
-        if self.paced:
+        if self.paced:  # like a camera: late frames are not made up for with a burst
             delay = self._t0 + index / self.fps - time.monotonic()
             if delay > 0:
                 time.sleep(delay)
+            else:
+                self._t0 -= delay
         self._next += 1
         return self.scene.frame(index, source=self.name)
 
@@ -273,7 +326,9 @@ class GroundTruthEngine:
 class GroundTruthEngineFactory:
     """``engine_factory`` for the pipeline: a fresh :class:`GroundTruthEngine` per call, all kept."""
 
-    def __init__(self, scene: Scene, prompts: Sequence[str] = ("square", "stripe"), **options: object) -> None:
+    def __init__(
+        self, scene: Scene, prompts: Sequence[str] = ("square", "stripe"), **options: object
+    ) -> None:
         self.scene = scene
         self.prompts = [Prompt(text) for text in prompts]
         self.options = options
@@ -297,7 +352,12 @@ class RecordingSink:
     reconnect_backoff = (0.01, 0.05)
 
     def __init__(
-        self, name: str = "rec", *, lossless: bool = True, fail_on_writes: Iterable[int] = (), delay_s: float = 0.0
+        self,
+        name: str = "rec",
+        *,
+        lossless: bool = True,
+        fail_on_writes: Iterable[int] = (),
+        delay_s: float = 0.0,
     ) -> None:
         self.name = name
         self.lossless = lossless

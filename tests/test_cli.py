@@ -234,6 +234,14 @@ def test_check_rejects_non_face_prompts_for_the_cpu_engine(tmp_path, capsys):
     assert "cannot look for 'license plate'" in err
 
 
+def test_check_warns_when_auto_may_fall_back_to_the_cpu_engine(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_text("engine: {kind: auto}\nprompts: [face, license plate]\n")
+    code, out, err = run_cli(capsys, "check", str(path))
+    assert code == 0 and "OK" in out
+    assert "prompts: needs SAM3" in err and "cannot look for 'license plate'" in err
+
+
 def test_warnings_are_logged_with_the_thread_name(tmp_path, capsys):
     path = tmp_path / "c.yaml"
     path.write_text("source: {kind: demo, realtime: false}\n")
@@ -283,6 +291,15 @@ def test_bad_command_lines_exit_2(tmp_path, capsys, monkeypatch, argv, message):
     assert message in err and "Traceback" not in err
 
 
+def test_file_jobs_take_settings_from_config(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    (tmp_path / "settings.yaml").write_text("render:\n  style: solid\n  blur: 3\n")
+    code, out, err = run_cli(capsys, "video", "clip.mp4", "out.mp4", "--prompt", "face", "--config", "settings.yaml")
+    assert (code, out) == (2, "")
+    assert "settings.yaml:3 render.blur: unknown key 'blur'" in err
+
+
 def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["image", "in.jpg", "out.png"])  # --prompt is required
@@ -329,7 +346,7 @@ def test_progress_sink_follows_the_newest_frame_index():
     out = io.StringIO()
     sink = ProgressSink(10, file=out)
     sink.open()
-    for index in (0, 1, 4, 3, 9):  # a live sink may skip frames; the bar never goes back
+    for index in (0, 1, 4, 3, 9):  # the bar follows the newest index, never goes back
         sink.write(_redacted(index, fully=index == 4))
     sink.close()
     sink.close()  # idempotent

@@ -8,6 +8,7 @@ masks) into :class:`~tests.fakes.RecordingSink` and checks every frame the sinks
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -17,6 +18,7 @@ from livefilter.config import Config, RenderConfig
 from livefilter.errors import EngineError, SourceError
 from livefilter.pipeline import build_pipeline
 from livefilter.render.compositor import Compositor
+from livefilter.runtime.inference import MAX_HUNG_ENGINES
 from livefilter.types import Prompt
 from tests.fakes import (
     STRIPE_COLORS,
@@ -63,7 +65,9 @@ def test_leak_check_flags_raw_frames_and_passes_redacted_ones(scene: Scene, styl
 def test_exact_file_job_publishes_every_frame_with_its_own_masks(scene, make_pipeline) -> None:
     sink = RecordingSink()
     pipeline = make_pipeline(
-        FakeSource(scene, count=40), GroundTruthEngineFactory(scene, delay_s=0.002), [sink],
+        FakeSource(scene, count=40),
+        GroundTruthEngineFactory(scene, delay_s=0.002),
+        [sink],
         render={"mode": "exact"},
     )
     stats = pipeline.run()
@@ -90,7 +94,9 @@ def test_exact_mode_engine_failure_loses_no_frame(scene, make_pipeline, release,
     assert [f.index for f in sink.frames] == list(range(30))
     failed = [f for f in sink.frames if f.fully_redacted]
     assert failed and {f.reason for f in failed} == {reason}
-    assert all(f.mask_frame_index == f.index == decode_index(f.image) for f in sink.frames if not f.fully_redacted)
+    assert all(
+        f.mask_frame_index == f.index == decode_index(f.image) for f in sink.frames if not f.fully_redacted
+    )
     assert_nothing_leaked(sink)
     assert stats.engine_restarts >= 1 and len(factory.built) >= 2
 
@@ -98,8 +104,11 @@ def test_exact_mode_engine_failure_loses_no_frame(scene, make_pipeline, release,
 def test_exact_mode_slow_engine_blocks_the_file_instead_of_dropping(scene, make_pipeline) -> None:
     sink = RecordingSink()
     pipeline = make_pipeline(
-        FakeSource(scene, count=25), GroundTruthEngineFactory(scene, delay_s=0.02), [sink],
-        render={"mode": "exact"}, runtime={"queue_size": 2},
+        FakeSource(scene, count=25),
+        GroundTruthEngineFactory(scene, delay_s=0.02),
+        [sink],
+        render={"mode": "exact"},
+        runtime={"queue_size": 2},
     )
     stats = pipeline.run()
 
@@ -117,13 +126,19 @@ def live_source(scene: Scene, **options: object) -> FakeSource:
 def test_low_latency_ends_with_the_last_frame_and_its_masks(scene, make_pipeline) -> None:
     sink = RecordingSink()
     pipeline = make_pipeline(
-        live_source(scene, count=40), GroundTruthEngineFactory(scene, delay_s=0.005), [sink],
+        live_source(scene, count=40),
+        GroundTruthEngineFactory(scene, delay_s=0.005),
+        [sink],
         render={"fps": 100.0},
     )
     pipeline.run()
 
     last = sink.frames[-1]
     assert (last.index, last.fully_redacted, last.mask_frame_index) == (39, False, 39)
+    shown = [f for f in sink.frames if not f.fully_redacted]
+    assert all(
+        decode_index(f.image) == f.index >= f.mask_frame_index for f in shown
+    )  # pixels match the label
     assert_nothing_leaked(sink)
     assert sink.closes == 1
 
@@ -133,7 +148,9 @@ def test_engine_slower_than_source_still_covers_the_moving_secret(make_pipeline)
     scene = Scene(width=480, speed=3.0, speed_y=0.0)
     sink = RecordingSink()
     pipeline = make_pipeline(
-        live_source(scene, count=60), GroundTruthEngineFactory(scene, delay_s=0.05), [sink],
+        live_source(scene, count=60),
+        GroundTruthEngineFactory(scene, delay_s=0.05),
+        [sink],
         render={"fps": 100.0, "max_mask_age_ms": 300.0},
     )
     stats = pipeline.run()
@@ -143,6 +160,23 @@ def test_engine_slower_than_source_still_covers_the_moving_secret(make_pipeline)
     lagging = [f for f in sink.frames if not f.fully_redacted and f.mask_frame_index < f.index - 2]
     assert len(lagging) > len(sink.frames) // 3
     assert stats.frames_dropped > 0
+
+
+def test_masks_older_than_max_mask_age_fail_closed(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(  # every answer is ~150 ms old by the time it can be shown
+        live_source(scene, count=50),
+        GroundTruthEngineFactory(scene, delay_s=0.15),
+        [sink],
+        render={"fps": 100.0, "max_mask_age_ms": 60.0},
+    )
+    stats = pipeline.run()
+
+    assert_nothing_leaked(sink)
+    assert stats.fail_closed.get("stale_masks", 0) > 10
+    shown = [f for f in sink.frames if not f.fully_redacted]  # at 100 fps, 60 ms is at most 6 frames
+    assert shown and all(f.index - f.mask_frame_index <= 6 for f in shown)
+    assert (shown[-1].index, shown[-1].mask_frame_index) == (49, 49)  # the end: the last frame with its masks
 
 
 @pytest.mark.xfail(
@@ -155,7 +189,9 @@ def test_moving_secret_that_turns_back_stays_covered(make_pipeline) -> None:
     scene = Scene(speed=3.0, speed_y=0.0)  # 300 px/s, turns back at frame 43
     sink = RecordingSink()
     pipeline = make_pipeline(
-        live_source(scene, count=70), GroundTruthEngineFactory(scene, delay_s=0.08), [sink],
+        live_source(scene, count=70),
+        GroundTruthEngineFactory(scene, delay_s=0.08),
+        [sink],
         render={"fps": 100.0},
     )
     pipeline.run()
@@ -212,7 +248,9 @@ def test_slow_model_load_and_first_frame_fail_closed_without_restart(scene, make
         ({"startup_timeout_s": 0.1}, {"open_delay_s": 0.5}, "engine.startup_timeout_s"),
     ],
 )
-def test_first_load_failure_stops_the_pipeline_and_is_raised(scene, make_pipeline, engine, factory_options, message) -> None:
+def test_first_load_failure_stops_the_pipeline_and_is_raised(
+    scene, make_pipeline, engine, factory_options, message
+) -> None:
     sink = RecordingSink()
     pipeline = make_pipeline(
         live_source(scene), GroundTruthEngineFactory(scene, **factory_options), [sink], engine=engine
@@ -226,7 +264,9 @@ def test_first_load_failure_stops_the_pipeline_and_is_raised(scene, make_pipelin
 def test_silent_live_source_fails_closed_then_recovers(scene, make_pipeline) -> None:
     sink = RecordingSink()
     pipeline = make_pipeline(
-        live_source(scene, count=45, pause_at={25: 0.3}), GroundTruthEngineFactory(scene), [sink],
+        live_source(scene, count=45, pause_at={25: 0.3}),
+        GroundTruthEngineFactory(scene),
+        [sink],
         render={"fps": 100.0, "max_frame_age_ms": 100.0},
     )
     pipeline.run()
@@ -279,7 +319,9 @@ def test_set_prompts_fails_closed_until_masks_for_the_new_prompts(scene, make_pi
 def test_a_failing_sink_does_not_stop_the_others(scene, make_pipeline) -> None:
     good, bad = RecordingSink("good"), RecordingSink("bad", fail_on_writes={3, 4, 5})
     pipeline = make_pipeline(
-        FakeSource(scene, count=40), GroundTruthEngineFactory(scene, delay_s=0.002), [bad, good],
+        FakeSource(scene, count=40),
+        GroundTruthEngineFactory(scene, delay_s=0.002),
+        [bad, good],
         render={"mode": "exact"},
     )
     stats = pipeline.run()
@@ -295,8 +337,11 @@ def test_queues_stay_bounded_with_a_slow_engine_and_a_slow_sink(make_pipeline) -
     scene = Scene(speed=0.0, speed_y=0.0)  # an unpaced source outruns any motion model; keep still
     live_sink = RecordingSink("live", lossless=False, delay_s=0.03)
     pipeline = make_pipeline(
-        FakeSource(scene, count=None, live=True, fps=100.0), GroundTruthEngineFactory(scene, delay_s=0.05),
-        [live_sink], render={"fps": 100.0}, runtime={"queue_size": 3, "max_duration_s": 0.8},
+        FakeSource(scene, count=None, live=True, fps=100.0),
+        GroundTruthEngineFactory(scene, delay_s=0.05),
+        [live_sink],
+        render={"fps": 100.0},
+        runtime={"queue_size": 3, "max_duration_s": 0.8},
     )
     stats = pipeline.run()
 
@@ -319,10 +364,16 @@ def test_stop_ends_run_of_an_endless_source(scene, make_pipeline) -> None:
     assert_nothing_leaked(sink)
 
 
+# -- lifecycle and errors ----------------------------------------------------------------------
+
+
 def test_a_broken_file_publishes_what_was_read_then_raises(scene, make_pipeline) -> None:
     sink = RecordingSink()
     pipeline = make_pipeline(
-        FakeSource(scene, count=30, fail_at={12}), GroundTruthEngineFactory(scene), [sink], render={"mode": "exact"}
+        FakeSource(scene, count=30, fail_at={12}),
+        GroundTruthEngineFactory(scene),
+        [sink],
+        render={"mode": "exact"},
     )
     with pytest.raises(SourceError, match="before frame 12"):
         pipeline.run()
@@ -331,12 +382,21 @@ def test_a_broken_file_publishes_what_was_read_then_raises(scene, make_pipeline)
 
 
 def test_build_pipeline_runs_a_config_end_to_end() -> None:
-    config = Config.model_validate({
-        "source": {"kind": "demo", "width": 320, "height": 180, "fps": 20, "duration_s": 0.5, "realtime": False},
-        "engine": {"kind": "cpu-face"},
-        "render": {"mode": "exact"},
-        "sinks": [{"kind": "null"}],
-    })
+    config = Config.model_validate(
+        {
+            "source": {
+                "kind": "demo",
+                "width": 320,
+                "height": 180,
+                "fps": 20,
+                "duration_s": 0.5,
+                "realtime": False,
+            },
+            "engine": {"kind": "cpu-face"},
+            "render": {"mode": "exact"},
+            "sinks": [{"kind": "null"}],
+        }
+    )
     recorder = RecordingSink()
     pipeline = build_pipeline(config, extra_sinks=[recorder])
     assert [sink.name for sink in pipeline.sinks] == ["null", "rec"]
@@ -344,3 +404,49 @@ def test_build_pipeline_runs_a_config_end_to_end() -> None:
 
     assert [f.index for f in recorder.frames] == list(range(10))
     assert stats.frames_published == 10 and stats.engine_restarts == 0 and recorder.closes == 1
+
+
+def test_engines_that_never_return_are_not_piled_up(scene, make_pipeline) -> None:
+    sink = RecordingSink()
+    factory = GroundTruthEngineFactory(scene, hang_after=1)  # each engine hangs for good on its 2nd frame
+    pipeline = make_pipeline(live_source(scene), factory, [sink], runtime={"max_duration_s": 1.2})
+    threads_before = threading.active_count()
+    pipeline.run()
+
+    assert len(factory.built) == MAX_HUNG_ENGINES
+    assert threading.active_count() - threads_before <= MAX_HUNG_ENGINES  # the pipeline's own threads ended
+    assert sink.frames[-1].fully_redacted and sink.frames[-1].reason == "engine_hung"
+    assert_nothing_leaked(sink)
+
+
+def test_run_logs_statistics_periodically_and_context_manager_stops(scene, make_pipeline, caplog) -> None:
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        live_source(scene, count=40),
+        GroundTruthEngineFactory(scene),
+        [sink],
+        runtime={"stats_interval_s": 0.1},
+    )
+    with caplog.at_level(logging.INFO, logger="livefilter.pipeline"):
+        pipeline.run()
+    assert sum("livefilter stats after" in r.getMessage() for r in caplog.records) >= 2
+
+    other = RecordingSink()
+    with make_pipeline(live_source(scene), GroundTruthEngineFactory(scene), [other]) as running:
+        time.sleep(0.2)
+        assert running.stats().frames_published > 0
+    assert other.closes == 1
+    with pytest.raises(ValueError, match="at least one prompt"):
+        running.set_prompts([])
+
+
+def test_a_crashing_render_stops_the_run_with_its_error(scene, make_pipeline, monkeypatch) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("injected render bug")
+
+    monkeypatch.setattr("livefilter.pipeline.run_low_latency", broken)
+    sink = RecordingSink()
+    pipeline = make_pipeline(live_source(scene), GroundTruthEngineFactory(scene), [sink])
+    with pytest.raises(RuntimeError, match="injected render bug"):
+        pipeline.run()
+    assert sink.frames == [] and sink.closes == 1

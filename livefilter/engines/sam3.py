@@ -32,11 +32,10 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Self
 
 import numpy as np
-
-from dataclasses import dataclass
 
 from livefilter.config.engine import Sam3Config
 from livefilter.engines.sam3_loading import (
@@ -50,12 +49,14 @@ from livefilter.types import Frame, MaskSet, Prompt
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Sam3Engine", "sam3_unavailable_reason", "CLICK_ID_BASE", "click_track_id", "ClickRequest"]
+__all__ = ["CLICK_ID_BASE", "ClickRequest", "Sam3Engine", "click_track_id", "sam3_unavailable_reason"]
 
 #: Object ids of click objects in a MaskSet start here; text objects count up from 1.
 CLICK_ID_BASE = 1 << 40
-#: Measured by ``scripts/bench_sam3.py --full-size`` (random weights, 1008 px, 2 CPU cores).
-_CPU_REFERENCE = {"params": 859_921_848, "cores": 2, "seconds": {"float32": 100.0, "bfloat16": 30.0}}
+#: Full-size SAM3 on the CPU, from ``scripts/bench_sam3.py --full-size`` (random weights,
+#: 1008 px, one streamed frame): parameters, cores, seconds per frame by dtype.
+_CPU_PARAMS, _CPU_CORES = 859_921_848, 2
+_CPU_SECONDS = {"float32": 100.0, "bfloat16": 30.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,13 +189,12 @@ class Sam3Engine:
         params = sum(p.numel() for p in model.parameters())
         kind = "bfloat16" if "bfloat16" in str(dtype) else "float32"
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-        seconds = (_CPU_REFERENCE["seconds"][kind] * params / _CPU_REFERENCE["params"]
-                   * _CPU_REFERENCE["cores"] / cores * (size / 1008) ** 2)
+        seconds = _CPU_SECONDS[kind] * params / _CPU_PARAMS * _CPU_CORES / cores * (size / 1008) ** 2
         return (
             f"engine sam3 runs on the CPU ({cores} cores, {kind}): expect about {seconds:.3g} s per frame "
             f"for this {params / 1e9:.2g} B-parameter model at {size} px (full-size SAM3 measured "
-            f"≈{_CPU_REFERENCE['seconds']['float32']:.0f} s in float32 and ≈{_CPU_REFERENCE['seconds']['bfloat16']:.0f} s "
-            "in bfloat16 per frame on 2 cores). SAM3 needs a CUDA GPU for live video: use engine: cpu-face "
+            f"≈{_CPU_SECONDS['float32']:.0f} s in float32 and ≈{_CPU_SECONDS['bfloat16']:.0f} s in bfloat16 "
+            f"per frame on {_CPU_CORES} cores). SAM3 needs a CUDA GPU for live video: use engine: cpu-face "
             "here, or raise engine.timeout_s above the time per frame"
         )
 
@@ -206,7 +206,7 @@ class Sam3Engine:
             del stream
             torch.cuda.empty_cache()
 
-    def __enter__(self) -> Sam3Engine:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

@@ -15,8 +15,14 @@ from typing import Any
 
 from livefilter.errors import DependencyError, EngineError
 
-__all__ = ["local_folder", "weights_missing_reason", "dependency_problem", "require_dependencies",
-           "explain_load_error", "load_model"]
+__all__ = [
+    "dependency_problem",
+    "explain_load_error",
+    "load_model",
+    "local_folder",
+    "require_dependencies",
+    "weights_missing_reason",
+]
 
 _WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
 INSTALL_HINT = (
@@ -86,7 +92,7 @@ def require_dependencies() -> None:
     if problem:
         raise DependencyError(f"engine 'sam3' needs torch, torchvision and transformers: {problem}")
     try:
-        import torchvision  # noqa: F401  (a torch/torchvision mismatch fails here)
+        import torchvision  # type: ignore[import-untyped]  # noqa: F401  (a torch/torchvision mismatch fails here)
     except Exception as exc:  # RuntimeError "operator torchvision::nms does not exist", ImportError
         raise DependencyError(
             f"engine 'sam3': torchvision does not load beside this torch ({exc}); {INSTALL_HINT}"
@@ -152,12 +158,12 @@ def load_model(model: str, *, dtype: Any, resolution: int | None) -> tuple[Any, 
 
     folder = local_folder(model)
     source = str(folder) if folder is not None else model
-    local_only = {"local_files_only": True} if folder is not None else {}
+    local_only = folder is not None
     try:
         # The config first: transformers keeps the hub's own exception as its cause (the
         # processor's loaders replace it with a generic message).
-        config = AutoConfig.from_pretrained(source, **local_only)
-        processor = Sam3VideoProcessor.from_pretrained(source, **local_only)
+        config = AutoConfig.from_pretrained(source, local_files_only=local_only)
+        processor = Sam3VideoProcessor.from_pretrained(source, local_files_only=local_only)
         if config.model_type != "sam3_video":
             raise EngineError(
                 f"engine.sam3.model: {model} holds a {config.model_type!r} model; expected a SAM3 video "
@@ -165,7 +171,9 @@ def load_model(model: str, *, dtype: Any, resolution: int | None) -> tuple[Any, 
             )
         if resolution is not None:
             apply_resolution(config, processor, resolution)
-        network = StreamingSam3VideoModel.from_pretrained(source, config=config, dtype=dtype, **local_only)
+        network = StreamingSam3VideoModel.from_pretrained(
+            source, config=config, dtype=dtype, local_files_only=local_only
+        )
     except EngineError:
         raise
     except (OSError, ValueError) as exc:

@@ -28,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-__all__ = ["attention_span", "trim_tracker_memory", "trim_detector_metadata", "session_size"]
+__all__ = ["attention_span", "session_size", "trim_detector_metadata", "trim_tracker_memory"]
 
 
 def attention_span(tracker_config: Any) -> int:

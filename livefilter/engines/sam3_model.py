@@ -57,18 +57,22 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "StreamObject", "Sam3Stream", "StreamingSam3VideoModel", "mask_iou", "nms_masks",
+    "Sam3Stream",
+    "StreamObject",
+    "StreamingSam3VideoModel",
     "apply_resolution",
+    "mask_iou",
+    "nms_masks",
 ]
 
 #: Two tracks of one prompt whose masks overlap this much are one object.
 DUPLICATE_IOU = 0.8
 
 
-def mask_iou(masks_a: torch.Tensor, masks_b: torch.Tensor) -> torch.Tensor:
+def mask_iou(pred_masks: torch.Tensor, gt_masks: torch.Tensor) -> torch.Tensor:
     """(N, M) IoU of boolean masks (N, H, W) and (M, H, W), in linear memory."""
-    a = masks_a.flatten(1).float()
-    b = masks_b.flatten(1).float()
+    a = pred_masks.flatten(1).float()
+    b = gt_masks.flatten(1).float()
     intersection = a @ b.T
     union = a.sum(1)[:, None] + b.sum(1)[None, :] - intersection
     return intersection / union.clamp(min=1)
@@ -108,8 +112,12 @@ class StreamingSam3VideoModel(Sam3VideoModel):
         self.fill_hole_area = 0  # so does its hole filling
         self.new_det_thresh = 0.0  # a detection above its prompt's threshold may start a track
 
-    def run_detection(self, inference_session: StreamSession, vision_embeds: Any) -> dict[int, dict[str, torch.Tensor]]:
+    def run_detection(
+        self, inference_session: Sam3VideoInferenceSession, vision_embeds: Any
+    ) -> dict[int, dict[str, torch.Tensor]]:
         session = inference_session
+        if not isinstance(session, StreamSession):
+            raise TypeError(f"expected a StreamSession, got {type(session).__name__}")
         session.frame_detections = {}
         detections: dict[int, dict[str, torch.Tensor]] = {}
         for prompt_id in session.prompts:
@@ -282,7 +290,9 @@ class Sam3Stream:
         session.prompt_thresholds.update(
             {pid: thresholds[text] for pid, text in session.prompts.items() if text in thresholds}
         )
-        self.model.max_num_objects = self.max_per_prompt * max(1, len(session.prompts))
+        # Room for a full set of tracks plus a full set of new detections per prompt: the
+        # per-prompt cap is applied after each frame (transformers' own limit only warns and drops).
+        self.model.max_num_objects = 2 * self.max_per_prompt * max(1, len(session.prompts))
 
     def set_prompts(self, prompts: Sequence[Prompt]) -> bool:
         """Search for ``prompts`` from the next frame on. Returns True when the text session
@@ -290,17 +300,16 @@ class Sam3Stream:
         prompts = tuple(prompts)
         old_texts = {prompt.text for prompt in self.prompts}
         new_texts = {prompt.text for prompt in prompts}
-        restart = self.text_session is None or not old_texts <= new_texts
-        if restart:
+        session = self.text_session
+        restart = session is None or not old_texts <= new_texts
+        if session is None or restart:
             self.text_session = self._new_text_session(prompts)
         else:
             added = [prompt for prompt in prompts if prompt.text not in old_texts]
             if added:
-                self._add_prompts(self.text_session, added)
+                self._add_prompts(session, added)
             thresholds = {prompt.text: prompt.threshold for prompt in prompts}
-            self.text_session.prompt_thresholds = {
-                pid: thresholds[text] for pid, text in self.text_session.prompts.items()
-            }
+            session.prompt_thresholds = {pid: thresholds[text] for pid, text in session.prompts.items()}
         self.prompts = prompts
         return restart
 
@@ -324,7 +333,7 @@ class Sam3Stream:
         height, width = rgb.shape[:2]
         idx = self.frame_idx
         with torch.inference_mode():
-            inputs = self.processor(images=rgb, return_tensors="pt")
+            inputs = self.processor(images=rgb, device=self.device, return_tensors="pt")  # resize on the GPU
             pixels = inputs.pixel_values[0].to(self.device, self.dtype)
             objects: list[StreamObject] = []
             features = None
@@ -393,7 +402,10 @@ class Sam3Stream:
                         merged_into[members[j]] = members[older[0]]
             survivors = [obj for obj in live if prompt_of[obj] == prompt_id and obj not in removed]
             if len(survivors) > self.max_per_prompt:
-                survivors.sort(key=lambda obj: (-session.obj_id_to_score.get(obj, 0.0), obj))
+                # Keep what the detector saw most recently (a stale track must not crowd out
+                # a new detection), then the best scores.
+                survivors.sort(key=lambda obj: (-self.last_confirmed.get(obj, idx),
+                                                -session.obj_id_to_score.get(obj, 0.0), obj))
                 removed.update(survivors[self.max_per_prompt:])
         return removed, merged_into
 

@@ -40,7 +40,7 @@ from transformers import (
 )
 from transformers.models.sam2_video.video_processing_sam2_video import Sam2VideoVideoProcessor
 
-__all__ = ["tiny_config", "tiny_processor", "tiny_tokenizer", "save_tiny_sam3", "full_size_config"]
+__all__ = ["full_size_config", "save_tiny_sam3", "tiny_config", "tiny_processor", "tiny_tokenizer"]
 
 BOS, EOS = "<|startoftext|>", "<|endoftext|>"
 #: Patch size of SAM3's ViT; processing sizes are multiples of it.
@@ -57,8 +57,12 @@ def tiny_tokenizer() -> CLIPTokenizer:
     return CLIPTokenizer(vocab=vocab, merges=[])
 
 
-def tiny_config(image_size: int = 112, *, vocab_size: int = 514) -> Sam3VideoConfig:
-    """A SAM3 video config of about 2 M parameters (a frame takes a few tens of ms on CPU).
+def tiny_config(image_size: int = 112, *, vocab_size: int = 514, num_maskmem: int = 7,
+                max_object_pointers: int = 16) -> Sam3VideoConfig:
+    """A SAM3 video config of about 4 M parameters (a frame takes a few tens of ms on a quiet CPU).
+
+    ``num_maskmem`` and ``max_object_pointers`` set how many past frames the tracker reads
+    (``facebook/sam3``: 7 and 16); smaller values let memory tests stream fewer frames.
 
     The tracker's ``memory_encoder_output_channels`` stays at 64 and its hidden size is a
     larger multiple of 64: transformers splits each object pointer into 64-channel memory
@@ -95,7 +99,8 @@ def tiny_config(image_size: int = 112, *, vocab_size: int = 514) -> Sam3VideoCon
         "vision_config": vision, "image_size": image_size,
         "prompt_encoder_config": {"hidden_size": hidden, "image_size": image_size, "patch_size": PATCH},
         "mask_decoder_config": {"hidden_size": hidden, "num_attention_heads": 2, "mlp_dim": 64,
-                                "iou_head_hidden_dim": hidden},
+                                "iou_head_hidden_dim": 32, "num_hidden_layers": 1},
+        "num_maskmem": num_maskmem, "max_object_pointers_in_encoder": max_object_pointers,
         "memory_attention_hidden_size": hidden, "memory_attention_num_layers": 1,
         "memory_attention_feed_forward_hidden_size": 64, "memory_encoder_hidden_size": hidden,
         "memory_encoder_output_channels": 64, "mask_downsampler_embed_dim": hidden,
@@ -135,20 +140,27 @@ def redraw_weights(model: torch.nn.Module, *, seed: int) -> None:
                 parameter.copy_(torch.randn(parameter.shape, generator=generator) / math.sqrt(fan_in))
 
 
-def save_tiny_sam3(folder: str | Path, *, image_size: int = 112, seed: int = 0, **config_overrides: Any) -> Path:
+def save_tiny_sam3(
+    folder: str | Path, *, image_size: int = 112, seed: int = 0, num_maskmem: int = 7,
+    max_object_pointers: int = 16, **config_overrides: Any,
+) -> Path:
     """Build a tiny random SAM3 video model and its processor, ``save_pretrained`` both to ``folder``.
 
     ``config_overrides`` set top-level :class:`Sam3VideoConfig` fields (e.g. ``recondition_every_nth_frame``).
     """
     folder = Path(folder)
     torch.manual_seed(seed)
-    config = tiny_config(image_size)
+    config = tiny_config(image_size, num_maskmem=num_maskmem, max_object_pointers=max_object_pointers)
     for key, value in config_overrides.items():
         if not hasattr(config, key):
             raise ValueError(f"unknown Sam3VideoConfig field {key!r}")
         setattr(config, key, value)
     model = Sam3VideoModel(config)
     redraw_weights(model, seed=seed)
+    with torch.no_grad():
+        # Random object-score logits are negative half of the time, and the tracker then
+        # blanks the object's mask: bias them to "present" so random tracks stay visible.
+        model.tracker_model.mask_decoder.pred_obj_score_head.proj_out.bias.fill_(4.0)
     model.save_pretrained(folder)
     tiny_processor(image_size).save_pretrained(folder)
     return folder

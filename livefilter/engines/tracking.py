@@ -144,10 +144,13 @@ class Tracker:
         scores: np.ndarray,
         labels: tuple[str, ...] | list[str] | None = None,
     ) -> list[TrackedBox]:
-        """Match this frame's detections (x1, y1, x2, y2) to tracks; unmatched ones start tracks."""
+        """Match this frame's detections (x1, y1, x2, y2) to tracks; unmatched ones start tracks.
+
+        Only detections with the same label continue a track (no labels: all the same).
+        """
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = np.asarray(scores, np.float64).reshape(-1)
-        labels = list(labels) if labels is not None else ["face"] * len(boxes)
+        labels = list(labels) if labels is not None else [""] * len(boxes)
         if not len(boxes) == len(scores) == len(labels):
             raise ValueError(
                 f"Tracker.update: expected as many scores and labels as boxes ({len(boxes)}), "

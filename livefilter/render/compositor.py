@@ -116,14 +116,14 @@ class Compositor:
             if cfg.style == "blur":
                 # Context around the box so the blur near its edge looks like a whole-frame blur,
                 # on the blur's grid so it needs no padded copy.
-                context = box.padded(math.ceil(2 * cfg.blur_strength), height, width)
+                context = box.padded(math.ceil(cfg.blur_strength), height, width)
                 context = context.aligned(blur_cell(cfg.blur_strength), height, width)
-                done = gaussian_blur(source[context.slices], cfg.blur_strength)
+                inner = box.within(context).slices
+                redacted = gaussian_blur(source[context.slices], cfg.blur_strength, inner=inner)
             else:
                 # Blocks on the frame's grid, so they do not shimmer as the object moves.
                 context = box.aligned(cfg.pixelate_block, height, width)
-                done = pixelate(source[context.slices], cfg.pixelate_block)
-            redacted = done[box.within(context).slices]
+                redacted = pixelate(source[context.slices], cfg.pixelate_block)[box.within(context).slices]
         for member_box, alpha in members:
             target = out[member_box.slices]
             part = redacted[member_box.within(box).slices]

@@ -51,8 +51,8 @@ MOTION_MARGIN = 0.25
 AGE_MARGIN_PER_S = 0.3
 """Extra margin per second of mask age, as a fraction of the object's size: covers motion nobody measured."""
 
-_GRID_CELLS_PER_RADIUS = 10
-"""Grid cell = radius // this, so radii under 20 px work per pixel; the cell adds <= 0.14 * radius."""
+_GRID_CELLS_PER_RADIUS = 14
+"""Grid cell = 1 + radius // this (radii under 14 px work per pixel); cells add <= 0.2 * radius."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +232,7 @@ def object_alpha(
     radius = min(radius, math.hypot(width, height))  # beyond this every pixel is covered anyway
     reach = math.ceil(radius + feather_px) + 1
     region = box.union(box.shifted(dx, dy)).padded(reach, height, width)
-    grid = max(1, int(radius // _GRID_CELLS_PER_RADIUS))
+    grid = 1 + int(radius // _GRID_CELLS_PER_RADIUS)
 
     # The object's pixels on a grid of `grid`-pixel cells: a cell is marked when any of its
     # pixels is (max over the cell, anchored at its top-left pixel, then one pixel per cell).

@@ -74,8 +74,14 @@ def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     return np.repeat(wide, factor, axis=0)
 
 
-def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+def gaussian_blur(image: np.ndarray, sigma: float, *, inner: tuple[slice, slice] | None = None) -> np.ndarray:
     """Gaussian blur with standard deviation ``sigma`` pixels (reflected at the edges).
+
+    Args:
+        image: HxWx3 uint8.
+        sigma: strength in pixels.
+        inner: return only this part (``(rows, cols)`` slices with explicit bounds); the
+            rest of ``image`` is context that feeds the blur but is not scaled back up.
 
     Example:
         >>> img = np.zeros((64, 64, 3), np.uint8); img[::2] = 255
@@ -85,9 +91,10 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     import cv2
 
     height, width = image.shape[:2]
+    rows_out, cols_out = inner or (slice(0, height), slice(0, width))
     scale = blur_cell(sigma)
     if scale < 2 or min(height, width) < 4 * scale:
-        return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)
+        return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)[rows_out, cols_out]
     # Whole cells of `scale` pixels keep OpenCV's area downscaling on its fast, exact path.
     rows, cols = -(-height // scale), -(-width // scale)
     padded = image
@@ -100,7 +107,15 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
     # variance of about scale^2 / 12 + scale^2 / 6 = scale^2 / 4 (in full-size pixels).
     kernel = _gaussian_kernel(round(math.sqrt(sigma**2 / scale**2 - 0.25), 2))
     cv2.sepFilter2D(small, -1, kernel, kernel, dst=small, borderType=cv2.BORDER_REFLECT_101)
-    return cv2.resize(small, (cols * scale, rows * scale), interpolation=cv2.INTER_LINEAR)[:height, :width]
+    # Scale up only the cells under `inner`, plus one on each side so the interpolation
+    # there matches scaling up the whole image.
+    r0, r1 = max(0, rows_out.start // scale - 1), min(rows, (rows_out.stop - 1) // scale + 2)
+    c0, c1 = max(0, cols_out.start // scale - 1), min(cols, (cols_out.stop - 1) // scale + 2)
+    up = cv2.resize(
+        small[r0:r1, c0:c1], ((c1 - c0) * scale, (r1 - r0) * scale), interpolation=cv2.INTER_LINEAR
+    )
+    top, left = r0 * scale, c0 * scale
+    return up[rows_out.start - top : rows_out.stop - top, cols_out.start - left : cols_out.stop - left]
 
 
 def pixelate(image: np.ndarray, block: int) -> np.ndarray:

@@ -70,7 +70,9 @@ def run_capture(
             metrics.frame_captured(queue_depth=len(engine_queue))
             backoff.reset()
     except Exception as exc:
-        logger.exception("source %s failed; ending the stream (frames already read are still published)", source.name)
+        logger.exception(
+            "source %s failed; ending the stream (frames already read are still published)", source.name
+        )
         on_error(exc)
     finally:
         engine_queue.close()

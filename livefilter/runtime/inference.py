@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
+from operator import methodcaller
 from typing import Any, TypeVar
 
 from livefilter.config.engine import EngineConfig
@@ -30,11 +31,14 @@ from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.slots import POLL_S, BoundedQueue, LatestSlot
 from livefilter.types import Frame, MaskSet, Prompt
 
-__all__ = ["EngineHost", "EngineResult", "PromptBoard", "run_engine"]
+__all__ = ["MAX_HUNG_ENGINES", "EngineHost", "EngineResult", "PromptBoard", "run_engine"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+MAX_HUNG_ENGINES = 3
+"""Abandoned engines still stuck in a call; no new one is started beyond this (bounds memory)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,13 +46,13 @@ class EngineResult:
     """What the engine made of one frame: its masks, or why there are none.
 
     Attributes:
-        frame: the frame the engine was given (None when a restart failed before any frame).
+        frame: the frame the engine was given.
         masks: masks computed on ``frame``, or None when the engine failed.
         prompts_version: the :class:`PromptBoard` version the masks answer.
         failure: "engine_down" or "engine_hung" when ``masks`` is None.
     """
 
-    frame: Frame | None
+    frame: Frame
     masks: MaskSet | None
     prompts_version: int
     failure: str = ""
@@ -100,7 +104,9 @@ class EngineHost:
     def __init__(self, factory: Callable[[], Engine], name: str) -> None:
         self.name = name
         self.ready: Future[None] = Future()
-        self._calls: queue.SimpleQueue[tuple[Callable[[Engine], Any], Future[Any]] | None] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[tuple[Callable[[Engine], Any], Future[Any]] | None] = (
+            queue.SimpleQueue()
+        )
         self._thread = threading.Thread(target=self._serve, args=(factory,), name=name, daemon=True)
         self._thread.start()
 
@@ -113,6 +119,11 @@ class EngineHost:
         future: Future[T] = Future()
         self._calls.put((fn, future))
         return _await(future, timeout, stop)
+
+    @property
+    def alive(self) -> bool:
+        """False once the engine's thread has ended (a hung one stays alive)."""
+        return self._thread.is_alive()
 
     def shutdown(self, wait_s: float = 0.0) -> None:
         """Close the engine after any call in progress, waiting at most ``wait_s`` for it."""
@@ -181,8 +192,19 @@ def run_engine(
 
     backoff = Backoff(settings.restart_min_s, settings.restart_max_s)
     generation = 0
+    retired: list[EngineHost] = []  # shut down; a hung one keeps its thread (and memory) until it returns
     try:
         while not stop.is_set():
+            retired = [host for host in retired if host.alive]
+            if len(retired) >= MAX_HUNG_ENGINES:
+                logger.error(
+                    "%s: %d hung engines have not returned; waiting for one before starting another",
+                    name,
+                    len(retired),
+                )
+                if stop.wait(backoff.next()):
+                    return
+                continue
             generation += 1
             host = EngineHost(factory, f"{name}#{generation}")
             try:
@@ -196,16 +218,25 @@ def run_engine(
                     on_fatal(_startup_error(name, exc, settings))
                     return
                 logger.error("%s: restart failed: %s", host.name, exc)
-                metrics.count("engine_restarts")
-                if stop.wait(backoff.next()):
+            else:
+                logger.info("%s: ready", host.name)
+                failure = _serve(
+                    host,
+                    frames,
+                    take_newest,
+                    prompts,
+                    reset_requested,
+                    publish,
+                    settings,
+                    metrics,
+                    stop,
+                    backoff,
+                )
+                if failure is None:
+                    host.shutdown(wait_s=settings.timeout_s)
                     return
-                continue
-            logger.info("%s: ready", host.name)
-            failure = _serve(host, frames, take_newest, prompts, reset_requested, publish, settings, metrics, stop, backoff)
-            if failure is None:
-                host.shutdown(wait_s=settings.timeout_s)
-                return
-            host.shutdown()  # after a hang this returns at once; the thread is abandoned
+                host.shutdown()  # after a hang this returns at once and the thread is abandoned
+            retired.append(host)
             metrics.count("engine_restarts")
             if stop.wait(backoff.next()):
                 return
@@ -247,18 +278,20 @@ def _serve(
         try:
             if reset_requested.is_set():
                 reset_requested.clear()
-                host.call(lambda engine: engine.reset(), timeout, stop)
+                host.call(methodcaller("reset"), timeout, stop)
             if version != applied_version:
-                host.call(lambda engine: engine.set_prompts(wanted), timeout, stop)
+                host.call(methodcaller("set_prompts", wanted), timeout, stop)
                 applied_version = version
-            masks = host.call(lambda engine: engine.infer(frame), timeout, stop)
+            masks = host.call(methodcaller("infer", frame), timeout, stop)
             _check_answer(masks, frame)
         except _Stopped:
             return None
         except _Hung:
             logger.error(
                 "%s: no answer on frame %d within %.3g s (engine.timeout_s); abandoning it, starting a fresh one",
-                host.name, frame.index, timeout,
+                host.name,
+                frame.index,
+                timeout,
             )
             publish(EngineResult(frame, None, version, "engine_hung"))
             return "engine_hung"
@@ -276,7 +309,9 @@ def _serve(
 def _check_answer(masks: object, frame: Frame) -> None:
     """An engine must answer the frame it was given (exact mode relies on it)."""
     if not isinstance(masks, MaskSet):
-        raise EngineError(f"engine returned {type(masks).__name__} for frame {frame.index}; expected a MaskSet")
+        raise EngineError(
+            f"engine returned {type(masks).__name__} for frame {frame.index}; expected a MaskSet"
+        )
     if masks.frame_index != frame.index:
         raise EngineError(
             f"engine returned masks stamped for frame {masks.frame_index} when given frame {frame.index}; "

@@ -16,12 +16,14 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["EVENTS", "Metrics", "Stats", "RATE_WINDOW_S", "WINDOW_SIZE"]
+__all__ = ["EVENTS", "RATE_WINDOW_S", "WINDOW_SIZE", "Metrics", "Stats"]
 
 WINDOW_SIZE = 1024
 """Most recent samples kept per rolling window (timestamps, mask ages, latencies)."""
 
-EVENTS = frozenset({"engine_restarts", "source_reconnects", "sink_errors", "sink_frames_dropped", "render_errors"})
+EVENTS = frozenset(
+    {"engine_restarts", "source_reconnects", "sink_errors", "sink_frames_dropped", "render_errors"}
+)
 """Counters bumped with :meth:`Metrics.count`."""
 
 RATE_WINDOW_S = 5.0
@@ -71,18 +73,26 @@ class Stats:
         """
         reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.fail_closed.items()))
         redacted = f"fully redacted {self.frames_fully_redacted}" + (f" ({reasons})" if reasons else "")
-        return "\n".join([
-            f"livefilter stats after {self.uptime_s:.1f} s",
-            f"  capture  {self.capture_fps:5.1f} fps  captured {self.frames_captured}  "
-            f"dropped {self.frames_dropped}  source reconnects {self.source_reconnects}",
-            f"  engine   {self.engine_fps:5.1f} fps  inferred {self.frames_inferred}  "
-            f"restarts {self.engine_restarts}  queue peak {self.engine_queue_peak}",
-            f"  output   {self.output_fps:5.1f} fps  published {self.frames_published}  {redacted}",
-            f"  mask age  p50 {_ms(self.mask_age_ms_p50)}  p95 {_ms(self.mask_age_ms_p95)}",
-            f"  latency   p50 {_ms(self.latency_ms_p50)}  p95 {_ms(self.latency_ms_p95)} (capture -> sinks)",
-            f"  sinks     errors {self.sink_errors}  frames dropped {self.sink_frames_dropped}  "
-            f"render errors {self.render_errors}",
-        ])
+        return "\n".join(
+            [
+                f"livefilter stats after {self.uptime_s:.1f} s",
+                (
+                    f"  capture  {self.capture_fps:5.1f} fps  captured {self.frames_captured}  "
+                    f"dropped {self.frames_dropped}  source reconnects {self.source_reconnects}"
+                ),
+                (
+                    f"  engine   {self.engine_fps:5.1f} fps  inferred {self.frames_inferred}  "
+                    f"restarts {self.engine_restarts}  queue peak {self.engine_queue_peak}"
+                ),
+                f"  output   {self.output_fps:5.1f} fps  published {self.frames_published}  {redacted}",
+                f"  mask age  p50 {_ms(self.mask_age_ms_p50)}  p95 {_ms(self.mask_age_ms_p95)}",
+                f"  latency   p50 {_ms(self.latency_ms_p50)}  p95 {_ms(self.latency_ms_p95)} (capture -> sinks)",
+                (
+                    f"  sinks     errors {self.sink_errors}  frames dropped {self.sink_frames_dropped}  "
+                    f"render errors {self.render_errors}"
+                ),
+            ]
+        )
 
 
 def _ms(value: float | None) -> str:

@@ -130,8 +130,12 @@ def run_low_latency(
             if frame is not None:
                 try:
                     reason = fail_reason(
-                        frame, result, prompts_version=prompts.version, max_mask_age_s=max_mask_age_s,
-                        now=clock(), max_frame_age_s=max_frame_age_s,
+                        frame,
+                        result,
+                        prompts_version=prompts.version,
+                        max_mask_age_s=max_mask_age_s,
+                        now=clock(),
+                        max_frame_age_s=max_frame_age_s,
                     )
                     if last is not None and last[0] is frame and last[1] is result and last[2] == reason:
                         out = last[3]  # same picture as the previous tick: reuse it
@@ -169,10 +173,10 @@ def run_exact(
                     return
                 continue
             frame = result.frame
-            if frame is None:
-                continue
             try:
-                reason = fail_reason(frame, result, prompts_version=prompts.version, max_mask_age_s=max_mask_age_s)
+                reason = fail_reason(
+                    frame, result, prompts_version=prompts.version, max_mask_age_s=max_mask_age_s
+                )
                 _publish(compose(compositor, frame, result, reason), result, outlets, metrics)
             except Exception:
                 logger.exception("render: nothing shown for frame %d", frame.index)

@@ -58,7 +58,9 @@ class Outlets:
             inbox.close()
 
 
-def run_sink(sink: Sink, *, inbox: BoundedQueue[RedactedFrame], metrics: Metrics, stop: threading.Event) -> None:
+def run_sink(
+    sink: Sink, *, inbox: BoundedQueue[RedactedFrame], metrics: Metrics, stop: threading.Event
+) -> None:
     """Write frames from ``inbox`` to ``sink`` (already open) until the inbox is finished or ``stop``.
 
     Always closes the sink, which finalises files.
@@ -102,7 +104,9 @@ def _try_reopen(sink: Sink, retry_at: float, backoff: Backoff) -> tuple[bool, fl
         sink.open()
     except Exception as exc:
         delay = backoff.next()
-        logger.warning("sink %s: reopen failed (%s); next try in %.1f s", sink.name, redact_text(str(exc)), delay)
+        logger.warning(
+            "sink %s: reopen failed (%s); next try in %.1f s", sink.name, redact_text(str(exc)), delay
+        )
         return False, now + delay
     logger.info("sink %s: reopened", sink.name)
     return True, retry_at

@@ -11,7 +11,7 @@ import threading
 from collections import deque
 from typing import Generic, TypeVar
 
-__all__ = ["BoundedQueue", "LatestSlot", "POLL_S"]
+__all__ = ["POLL_S", "BoundedQueue", "LatestSlot"]
 
 T = TypeVar("T")
 

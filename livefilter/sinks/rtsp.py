@@ -1,24 +1,37 @@
 """Publish redacted frames as H.264 to an RTSP server (mediamtx, go2rtc, gst-rtsp-server, ...).
 
 The encoder is tuned for live viewing: x264 ``zerolatency`` (no lookahead, no B-frames) and a
-short GOP so a viewer joins within ``gop`` frames. Publishing uses PyAV's RTSP muxer (RECORD)
-with bounded I/O times, so a server that goes away turns into a :class:`SinkError` from
-:meth:`RtspSink.write` within ``io_timeout_s``; the sink thread then closes this sink and calls
-:meth:`RtspSink.open` again with backoff (:attr:`RtspSink.reconnect_backoff`), which republishes.
+short GOP so a viewer joins within ``gop`` frames. Publishing uses PyAV's RTSP muxer (RECORD).
+A server that goes away (connection refused, reset, broken pipe) turns into a :class:`SinkError`
+from :meth:`RtspSink.write`; the sink thread then closes this sink and calls :meth:`RtspSink.open`
+again with backoff (:attr:`RtspSink.reconnect_backoff`), and the next frame republishes.
+
+FFmpeg's RTSP muxer has no I/O timeout: a server that stops reading without closing the
+connection (frozen process, network partition) would block ``write()`` until the kernel gives
+up on TCP, many minutes later. A watchdog (:class:`StallGuard`) therefore shuts the connection
+down under a call that takes longer than ``timeout_s``, which makes it fail (Linux; elsewhere
+only the sink's own thread waits, the render and the other sinks go on).
 """
 
 from __future__ import annotations
 
+import contextlib
 import fractions
 import logging
+import os
+import socket
+import stat
+import threading
 import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 from livefilter.config.sinks import RtspSinkConfig
 from livefilter.errors import DependencyError, SinkError
 from livefilter.secrets import redact_text, redact_url
 from livefilter.types import RedactedFrame
 
-__all__ = ["RtspSink", "encoder_options"]
+__all__ = ["RtspSink", "StallGuard", "encoder_options"]
 
 logger = logging.getLogger(__name__)
 
@@ -46,22 +59,118 @@ def encoder_options(config: RtspSinkConfig) -> dict[str, str]:
     }
 
 
+def _sockets_to(addresses: set[tuple[str, int]]) -> set[int]:
+    """File descriptors of this process's sockets connected to any of ``addresses`` (Linux /proc)."""
+    found = set()
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:
+        return found
+    for name in names:
+        fd = int(name)
+        try:
+            if not stat.S_ISSOCK(os.fstat(fd).st_mode):
+                continue
+            with socket.socket(fileno=os.dup(fd)) as sock:  # closes only the duplicate
+                peer = sock.getpeername()
+        except OSError:
+            continue
+        if isinstance(peer, tuple) and (peer[0], peer[1]) in addresses:
+            found.add(fd)
+    return found
+
+
+def _shutdown(fd: int) -> None:
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fd)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)  # acts on the connection, so FFmpeg's blocked call returns
+
+
+def probe_server(url: str, timeout_s: float) -> None:
+    """Ask the server for OPTIONS with a plain socket, bounded by ``timeout_s``.
+
+    PyAV holds the GIL while FFmpeg connects an output (``avformat_write_header``), so a server
+    that accepts but never answers would freeze every thread of the process; this finds it
+    first. Raises :class:`OSError` (refused, timeout, not RTSP). Credentials are not sent.
+    """
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "rtsp":
+        return
+    host, port = parts.hostname or "", parts.port or 554
+    target = f"rtsp://{host}:{port}{parts.path or '/'}"
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(f"OPTIONS {target} RTSP/1.0\r\nCSeq: 1\r\nUser-Agent: livefilter\r\n\r\n".encode())
+        reply = sock.recv(64)
+    if not reply.startswith(b"RTSP/"):
+        raise OSError(f"not an RTSP server (it answered {reply[:16]!r})")
+
+
+class StallGuard:
+    """Aborts a call into the RTSP muxer that blocks longer than ``timeout_s``.
+
+    Sockets to the server that existed before the guard are left alone; after
+    :meth:`connected` only the ones this publisher opened are shut down.
+    """
+
+    def __init__(self, url: str, timeout_s: float, name: str) -> None:
+        parts = urlsplit(url)
+        port = parts.port or 554
+        try:
+            infos = socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
+            self._addresses = {(info[4][0], port) for info in infos}
+        except OSError:
+            self._addresses = set()
+        self.timeout_s = timeout_s
+        self.tripped = False
+        self._before = _sockets_to(self._addresses)
+        self._own: set[int] | None = None
+        self._since: float | None = None
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name=f"{name}:watchdog", daemon=True)
+        self._thread.start()
+
+    def connected(self) -> None:
+        """The connection exists now: remember which sockets are ours."""
+        self._own = _sockets_to(self._addresses) - self._before
+
+    @contextlib.contextmanager
+    def call(self) -> Iterator[None]:
+        self._since = time.monotonic()
+        try:
+            yield
+        finally:
+            self._since = None
+
+    def _watch(self) -> None:
+        while not self._done.wait(min(0.2, self.timeout_s / 4)):
+            since = self._since
+            if since is None or self.tripped or time.monotonic() - since < self.timeout_s:
+                continue
+            self.tripped = True
+            own = self._own if self._own is not None else _sockets_to(self._addresses) - self._before
+            for fd in own:
+                _shutdown(fd)
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join(1.0)
+
+
 class RtspSink:
     """An RTSP publisher. The stream starts at the first frame (its size fixes the stream)."""
 
     lossless = False
 
-    def __init__(self, config: RtspSinkConfig, *, fps: float, io_timeout_s: float = 5.0) -> None:
+    def __init__(self, config: RtspSinkConfig, *, fps: float) -> None:
         if fps <= 0:
             raise ValueError(f"RtspSink fps: expected > 0, got {fps}")
         self.config = config
         self.fps = fps
-        self.io_timeout_s = io_timeout_s
         self.url = redact_url(config.url)
         self.name = f"rtsp {self.url}"
         self.reconnect_backoff = (config.reconnect_min_s, config.reconnect_max_s)
         self._container = None
         self._stream = None
+        self._guard: StallGuard | None = None
         self._size: tuple[int, int] | None = None
         self._t0 = 0.0
         self._last_pts = -1
@@ -101,12 +210,16 @@ class RtspSink:
         picture.pts = pts
         picture.time_base = _TIME_BASE
         try:
-            for packet in self._stream.encode(picture):
-                self._container.mux(packet)
+            with self._guard.call():
+                for packet in self._stream.encode(picture):
+                    self._container.mux(packet)
         except (av.FFmpegError, OSError) as error:
-            raise SinkError(
-                f"lost RTSP server {self.url}: {redact_text(str(error))} (will republish)"
-            ) from None
+            raise SinkError(f"lost RTSP server {self.url}: {self._why(error)} (will republish)") from None
+
+    def _why(self, error: BaseException) -> str:
+        if self._guard is not None and self._guard.tripped:
+            return f"it stopped reading for {self.config.timeout_s:g} s (frozen, or the network is down)"
+        return redact_text(str(error))
 
     def _connect(self, width: int, height: int) -> None:
         import av
@@ -114,12 +227,15 @@ class RtspSink:
         if width % 2 or height % 2:
             raise SinkError(f"{self.name}: H.264 needs an even width and height, got {width}x{height}")
         cfg = self.config
-        options = {"rtsp_transport": cfg.transport, "timeout": str(int(self.io_timeout_s * 1_000_000))}
+        options = {"rtsp_transport": cfg.transport}
         try:
-            container = av.open(
-                cfg.url, mode="w", format="rtsp", options=options,
-                timeout=(self.io_timeout_s, self.io_timeout_s),
-            )
+            probe_server(cfg.url, cfg.timeout_s)
+            container = av.open(cfg.url, mode="w", format="rtsp", options=options)
+        except TimeoutError:
+            raise SinkError(
+                f"RTSP server {self.url} accepted the connection but did not answer within "
+                f"{cfg.timeout_s:g} s (timeout_s)"
+            ) from None
         except (av.FFmpegError, OSError) as error:
             raise SinkError(
                 f"cannot reach RTSP server {self.url}: {redact_text(str(error))}. Is the server "
@@ -128,14 +244,17 @@ class RtspSink:
         rate = fractions.Fraction(self.fps).limit_denominator(1001)
         stream = container.add_stream("libx264", rate=rate, options=encoder_options(cfg))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.time_base = _TIME_BASE
+        stream.time_base = stream.codec_context.time_base = _TIME_BASE
+        self._guard = StallGuard(cfg.url, cfg.timeout_s, self.name)
         try:
-            container.start_encoding()
+            with self._guard.call():
+                container.start_encoding()  # connects: ANNOUNCE, SETUP, RECORD
         except (av.FFmpegError, OSError) as error:
+            why = self._why(error)
+            self._close_guard()
             _close_quietly(container)
-            raise SinkError(
-                f"RTSP server {self.url} refused the stream: {redact_text(str(error))}"
-            ) from None
+            raise SinkError(f"RTSP server {self.url} did not take the stream: {why}") from None
+        self._guard.connected()
         self._container, self._stream, self._size = container, stream, (width, height)
         self._t0, self._last_pts = time.monotonic(), -1
         logger.info("publishing %dx%d H.264 to %s", width, height, self.url)
@@ -147,12 +266,19 @@ class RtspSink:
         self._size = None
         self._opened = False
         if container is not None:
-            try:
-                for packet in stream.encode(None):
-                    container.mux(packet)
-            except Exception as error:  # noqa: BLE001 - the server may already be gone
-                logger.debug("flushing %s: %s", self.url, redact_text(str(error)))
-            _close_quietly(container)
+            with self._guard.call():  # type: ignore[union-attr]
+                try:
+                    for packet in stream.encode(None):
+                        container.mux(packet)
+                except Exception as error:  # noqa: BLE001 - the server may already be gone
+                    logger.debug("flushing %s: %s", self.url, redact_text(str(error)))
+                _close_quietly(container)
+        self._close_guard()
+
+    def _close_guard(self) -> None:
+        guard, self._guard = self._guard, None
+        if guard is not None:
+            guard.close()
 
     def __enter__(self) -> RtspSink:
         self.open()

@@ -9,6 +9,7 @@ users take (``engine.sam3.model`` = a folder).
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import logging
 
 import numpy as np
@@ -17,15 +18,14 @@ import pytest
 pytest.importorskip("torchvision", reason="SAM3 in transformers needs torchvision (pip install 'livefilter[sam3]')")
 pytest.importorskip("transformers", reason="SAM3 needs transformers >= 5")
 
-import torch  # noqa: E402
+import torch
 
-from livefilter.config.engine import EngineConfig, Sam3Config  # noqa: E402
-from livefilter.engines import create_engine, resolve_engine_kind  # noqa: E402
-from livefilter.engines import sam3_loading  # noqa: E402
-from livefilter.engines.sam3 import CLICK_ID_BASE, Sam3Engine, click_track_id, sam3_unavailable_reason  # noqa: E402
-from livefilter.engines.sam3_memory import session_size  # noqa: E402
-from livefilter.errors import DependencyError, EngineError  # noqa: E402
-from livefilter.types import Frame, MaskSet, Prompt  # noqa: E402
+from livefilter.config.engine import EngineConfig, Sam3Config
+from livefilter.engines import create_engine, resolve_engine_kind
+from livefilter.engines.sam3 import CLICK_ID_BASE, Sam3Engine, click_track_id, sam3_unavailable_reason
+from livefilter.engines.sam3_memory import session_size
+from livefilter.errors import DependencyError, EngineError
+from livefilter.types import Frame, MaskSet, Prompt
 
 H, W = 120, 160
 
@@ -35,6 +35,14 @@ def tiny_model(tmp_path_factory) -> str:
     from livefilter.engines.sam3_tiny import save_tiny_sam3
 
     return str(save_tiny_sam3(tmp_path_factory.mktemp("sam3") / "tiny", image_size=112, seed=0))
+
+
+@pytest.fixture(scope="module")
+def short_memory_model(tmp_path_factory) -> str:
+    """A tiny model whose tracker reads only the last 3 frames (memory tests stream fewer frames)."""
+    from livefilter.engines.sam3_tiny import save_tiny_sam3
+
+    return str(save_tiny_sam3(tmp_path_factory.mktemp("sam3") / "short", num_maskmem=4, max_object_pointers=4))
 
 
 def scene(i: int) -> np.ndarray:
@@ -51,8 +59,8 @@ def frame(i: int) -> Frame:
 
 
 def engine(model: str, prompts=(("face", 0.2),), **settings) -> Sam3Engine:
-    """An open engine; at most 4 objects per prompt unless asked (keeps the tests quick)."""
-    settings.setdefault("max_objects_per_prompt", 4)
+    """An open engine; at most 2 objects per prompt unless asked (keeps the tests quick)."""
+    settings.setdefault("max_objects_per_prompt", 2)
     e = Sam3Engine(Sam3Config(model=model, **settings), [Prompt(t, th) for t, th in prompts])
     e.open()
     return e
@@ -187,7 +195,7 @@ def test_streams_several_prompts_each_with_its_own_threshold_random_weights(tiny
     labels = {label for masks in results for label in masks.labels}
     assert labels == {"face", "license plate"}, "both low-threshold prompts produce objects; 0.999 none"
     ids = [set(m.object_ids.tolist()) for m in results]
-    assert any(a & b for a, b in zip(ids, ids[1:])), "tracks keep their id from frame to frame"
+    assert any(a & b for a, b in itertools.pairwise(ids)), "tracks keep their id from frame to frame"
 
 
 def test_velocities_come_from_box_centres_across_frames(tiny_model):
@@ -197,7 +205,7 @@ def test_velocities_come_from_box_centres_across_frames(tiny_model):
     finally:
         e.close()
     checked = 0
-    for before, after in zip(results, results[1:]):
+    for before, after in itertools.pairwise(results):
         for j, track in enumerate(after.object_ids.tolist()):
             if track not in before.object_ids.tolist():
                 assert after.velocities[j].tolist() == [0.0, 0.0]
@@ -299,41 +307,62 @@ def test_click_arguments_are_checked():
 # --------------------------------------------------------------------------- memory
 
 
-def test_memory_window_gives_the_same_outputs_as_unbounded_memory_random_weights(tiny_model, monkeypatch):
-    """With ``memory_frames`` >= the tracker's attention span, trimming the session changes nothing."""
+def assert_window_changes_nothing(model: str, window: int, frames: range, monkeypatch) -> None:
+    """Stream with the memory window, then without trimming: every MaskSet must be equal."""
     from livefilter.engines.sam3_model import Sam3Stream
 
-    frames = range(40)
-    prompts = (("face", 0.2), ("license plate", 0.2))
+    prompts = (("face", 0.15), ("license plate", 0.15))
 
-    def stream(e: Sam3Engine) -> tuple[list[MaskSet], dict, dict]:
+    def stream() -> tuple[list[MaskSet], list[torch.Tensor], dict, dict]:
+        e = engine(model, prompts=prompts, memory_frames=window)
         e.add_points(None, [(40, 60)], [1], object_id=1)
+        logits: list[torch.Tensor] = []  # every tracker call's raw mask logits, text and click sessions
+        e._stream.model.tracker_model.register_forward_hook(lambda m, a, out: logits.append(out.pred_masks.clone()))
         try:
             out = run(e, frames)
-            return out, session_size(e._stream.text_session), session_size(e._stream.click_session)
+            return out, logits, session_size(e._stream.text_session), session_size(e._stream.click_session)
         finally:
             e.close()
 
-    windowed, text_w, click_w = stream(engine(tiny_model, prompts=prompts, memory_frames=16))
-    monkeypatch.setattr(Sam3Stream, "_trim", lambda self, idx: None)
-    unbounded, text_u, click_u = stream(engine(tiny_model, prompts=prompts, memory_frames=16))
+    windowed, logits_w, text_w, click_w = stream()
+    with monkeypatch.context() as patch:
+        patch.setattr(Sam3Stream, "_trim", lambda self, idx: None)
+        unbounded, logits_u, text_u, click_u = stream()
 
-    assert sum(len(m) for m in windowed) > 2 * len(frames), "objects were tracked throughout"
+    assert len(logits_w) == len(logits_u) > 2 * len(frames)
+    for a, b in zip(logits_w, logits_u):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+    later = windowed[window:]
+    assert sum(any(label != "click" for label in m.labels) for m in later) >= len(later) // 2, "text objects"
+    assert any("click" in m.labels for m in later), "the click object outlives the window"
     for a, b in zip(windowed, unbounded):
         assert a.labels == b.labels
         np.testing.assert_array_equal(a.object_ids, b.object_ids)
         np.testing.assert_array_equal(a.scores, b.scores)
         np.testing.assert_array_equal(a.masks, b.masks)
-    assert text_u["frames"] == 40 and text_u["tracker_scores"] == 40 and click_u["frames"] == 40
-    assert text_w["frames"] == 1 and text_w["tracker_scores"] <= 16 and click_w["frames"] == 1
-    assert click_w["non_cond_outputs"] <= 16 < click_u["non_cond_outputs"]
+    n = len(frames)
+    assert text_u["frames"] == n and text_u["tracker_scores"] == n and click_u["frames"] == n
+    assert text_w["frames"] == 1 and text_w["tracker_scores"] <= window and click_w["frames"] == 1
+    assert click_w["non_cond_outputs"] <= window < click_u["non_cond_outputs"]
+
+
+def test_memory_window_gives_the_same_outputs_as_unbounded_memory_random_weights(short_memory_model, monkeypatch):
+    """``memory_frames`` >= the frames the tracker reads (3 for this model): trimming changes nothing."""
+    assert_window_changes_nothing(short_memory_model, 4, range(16), monkeypatch)
+
+
+@pytest.mark.slow
+def test_default_memory_window_gives_the_same_outputs_as_unbounded_memory_random_weights(tiny_model, monkeypatch):
+    """The default window (16) with facebook/sam3's attention span (15 frames)."""
+    assert_window_changes_nothing(tiny_model, Sam3Config().memory_frames, range(40), monkeypatch)
 
 
 def test_memory_stays_bounded_with_a_small_window_random_weights(tiny_model):
     e = engine(tiny_model, prompts=(("face", 0.2), ("license plate", 0.2)), memory_frames=4)
     e.add_box(None, (90, 30, 150, 100), object_id=2)
     try:
-        for i in range(30):
+        for i in range(20):
             e.infer(frame(i))
             text, clicks = session_size(e._stream.text_session), session_size(e._stream.click_session)
             objects = len(e._stream.text_session.obj_ids)
@@ -403,3 +432,24 @@ def test_mask_nms_keeps_the_best_of_overlapping_detections():
     assert nms_masks(scores, logits, 0.5, limit=10).tolist() == [1, 3]
     assert nms_masks(scores, logits, 0.95, limit=10).tolist() == [1, 3, 0, 2]
     assert nms_masks(scores, logits, 0.5, limit=1).tolist() == [1]
+
+
+# --------------------------------------------------------------------------- end to end
+
+
+def test_cli_video_with_a_tiny_saved_sam3_model_random_weights(tiny_model, tmp_path, capsys):
+    """``livefilter video IN OUT --engine sam3 --model DIR --prompt face``: every frame comes out."""
+    import av
+
+    from livefilter.cli import main
+    from tests.test_cli import make_video
+
+    clip = make_video(tmp_path / "in.mp4", 12, size=(W, H), picture=scene(0))
+    out_path = tmp_path / "out.mp4"
+    code = main(["video", str(clip), str(out_path), "--engine", "sam3", "--model", tiny_model,
+                 "--prompt", "face", "--style", "solid"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert f"engine sam3: {tiny_model} on cpu" in err
+    with av.open(str(out_path)) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 12

@@ -78,6 +78,8 @@ def test_every_masked_pixel_and_its_margin_is_hidden_and_far_pixels_untouched(st
         assert hidden[distance <= radius].all(), "a masked or margin pixel was published unchanged"
         if style == "solid":
             assert (out.image[distance <= radius] == [60, 200, 10]).all(), "RGB (10, 200, 60) must be BGR"
+        else:  # blurred / averaged into grey: the black-and-white pattern is gone, not just nudged
+            assert (np.abs(out.image[distance <= radius].astype(int) - 128) < 40).all()
     far = np.ones((height, width), bool)
     for mask in objects:
         radius = dilation_radius(bounding_box(mask), px=6, percent=10)

@@ -162,3 +162,17 @@ def test_non_finite_velocity_is_refused(velocity):
     mask = ellipse(60, 80, 40, 30, 8, 10)
     with pytest.raises(ValueError, match="finite"):
         object_alpha(mask, dilation_px=6, dilation_percent=10, velocity=velocity, age_s=0.2)
+
+
+def test_non_contiguous_masks_give_the_same_result():
+    """Engines may hand over transposed or strided arrays; the pixels, not the layout, count."""
+    mask = ellipse(90, 120, 50, 40, 18, 12)
+    strided = np.zeros((180, 240), bool)
+    strided[::2, ::2] = mask
+    layouts = [mask, np.asfortranarray(mask), strided[::2, ::2]]
+    results = [
+        object_alpha(m, dilation_px=4, dilation_percent=10, velocity=(50, 20), age_s=0.2) for m in layouts
+    ]
+    for box, alpha in results[1:]:
+        assert box == results[0][0]
+        np.testing.assert_array_equal(alpha, results[0][1])

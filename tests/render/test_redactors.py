@@ -39,6 +39,18 @@ def test_gaussian_blur_matches_a_full_size_gaussian(sigma):
     assert error.mean() < 2.5  # edges are reflected at the downscaled grid, a little differently
 
 
+@pytest.mark.parametrize("sigma", [3.0, 25.0, 60.0])
+@pytest.mark.parametrize(
+    "inner",
+    [(slice(0, 240), slice(0, 320)), (slice(37, 181), slice(50, 299)), (slice(0, 1), slice(319, 320))],
+)
+def test_gaussian_blur_of_an_inner_part_equals_that_part_of_the_whole(sigma, inner):
+    image = natural_image()
+    np.testing.assert_array_equal(
+        gaussian_blur(image, sigma, inner=inner), gaussian_blur(image, sigma)[inner]
+    )
+
+
 @pytest.mark.parametrize("sigma", [8.0, 25.0, 40.0])
 def test_gaussian_blur_removes_fine_detail(sigma):
     image = natural_image()

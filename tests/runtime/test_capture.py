@@ -16,8 +16,14 @@ def capture(source: FakeSource, *, capacity: int = 100, wait_for_room: bool = Fa
     reconnects = threading.Event()
     source.open()
     run_capture(
-        source, latest_frame=latest, engine_queue=queue, wait_for_room=wait_for_room, metrics=metrics,
-        stop=threading.Event(), on_reconnect=reconnects.set, on_error=errors.append,
+        source,
+        latest_frame=latest,
+        engine_queue=queue,
+        wait_for_room=wait_for_room,
+        metrics=metrics,
+        stop=threading.Event(),
+        on_reconnect=reconnects.set,
+        on_error=errors.append,
     )
     indices = []
     while (frame := queue.get(0.0)) is not None:

@@ -11,11 +11,12 @@ from livefilter.runtime.inference import EngineResult, PromptBoard, run_engine
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.types import Prompt
-from tests.conftest import FAST_ENGINE
-from tests.fakes import GroundTruthEngine, GroundTruthEngineFactory, Scene
+from tests.fakes import FAST_ENGINE, GroundTruthEngine, GroundTruthEngineFactory, Scene
 
 
-def run_exact(factory, frames: list, *, prompts: PromptBoard | None = None, reset: threading.Event | None = None):
+def run_exact(
+    factory, frames: list, *, prompts: PromptBoard | None = None, reset: threading.Event | None = None
+):
     """Run the engine supervisor over ``frames`` in exact mode; return its results and fatal errors."""
     queue, results = BoundedQueue(len(frames) + 1), BoundedQueue(len(frames) + 1)
     for frame in frames:
@@ -23,10 +24,19 @@ def run_exact(factory, frames: list, *, prompts: PromptBoard | None = None, rese
     queue.close()
     fatal: list[BaseException] = []
     run_engine(
-        factory, name="engine:test", frames=queue, take_newest=False, prompts=prompts or PromptBoard(),
-        reset_requested=reset or threading.Event(), latest=LatestSlot(), exact=results,
-        settings=EngineConfig(**FAST_ENGINE), metrics=Metrics(), stop=threading.Event(),
-        done=threading.Event(), on_fatal=fatal.append,
+        factory,
+        name="engine:test",
+        frames=queue,
+        take_newest=False,
+        prompts=prompts or PromptBoard(),
+        reset_requested=reset or threading.Event(),
+        latest=LatestSlot(),
+        exact=results,
+        settings=EngineConfig(**FAST_ENGINE),
+        metrics=Metrics(),
+        stop=threading.Event(),
+        done=threading.Event(),
+        on_fatal=fatal.append,
     )
     out: list[EngineResult] = []
     while (item := results.get(0.0)) is not None:
@@ -37,7 +47,9 @@ def run_exact(factory, frames: list, *, prompts: PromptBoard | None = None, rese
 def test_prompts_changed_before_a_frame_are_applied_to_it(scene: Scene) -> None:
     prompts = PromptBoard()
     version = prompts.set([Prompt("stripe")])
-    results, _ = run_exact(GroundTruthEngineFactory(scene, prompts=("square",)), [scene.frame(0)], prompts=prompts)
+    results, _ = run_exact(
+        GroundTruthEngineFactory(scene, prompts=("square",)), [scene.frame(0)], prompts=prompts
+    )
     assert [(r.prompts_version, r.masks.labels) for r in results] == [(version, ("stripe",))]
 
 
@@ -47,7 +59,9 @@ def test_masks_stamped_for_another_frame_count_as_an_engine_failure(scene: Scene
             masks = super().infer(frame)
             return dataclasses.replace(masks, frame_index=frame.index + 1)
 
-    results, fatal = run_exact(lambda: WrongFrame(scene, [Prompt("square")]), [scene.frame(0), scene.frame(1)])
+    results, fatal = run_exact(
+        lambda: WrongFrame(scene, [Prompt("square")]), [scene.frame(0), scene.frame(1)]
+    )
     assert [(r.masks, r.failure) for r in results] == [(None, "engine_down"), (None, "engine_down")]
     assert not fatal
 
@@ -61,7 +75,10 @@ def test_a_source_reconnect_resets_the_engine_once(scene: Scene) -> None:
 
 @pytest.mark.parametrize(
     ("error", "raised"),
-    [(DependencyError("engine 'x' needs: pip install x"), DependencyError), (ValueError("bad weights"), EngineError)],
+    [
+        (DependencyError("engine 'x' needs: pip install x"), DependencyError),
+        (ValueError("bad weights"), EngineError),
+    ],
 )
 def test_first_load_failure_is_fatal_and_says_what(scene: Scene, error: Exception, raised: type) -> None:
     results, fatal = run_exact(GroundTruthEngineFactory(scene, open_error=error), [scene.frame(0)])

@@ -66,5 +66,11 @@ def test_format_names_every_figure() -> None:
     metrics.frame_published(t_capture=0.0, reason="engine_hung", mask_age_s=None)
     clock.now = 2.0
     text = metrics.snapshot().format()
-    for expected in ["after 2.0 s", "captured 1", "dropped 3", "queue peak 2", "fully redacted 1 (engine_hung 1)"]:
+    for expected in [
+        "after 2.0 s",
+        "captured 1",
+        "dropped 3",
+        "queue peak 2",
+        "fully redacted 1 (engine_hung 1)",
+    ]:
         assert expected in text

@@ -7,14 +7,16 @@ from livefilter.config import RenderConfig
 from livefilter.render.compositor import Compositor
 from livefilter.runtime.inference import EngineResult
 from livefilter.runtime.render import Pacer, compose, fail_reason
-from livefilter.types import Frame, MaskSet, RedactedFrame
+from livefilter.types import MaskSet, RedactedFrame
 from tests.fakes import Scene, leaked_pixels
 
 SCENE = Scene()
 FRAME = SCENE.frame(10, t_capture=100.0)
 
 
-def result(*, index: int = 10, t_capture: float = 100.0, version: int = 0, size: tuple[int, int] | None = None):
+def result(
+    *, index: int = 10, t_capture: float = 100.0, version: int = 0, size: tuple[int, int] | None = None
+):
     masks = SCENE.truth(index, ["square"], t_capture=t_capture, fps=50.0)
     if size is not None:
         masks = MaskSet.empty(*size, frame_index=index, t_capture=t_capture)

@@ -1,0 +1,233 @@
+"""RTSP source and restream sink against a real RTSP server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import numpy as np
+import pytest
+
+from livefilter.config import RenderConfig
+from livefilter.config.sinks import RtspSinkConfig
+from livefilter.config.source import RtspSourceConfig
+from livefilter.errors import SinkError, SourceError
+from livefilter.render.compositor import Compositor
+from livefilter.sinks.rtsp import RtspSink
+from livefilter.sources.rtsp import RtspSource
+from tests.fakes import Scene, decode_index
+from tests.io.conftest import Publisher, Viewer, free_port
+
+SCENE = Scene()
+SECRET = "hunter2"
+
+
+def _read_frames(source: RtspSource, count: int) -> list:
+    return [source.read() for _ in range(count)]
+
+
+def _redacted(index: int):
+    """A RedactedFrame of the scene (fully redacted, as the compositor makes them)."""
+    return Compositor(RenderConfig(fail_closed_style="solid")).redact_all(SCENE.frame(index), reason="test")
+
+
+def _marked(index: int):
+    """A RedactedFrame that still shows the frame index in its top rows (nothing to hide in it)."""
+    from livefilter.types import RedactedFrame
+
+    image = SCENE.image(index)
+    return RedactedFrame(image, index, time.monotonic(), None, fully_redacted=False)
+
+
+# -- without a server ---------------------------------------------------------------------
+
+
+def test_source_open_refused_is_quick_and_hides_the_password() -> None:
+    url = f"rtsp://admin:{SECRET}@127.0.0.1:{free_port()}/stream1"
+    source = RtspSource(RtspSourceConfig(url=url, open_timeout_s=3))
+    started = time.monotonic()
+    with pytest.raises(SourceError) as caught:
+        source.open()
+    assert time.monotonic() - started < 3
+    message = str(caught.value)
+    assert SECRET not in message and SECRET not in source.name
+    assert "admin:***@127.0.0.1" in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_sink_to_a_missing_server_raises_sink_error_without_the_password() -> None:
+    url = f"rtsp://pub:{SECRET}@127.0.0.1:{free_port()}/publish/out"
+    sink = RtspSink(RtspSinkConfig(url=url), fps=15)
+    sink.open()
+    with pytest.raises(SinkError) as caught:
+        sink.write(_redacted(0))
+    assert SECRET not in str(caught.value) and SECRET not in sink.name
+    assert "pub:***@" in str(caught.value)
+    sink.close()
+    sink.close()  # idempotent
+
+
+def test_sink_accepts_only_redacted_frames() -> None:
+    sink = RtspSink(RtspSinkConfig(url="rtsp://127.0.0.1:1/x"), fps=15)
+    sink.open()
+    with pytest.raises(TypeError, match="expected RedactedFrame, got Frame"):
+        sink.write(SCENE.frame(0))  # type: ignore[arg-type]
+
+
+# -- with the GStreamer RTSP server ---------------------------------------------------------
+
+
+@pytest.mark.rtsp
+@pytest.mark.timeout(60)
+def test_source_reads_a_live_camera(rtsp_server) -> None:
+    server = rtsp_server("cam")
+    with Publisher(server.publish_url("cam"), SCENE.image, fps=15):
+        source = RtspSource(RtspSourceConfig(url=server.url("cam"), open_timeout_s=10, read_timeout_s=3))
+        _open_when_published(source)
+        try:
+            frames = _read_frames(source, 20)
+        finally:
+            source.close()
+    assert source.live and source.nominal_fps == pytest.approx(15, rel=0.05)
+    assert [f.index for f in frames] == list(range(20))
+    assert all(f.image.shape == (SCENE.height, SCENE.width, 3) for f in frames)
+    scene_indices = [decode_index(f.image) for f in frames]
+    assert scene_indices == sorted(scene_indices) and scene_indices[-1] > scene_indices[0]
+    # the picture is the scene's (within the codec's loss)
+    sample = frames[-1]
+    error = np.abs(sample.image.astype(int) - SCENE.image(scene_indices[-1]).astype(int)).mean()
+    assert error < 12
+
+
+@pytest.mark.rtsp
+@pytest.mark.timeout(60)
+def test_source_read_gives_up_within_the_read_timeout_when_the_server_freezes(rtsp_server) -> None:
+    server = rtsp_server("cam")
+    with Publisher(server.publish_url("cam"), SCENE.image, fps=15):
+        source = RtspSource(RtspSourceConfig(url=server.url("cam"), read_timeout_s=1.5))
+        _open_when_published(source)
+        _read_frames(source, 5)
+        os.kill(server.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(SourceError, match="lost stream|no picture|ended"):
+                for _ in range(1000):  # frames already buffered come first
+                    source.read()
+            waited = time.monotonic() - started
+            closing = time.monotonic()
+            source.close()  # still frozen: closing must not wait for it either
+            closed_in = time.monotonic() - closing
+        finally:
+            os.kill(server.process.pid, signal.SIGCONT)
+            source.close()
+    assert waited < 1.5 + 0.5
+    assert closed_in < 1.5
+
+
+@pytest.mark.rtsp
+@pytest.mark.timeout(90)
+def test_source_reports_a_lost_server_and_reopens_when_it_returns(rtsp_server) -> None:
+    server = rtsp_server("cam")
+    with Publisher(server.publish_url("cam"), SCENE.image, fps=15):
+        source = RtspSource(RtspSourceConfig(url=server.url("cam"), read_timeout_s=2))
+        _open_when_published(source)
+        before = _read_frames(source, 5)
+        server.kill()
+        with pytest.raises(SourceError):
+            for _ in range(1000):
+                source.read()
+        source.close()
+        with pytest.raises(SourceError):  # nothing listens now
+            source.open()
+        server.start()
+        _open_when_published(source)
+        after = _read_frames(source, 5)
+        source.close()
+    indices = [f.index for f in before + after]
+    assert indices == sorted(set(indices)), "frame indices keep increasing across reconnects"
+
+
+@pytest.mark.rtsp
+@pytest.mark.timeout(90)
+def test_sink_publishes_then_republishes_after_the_server_returns(rtsp_server) -> None:
+    server = rtsp_server("out")
+    url = server.publish_url("out").replace("rtsp://", f"rtsp://pub:{SECRET}@")
+    sink = RtspSink(RtspSinkConfig(url=url, gop=10), fps=15)
+    sink.open()
+    index = 0
+
+    def publish_for(seconds: float) -> None:
+        nonlocal index
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            sink.write(_marked(index))
+            index += 1
+            time.sleep(1 / 15)
+
+    with Viewer(server.url("out")) as viewer:
+        publish_for(3.0)
+        assert viewer.wait_for(10, timeout_s=10), "the viewer got no frames from the restream"
+        first = [decode_index(image) for _, image in viewer.frames]
+        assert first == sorted(first) and max(first) <= index
+
+        server.kill()
+        with pytest.raises(SinkError) as caught:
+            publish_for(5.0)  # the broken connection shows within a few frames
+        assert SECRET not in str(caught.value)
+        sink.close()
+
+        server.start()
+        restarted = time.monotonic()
+        sink.open()
+        publish_for(4.0)
+        assert viewer.wait_for(10, since=restarted, timeout_s=10), "no frames after republishing"
+    sink.close()
+    assert viewer.connections >= 2
+
+
+def _open_when_published(source: RtspSource, timeout_s: float = 20.0) -> None:
+    """Open ``source`` once the publisher's stream exists on the server (the first tries may be early)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            source.open()
+            return
+        except SourceError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
+@pytest.mark.rtsp
+@pytest.mark.timeout(60)
+def test_sink_aborts_a_publish_to_a_frozen_server(rtsp_server) -> None:
+    """A server that stops reading but keeps the connection (SIGSTOP) would block FFmpeg's
+    muxer for minutes; the sink gives up after timeout_s and can republish later."""
+    from livefilter.types import RedactedFrame
+
+    server = rtsp_server("out")
+    sink = RtspSink(RtspSinkConfig(url=server.publish_url("out"), bitrate_kbps=100000, timeout_s=1.5), fps=30)
+    sink.open()
+    rng = np.random.default_rng(0)  # noise: large packets fill the socket buffers quickly
+    noise = [RedactedFrame(rng.integers(0, 256, (480, 640, 3), np.uint8), i, 0.0, None, False) for i in range(4)]
+    for i in range(5):
+        sink.write(noise[i % 4])
+    os.kill(server.process.pid, signal.SIGSTOP)
+    try:
+        stopped = time.monotonic()
+        with pytest.raises(SinkError, match="stopped reading for 1.5 s"):
+            for i in range(10_000):
+                sink.write(noise[i % 4])
+        assert time.monotonic() - stopped < 1.5 + 3.0
+        closing = time.monotonic()
+        sink.close()
+        assert time.monotonic() - closing < 1.0
+        sink.open()
+        started = time.monotonic()
+        with pytest.raises(SinkError, match="did not answer within 1.5 s"):
+            sink.write(noise[0])  # connecting to the frozen server
+        assert time.monotonic() - started < 1.5 + 1.0
+    finally:
+        os.kill(server.process.pid, signal.SIGCONT)
+        sink.close()
