@@ -1,3 +1,4 @@
+#!/usr/bin/env python3
 """Glass-to-glass latency through a real RTSP server: camera → server → livefilter → server → viewer.
 
     python scripts/bench_glass_to_glass.py                 # 720p30, 20 s

@@ -147,7 +147,14 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=500, help="print a line every N frames")
     parser.add_argument("--full-size", action="store_true", help="the full-size architecture instead (minutes, ~5 GB)")
     parser.add_argument("--full-frames", type=int, default=1, help="frames per dtype with --full-size")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads (default: 1 for the tiny model, torch's default for --full-size)")
     args = parser.parse_args()
+    import torch
+
+    threads = args.threads or (None if args.full_size else 1)
+    if threads:
+        torch.set_num_threads(threads)  # a tiny model gains nothing from threads that fight a busy machine
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("transformers").setLevel(logging.ERROR)
     full_size(args) if args.full_size else tiny(args)

@@ -64,10 +64,19 @@ class NullSinkConfig(StrictModel):
 
 
 class RtspSinkConfig(StrictModel):
-    """Publish H.264 to an RTSP server (mediamtx, go2rtc, ...)."""
+    """Publish H.264 to an RTSP server (mediamtx, go2rtc, ...), or serve it with ``serve: true``."""
 
     kind: Literal["rtsp"] = "rtsp"
-    url: str = Field(..., min_length=1, description="Publish URL, e.g. rtsp://127.0.0.1:8554/redacted.")
+    url: str = Field(
+        ...,
+        min_length=1,
+        description="Publish URL, e.g. rtsp://127.0.0.1:8554/redacted; with serve: true, the URL viewers open.",
+    )
+    serve: bool = Field(
+        False,
+        description="Run a built-in RTSP server (GStreamer gst-rtsp-server, see scripts/install_system_deps.sh) "
+        "listening at the URL's host and port, instead of publishing to an external one.",
+    )
     transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
     bitrate_kbps: int = Field(4000, ge=100, le=100000, description="Target bitrate.")
     gop: int = Field(30, ge=1, le=600, description="Keyframe interval in frames (short = quick join).")

@@ -12,9 +12,9 @@ therefore never lets a masked pixel through.
 of the same core, for callers and tests that want plain masks.
 
 Ageing masks are swept along the whole path from where the object was to
-where its velocity predicts it now, so an object that slows, stops or turns
-back within that span stays covered; margins growing with speed and age cover
-the rest of the uncertainty.
+where its velocity predicts it now, then grown by a margin of speed * age
+(so an object that turns back right away stays covered) plus a share of its
+size per second of age (motion nobody measured).
 
 Large radii are computed on a downscaled grid: a cell is marked when any of
 its pixels is marked, and the distance threshold is raised by the largest
@@ -45,8 +45,13 @@ __all__ = [
     "sweep",
 ]
 
-MOTION_MARGIN = 0.25
-"""Extra margin as a fraction of the predicted displacement (speed * age): velocity estimates are rough."""
+MOTION_MARGIN = 1.0
+"""Extra margin as a fraction of the predicted displacement (speed * age).
+
+At 1.0 an object that turns back (bounces, reverses) right after its mask was
+taken stays covered: within ``speed * age`` of where it was, in any direction,
+it is inside the margin; along its motion the sweep covers it up to twice as far.
+"""
 
 AGE_MARGIN_PER_S = 0.3
 """Extra margin per second of mask age, as a fraction of the object's size: covers motion nobody measured."""
@@ -154,7 +159,7 @@ def motion_margin(*, speed_px_s: float, age_s: float, size_px: float) -> float:
 
     Example:
         >>> motion_margin(speed_px_s=100, age_s=0.5, size_px=100)
-        27.5
+        65.0
     """
     age_s = max(0.0, age_s)
     return MOTION_MARGIN * speed_px_s * age_s + AGE_MARGIN_PER_S * age_s * size_px

@@ -8,9 +8,10 @@ again with backoff (:attr:`RtspSink.reconnect_backoff`), and the next frame repu
 
 FFmpeg's RTSP muxer has no I/O timeout: a server that stops reading without closing the
 connection (frozen process, network partition) would block ``write()`` until the kernel gives
-up on TCP, many minutes later. A watchdog (:class:`StallGuard`) therefore shuts the connection
-down under a call that takes longer than ``timeout_s``, which makes it fail (Linux; elsewhere
-only the sink's own thread waits, the render and the other sinks go on).
+up on TCP, many minutes later. So a connection starts only after the server answered a plain
+OPTIONS request within ``timeout_s`` (:func:`probe_server`), and a watchdog (:class:`StallGuard`)
+shuts the connection down under a write that takes longer than ``timeout_s``, which makes it
+fail (Linux; elsewhere only the sink's own thread waits, the render and other sinks go on).
 """
 
 from __future__ import annotations
@@ -19,11 +20,16 @@ import contextlib
 import fractions
 import logging
 import os
+import select
 import socket
 import stat
+import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from livefilter.config.sinks import RtspSinkConfig
@@ -31,7 +37,7 @@ from livefilter.errors import DependencyError, SinkError
 from livefilter.secrets import redact_text, redact_url
 from livefilter.types import RedactedFrame
 
-__all__ = ["RtspSink", "StallGuard", "encoder_options"]
+__all__ = ["BuiltinServer", "RtspSink", "StallGuard", "encoder_options", "probe_server"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +67,7 @@ def encoder_options(config: RtspSinkConfig) -> dict[str, str]:
 
 def _sockets_to(addresses: set[tuple[str, int]]) -> set[int]:
     """File descriptors of this process's sockets connected to any of ``addresses`` (Linux /proc)."""
-    found = set()
+    found: set[int] = set()
     try:
         names = os.listdir("/proc/self/fd")
     except OSError:
@@ -116,7 +122,7 @@ class StallGuard:
         port = parts.port or 554
         try:
             infos = socket.getaddrinfo(parts.hostname or "", port, type=socket.SOCK_STREAM)
-            self._addresses = {(info[4][0], port) for info in infos}
+            self._addresses = {(str(info[4][0]), port) for info in infos}
         except OSError:
             self._addresses = set()
         self.timeout_s = timeout_s
@@ -155,6 +161,69 @@ class StallGuard:
         self._thread.join(1.0)
 
 
+SYSTEM_PYTHON = "/usr/bin/python3"
+RELAY_SCRIPT = Path(__file__).with_name("rtsp_relay.py")
+GSTREAMER_HINT = (
+    "the built-in RTSP server (serve: true) needs GStreamer's RTSP server for the system Python: "
+    "sudo apt-get install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-base "
+    "gstreamer1.0-plugins-good gstreamer1.0-plugins-bad (scripts/install_system_deps.sh does it); "
+    "or run an RTSP server such as mediamtx and set serve: false"
+)
+
+
+class BuiltinServer:
+    """``rtsp_relay.py`` as a child process on the system Python: viewers open ``url``, the
+    sink publishes to :attr:`publish_url` (the same server, its RECORD mount)."""
+
+    def __init__(self, url: str, *, python: str | None = None, start_timeout_s: float = 15.0) -> None:
+        parts = urlsplit(url)
+        self.host = parts.hostname or "0.0.0.0"
+        self.port = parts.port or 554
+        self.path = parts.path.strip("/")
+        self.python = python or SYSTEM_PYTHON
+        self.start_timeout_s = start_timeout_s
+        local = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        self.publish_url = f"rtsp://{local}:{self.port}/publish/{self.path}"
+        self._process: subprocess.Popen[str] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def start(self) -> None:
+        if not self.path:
+            raise SinkError("serve: true needs a path in the URL, e.g. rtsp://0.0.0.0:8554/redacted")
+        if not os.path.exists(self.python):
+            raise DependencyError(f"{GSTREAMER_HINT} ({self.python} not found)")
+        args = [self.python, str(RELAY_SCRIPT), "--host", self.host, "--port", str(self.port), "--relay", self.path]
+        with tempfile.TemporaryFile(mode="w+") as errors:  # a pipe could fill up and stall the server
+            process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True)
+            assert process.stdout is not None
+            ready, _, _ = select.select([process.stdout], [], [], self.start_timeout_s)
+            if ready and process.stdout.readline().startswith("READY"):
+                self._process = process
+                logger.info("built-in RTSP server: viewers open rtsp://%s:%d/%s", self.host, self.port, self.path)
+                return
+            process.kill()
+            process.wait()
+            errors.seek(0)
+            detail = errors.read().strip().splitlines()
+        last = detail[-1] if detail else "no output"
+        if any(word in last for word in ("gi", "Namespace", "GstRtspServer")):
+            raise DependencyError(f"{GSTREAMER_HINT} ({last})")
+        raise SinkError(f"the built-in RTSP server could not start on {self.host}:{self.port}: {last}")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(3)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
 class RtspSink:
     """An RTSP publisher. The stream starts at the first frame (its size fixes the stream)."""
 
@@ -167,10 +236,12 @@ class RtspSink:
         self.fps = fps
         self.url = redact_url(config.url)
         self.name = f"rtsp {self.url}"
+        self._server = BuiltinServer(config.url) if config.serve else None
+        self._publish_url = self._server.publish_url if self._server else config.url
         self.reconnect_backoff = (config.reconnect_min_s, config.reconnect_max_s)
-        self._container = None
-        self._stream = None
-        self._guard: StallGuard | None = None
+        self._container: Any = None  # av.container.OutputContainer while publishing
+        self._stream: Any = None
+        self._guard: Any = None  # StallGuard while publishing
         self._size: tuple[int, int] | None = None
         self._t0 = 0.0
         self._last_pts = -1
@@ -187,6 +258,8 @@ class RtspSink:
                 "sink 'rtsp' needs a PyAV build with libx264 and the rtsp muxer "
                 "(the PyPI wheels have both: pip install --force-reinstall av)"
             )
+        if self._server is not None and not self._server.running:
+            self._server.start()
         self._opened = True
 
     def write(self, frame: RedactedFrame) -> None:
@@ -227,10 +300,10 @@ class RtspSink:
         if width % 2 or height % 2:
             raise SinkError(f"{self.name}: H.264 needs an even width and height, got {width}x{height}")
         cfg = self.config
-        options = {"rtsp_transport": cfg.transport}
+        options: dict[str, str] = {"rtsp_transport": cfg.transport}
         try:
-            probe_server(cfg.url, cfg.timeout_s)
-            container = av.open(cfg.url, mode="w", format="rtsp", options=options)
+            probe_server(self._publish_url, cfg.timeout_s)
+            container = av.open(self._publish_url, mode="w", format="rtsp", options=options)
         except TimeoutError:
             raise SinkError(
                 f"RTSP server {self.url} accepted the connection but did not answer within "
@@ -245,15 +318,15 @@ class RtspSink:
         stream = container.add_stream("libx264", rate=rate, options=encoder_options(cfg))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.time_base = stream.codec_context.time_base = _TIME_BASE
-        self._guard = StallGuard(cfg.url, cfg.timeout_s, self.name)
+        self._guard = StallGuard(self._publish_url, cfg.timeout_s, self.name)
         try:
-            with self._guard.call():
-                container.start_encoding()  # connects: ANNOUNCE, SETUP, RECORD
+            # Connects (ANNOUNCE, SETUP, RECORD). PyAV keeps the GIL here, so the guard could not
+            # act: probe_server above made sure the server answers.
+            container.start_encoding()
         except (av.FFmpegError, OSError) as error:
-            why = self._why(error)
             self._close_guard()
             _close_quietly(container)
-            raise SinkError(f"RTSP server {self.url} did not take the stream: {why}") from None
+            raise SinkError(f"RTSP server {self.url} did not take the stream: {redact_text(str(error))}") from None
         self._guard.connected()
         self._container, self._stream, self._size = container, stream, (width, height)
         self._t0, self._last_pts = time.monotonic(), -1
@@ -266,7 +339,7 @@ class RtspSink:
         self._size = None
         self._opened = False
         if container is not None:
-            with self._guard.call():  # type: ignore[union-attr]
+            with self._guard.call():
                 try:
                     for packet in stream.encode(None):
                         container.mux(packet)
@@ -274,13 +347,15 @@ class RtspSink:
                     logger.debug("flushing %s: %s", self.url, redact_text(str(error)))
                 _close_quietly(container)
         self._close_guard()
+        if self._server is not None:
+            self._server.stop()
 
     def _close_guard(self) -> None:
         guard, self._guard = self._guard, None
         if guard is not None:
             guard.close()
 
-    def __enter__(self) -> RtspSink:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

@@ -12,6 +12,7 @@ import glob
 import logging
 import os
 import sys
+from typing import Any, Self
 
 from livefilter.config.sinks import VirtualCamSinkConfig
 from livefilter.errors import DependencyError, SinkError
@@ -49,12 +50,12 @@ class VirtualCamSink:
         self.fps = config.fps or fps
         self.name = f"virtualcam {config.device or config.backend or 'auto'}"
         self.reconnect_backoff = (1.0, 10.0)
-        self._pyvirtualcam = None
-        self._camera = None
+        self._pyvirtualcam: Any = None  # the module, once open() imported it
+        self._camera: Any = None
 
     def open(self) -> None:
         try:
-            import pyvirtualcam
+            import pyvirtualcam  # type: ignore[import-untyped]
         except ImportError:
             raise DependencyError("sink 'virtualcam' needs pyvirtualcam: pip install pyvirtualcam") from None
         self._pyvirtualcam = pyvirtualcam
@@ -88,7 +89,7 @@ class VirtualCamSink:
             self._camera.send(frame.image)
         except (ValueError, TypeError) as error:
             raise SinkError(f"{self.name}: {error} (the virtual camera keeps its first frame size)") from None
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - backends raise what their device gives them
             raise SinkError(f"{self.name}: sending a frame failed: {error}") from None
 
     def _create_camera(self, width: int, height: int):  # type: ignore[no-untyped-def]
@@ -100,7 +101,7 @@ class VirtualCamSink:
             )
         except KeyError:
             raise SinkError(f"{self.name}: pyvirtualcam has no backend {cfg.backend!r}") from None
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - pyvirtualcam raises RuntimeError, backends anything
             # pyvirtualcam lists each backend's reason, one per line.
             reasons = "; ".join(line for line in str(error).splitlines() if line)
             raise SinkError(f"cannot start the virtual camera ({reasons}). {SETUP_HINT}") from None
@@ -118,7 +119,7 @@ class VirtualCamSink:
         if camera is not None:
             camera.close()
 
-    def __enter__(self) -> VirtualCamSink:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections
 import logging
 import time
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -64,8 +65,8 @@ class RtspSource:
         self.url = redact_url(config.url)
         self.name = self.url
         self.reconnect_backoff = (config.reconnect_min_s, config.reconnect_max_s)
-        self._container = None
-        self._packets = None
+        self._container: Any = None  # av.container.InputContainer while open
+        self._packets: Any = None
         self._pending: collections.deque = collections.deque()
         self._next_index = 0
         self._fps: float | None = None
@@ -146,7 +147,7 @@ class RtspSource:
             except Exception as error:  # noqa: BLE001 - closing a broken stream must not raise
                 logger.debug("closing %s: %s", self.url, redact_text(str(error)))
 
-    def __enter__(self) -> RtspSource:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

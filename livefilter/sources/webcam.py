@@ -15,6 +15,7 @@ import os
 import stat
 import sys
 import time
+from typing import Any, Self
 
 from livefilter.config.source import WebcamSourceConfig
 from livefilter.errors import DependencyError, SourceError
@@ -65,7 +66,7 @@ class WebcamSource:
         self.config = config
         self.name = f"webcam {config.device}"
         self.reconnect_backoff = (config.reconnect_min_s, config.reconnect_max_s)
-        self._capture = None
+        self._capture: Any = None  # cv2.VideoCapture while open
         self._next_index = 0
         self._fps: float | None = config.fps
 
@@ -134,7 +135,7 @@ class WebcamSource:
         if capture is not None:
             capture.release()
 
-    def __enter__(self) -> WebcamSource:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

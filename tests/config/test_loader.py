@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from livefilter.config import Config
-from livefilter.config.sinks import RtspSinkConfig
 from livefilter.config.loader import format_path, load_config, parse_config, with_overrides
+from livefilter.config.sinks import RtspSinkConfig
 from livefilter.errors import ConfigError
 
 

@@ -30,6 +30,16 @@ from livefilter.types import Frame, MaskSet, Prompt
 H, W = 120, 160
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """One thread: on a busy 2-core machine, torch's worker threads spin against other
+    processes and a tiny model's frame goes from ~0.1 s to several seconds."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> str:
     from livefilter.engines.sam3_tiny import save_tiny_sam3

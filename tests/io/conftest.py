@@ -7,6 +7,7 @@ GStreamer typelibs; ``scripts/install_system_deps.sh`` installs them (CI runs it
 
 from __future__ import annotations
 
+import contextlib
 import fractions
 import os
 import socket
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import numpy as np
 import pytest
@@ -37,7 +39,7 @@ def _gstreamer_missing() -> str | None:
         "if Gst.ElementFactory.find(e) is None]; print(' '.join(missing))"
     )
     try:
-        result = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True, timeout=30)
+        result = subprocess.run([SYSTEM_PYTHON, "-c", probe], capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as error:
         return f"cannot probe GStreamer: {error}"
     if result.returncode != 0:
@@ -124,7 +126,7 @@ class Publisher:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="test-publisher", daemon=True)
 
-    def __enter__(self) -> Publisher:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -162,10 +164,8 @@ class Publisher:
                 self._stop.wait(0.2)
             finally:
                 if container is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         container.close()
-                    except Exception:  # noqa: BLE001
-                        pass
 
 
 @dataclass
@@ -180,7 +180,7 @@ class Viewer:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="test-viewer", daemon=True)
 
-    def __enter__(self) -> Viewer:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -215,7 +215,5 @@ class Viewer:
                 self._stop.wait(0.2)
             finally:
                 if container is not None:
-                    try:
+                    with contextlib.suppress(Exception):
                         container.close()
-                    except Exception:  # noqa: BLE001
-                        pass

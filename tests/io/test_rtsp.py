@@ -231,3 +231,41 @@ def test_sink_aborts_a_publish_to_a_frozen_server(rtsp_server) -> None:
     finally:
         os.kill(server.process.pid, signal.SIGCONT)
         sink.close()
+
+
+@pytest.mark.rtsp
+@pytest.mark.timeout(60)
+def test_builtin_server_serves_viewers(gstreamer) -> None:
+    url = f"rtsp://127.0.0.1:{free_port()}/live"
+    sink = RtspSink(RtspSinkConfig(url=url, serve=True, gop=5), fps=15)
+    sink.open()
+    try:
+        with Viewer(url) as viewer:
+            deadline = time.monotonic() + 20
+            index = 0
+            while time.monotonic() < deadline and viewer.count_since(0.0) < 5:
+                sink.write(_marked(index))
+                index += 1
+                time.sleep(1 / 15)
+        got = [decode_index(image) for _, image in viewer.frames]
+        assert len(got) >= 5 and got == sorted(got) and max(got) < index
+    finally:
+        sink.close()
+    with pytest.raises(SourceError):  # closing the sink stopped its server
+        RtspSource(RtspSourceConfig(url=url, open_timeout_s=2)).open()
+
+
+def test_builtin_server_without_gstreamer_says_what_to_install(monkeypatch) -> None:
+    from livefilter.errors import DependencyError
+    from livefilter.sinks import rtsp
+
+    monkeypatch.setattr(rtsp, "SYSTEM_PYTHON", "/nonexistent/python3")
+    sink = rtsp.RtspSink(RtspSinkConfig(url=f"rtsp://127.0.0.1:{free_port()}/live", serve=True), fps=15)
+    with pytest.raises(DependencyError, match="gir1.2-gst-rtsp-server-1.0.*mediamtx"):
+        sink.open()
+
+
+def test_builtin_server_needs_a_path() -> None:
+    sink = RtspSink(RtspSinkConfig(url=f"rtsp://127.0.0.1:{free_port()}", serve=True), fps=15)
+    with pytest.raises(SinkError, match="needs a path in the URL"):
+        sink.open()

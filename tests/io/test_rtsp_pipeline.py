@@ -125,9 +125,10 @@ def test_restream_hides_secrets_and_survives_camera_loss(relay) -> None:
 
     camera_server.kill()
     lost = time.monotonic()
-    time.sleep(2.0)
-    assert viewer.count_since(lost + 1.0) > 0, "the restream stopped while the camera was down"
-    assert not any(shows_index(image) for t, image in viewer.frames if t > lost + 1.0), (
+    time.sleep(2.5)
+    # after max_frame_age_ms (0.4 s) + the restream's delay, every frame shown is fully redacted
+    assert viewer.count_since(lost + 1.5) > 0, "the restream stopped while the camera was down"
+    assert not any(shows_index(image) for t, image in viewer.frames if t > lost + 1.5), (
         "frames during the outage must be fully redacted"
     )
     camera_server.start()
@@ -138,7 +139,7 @@ def test_restream_hides_secrets_and_survives_camera_loss(relay) -> None:
     assert any(shows_index(im) for t, im in viewer.frames if t > back), "livefilter did not reconnect to the camera"
     assert pipeline.error is None
     stats = pipeline.stats()
-    assert stats.source_reconnects >= 1 and stats.fail_closed.get("source_silent", 0) + stats.frames_fully_redacted > 0
+    assert stats.source_reconnects >= 1 and stats.fail_closed.get("source_silent", 0) > 0
     assert camera.connections >= 2
     assert_no_secret_visible(viewer)
 

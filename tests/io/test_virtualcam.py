@@ -8,6 +8,7 @@ checks of ``pyvirtualcam.Camera`` still run.
 from __future__ import annotations
 
 import sys
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -28,7 +29,7 @@ class RecordingBackend:
     """A virtual camera device that keeps what it is sent. Accepts only BGR, like a device
     that was set up for it, so a sink sending another format fails the test."""
 
-    instances: list[RecordingBackend] = []
+    instances: ClassVar[list[RecordingBackend]] = []
 
     def __init__(self, *, width: int, height: int, fps: float, fourcc: int, device: str | None, **kw: object) -> None:
         if fourcc != pyvirtualcam.util.encode_fourcc(pyvirtualcam.PixelFormat.BGR.value):

@@ -176,3 +176,15 @@ def test_non_contiguous_masks_give_the_same_result():
     for box, alpha in results[1:]:
         assert box == results[0][0]
         np.testing.assert_array_equal(alpha, results[0][1])
+
+
+@pytest.mark.parametrize("velocity", [(300.0, 0.0), (-200.0, 150.0)])
+def test_follow_motion_covers_an_object_that_turned_back(velocity):
+    """The mask's velocity points one way, the object reversed right after: it must stay covered."""
+    height, width, age = 480, 640, 0.3
+    mask = ellipse(height, width, 320, 240, 20, 26)
+    reversed_ = ellipse(height, width, 320 - velocity[0] * age, 240 - velocity[1] * age, 20, 26)
+    sideways = ellipse(height, width, 320 - velocity[1] * age, 240 + velocity[0] * age, 20, 26)
+    grown = follow_motion(mask[None], np.array([velocity]), age)[0]
+    assert grown[reversed_].all(), "an object that turned back must stay covered"
+    assert grown[sideways].all(), "an object that turned aside at the same speed must stay covered"
