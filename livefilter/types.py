@@ -7,7 +7,7 @@ receives a :class:`RedactedFrame`, which only the compositor builds, so a raw
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -19,8 +19,23 @@ def _readonly(array: np.ndarray) -> np.ndarray:
     return array
 
 
+class _Picture:
+    """``height`` and ``width`` of a frame's ``image``."""
+
+    __slots__ = ()
+    image: np.ndarray
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+
 @dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(_Picture):
     """One captured picture.
 
     Attributes:
@@ -46,14 +61,6 @@ class Frame:
         if image.ndim != 3 or image.shape[2] != 3:
             raise ValueError(f"Frame.image: expected shape (H, W, 3), got {image.shape}")
         object.__setattr__(self, "image", _readonly(image))
-
-    @property
-    def height(self) -> int:
-        return int(self.image.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.image.shape[1])
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +92,7 @@ class MaskSet:
     object_ids: np.ndarray
     frame_index: int
     t_capture: float
-    velocities: np.ndarray = field(default=None)  # type: ignore[assignment]
+    velocities: np.ndarray = None  # type: ignore[assignment]  # None: unknown, __post_init__ stores zeros
 
     def __post_init__(self) -> None:
         masks, n = self.masks, len(self.labels)
@@ -140,7 +147,7 @@ class MaskSet:
 
 
 @dataclass(frozen=True, slots=True)
-class RedactedFrame:
+class RedactedFrame(_Picture):
     """A frame that is safe to publish. Only the compositor builds these.
 
     Attributes:
@@ -163,11 +170,3 @@ class RedactedFrame:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image", _readonly(self.image))
-
-    @property
-    def height(self) -> int:
-        return int(self.image.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.image.shape[1])

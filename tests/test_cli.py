@@ -460,7 +460,7 @@ def test_run_command_with_a_duration(tmp_path, capsys, monkeypatch):
     import av
 
     monkeypatch.chdir(tmp_path)
-    code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")), "--duration", "1.5")
+    code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")), "--duration", "0.8")
     assert code == 0, err
     assert "livefilter stats" in out
     with av.open(str(tmp_path / "out" / "run.mp4")) as container:

@@ -179,12 +179,6 @@ def test_masks_older_than_max_mask_age_fail_closed(scene, make_pipeline) -> None
     assert (shown[-1].index, shown[-1].mask_frame_index) == (49, 49)  # the end: the last frame with its masks
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known gap in render/compositor.py: aging masks grow along the last velocity plus 25% "
-    "(render.masks.MOTION_MARGIN), so a secret that turns back while its masks are ~100 ms old "
-    "leaves them; remove this marker once a turn is covered (e.g. a margin of speed * age)",
-)
 def test_moving_secret_that_turns_back_stays_covered(make_pipeline) -> None:
     scene = Scene(speed=3.0, speed_y=0.0)  # 300 px/s, turns back at frame 43
     sink = RecordingSink()

@@ -15,20 +15,20 @@ RedactStyle = Literal["blur", "pixelate", "solid"]
 
 class RenderConfig(StrictModel):
     mode: Literal["low_latency", "exact"] = Field(
-        "low_latency",
+        default="low_latency",
         description="low_latency: newest frame + latest masks (grown to follow motion); "
         "exact: each frame only with masks computed on it (file jobs).",
     )
-    style: RedactStyle = Field("blur", description="How marked pixels are hidden.")
-    blur_strength: float = Field(25.0, gt=0, le=200, description="Gaussian blur sigma in pixels.")
-    pixelate_block: int = Field(16, ge=2, le=256, description="Pixelation block size in pixels.")
-    solid_color: tuple[int, int, int] = Field((0, 0, 0), description="Fill colour as [R, G, B], 0-255.")
-    dilation_px: int = Field(6, ge=0, le=512, description="Grow every mask by this many pixels.")
-    dilation_percent: float = Field(10.0, ge=0, le=100, description="Grow every mask by this percent of the object's size.")
-    feather_px: int = Field(0, ge=0, le=128, description="Soften mask edges over this many pixels (outside the dilated mask).")
-    fps: float | None = Field(None, gt=0, le=240, description="Output rate; null follows the source.")
-    max_mask_age_ms: float = Field(500.0, gt=0, le=60000, description="Masks older than this (vs the frame shown) make the frame fully redacted.")
-    max_frame_age_ms: float = Field(1000.0, gt=0, le=60000, description="A source silent for this long makes the output fully redacted.")
-    follow_motion: bool = Field(True, description="Grow ageing masks along each object's motion (low_latency).")
-    fail_closed_style: RedactStyle = Field("pixelate", description="How a fully redacted frame looks.")
-    fail_closed_strength: float = Field(40.0, gt=0, le=400, description="Blur sigma or pixel block size of a fully redacted frame.")
+    style: RedactStyle = Field(default="blur", description="How marked pixels are hidden.")
+    blur_strength: float = Field(default=25.0, gt=0, le=200, description="Gaussian blur sigma in pixels.")
+    pixelate_block: int = Field(default=16, ge=2, le=256, description="Pixelation block size in pixels.")
+    solid_color: tuple[int, int, int] = Field(default=(0, 0, 0), description="Fill colour as [R, G, B], 0-255.")
+    dilation_px: int = Field(default=6, ge=0, le=512, description="Grow every mask by this many pixels.")
+    dilation_percent: float = Field(default=10.0, ge=0, le=100, description="Grow every mask by this percent of the object's size.")
+    feather_px: int = Field(default=0, ge=0, le=128, description="Soften mask edges over this many pixels (outside the dilated mask).")
+    fps: float | None = Field(default=None, gt=0, le=240, description="Output rate; null follows the source.")
+    max_mask_age_ms: float = Field(default=500.0, gt=0, le=60000, description="Masks older than this (vs the frame shown) make the frame fully redacted.")
+    max_frame_age_ms: float = Field(default=1000.0, gt=0, le=60000, description="A source silent for this long makes the output fully redacted.")
+    follow_motion: bool = Field(default=True, description="Grow ageing masks along each object's motion (low_latency).")
+    fail_closed_style: RedactStyle = Field(default="pixelate", description="How a fully redacted frame looks.")
+    fail_closed_strength: float = Field(default=40.0, gt=0, le=400, description="Blur sigma or pixel block size of a fully redacted frame.")

@@ -27,11 +27,11 @@ class RuntimeConfig(StrictModel):
     """Queues and statistics."""
 
     queue_size: int = Field(
-        2, ge=1, le=64, description="Capture → engine queue length (oldest dropped when full, live sources)."
+        default=2, ge=1, le=64, description="Capture → engine queue length (oldest dropped when full, live sources)."
     )
-    stats_interval_s: float = Field(5.0, gt=0, le=3600, description="Print statistics this often.")
+    stats_interval_s: float = Field(default=5.0, gt=0, le=3600, description="Print statistics this often.")
     max_duration_s: float | None = Field(
-        None, gt=0, description="Stop after this long; null runs until the source ends or Ctrl-C."
+        default=None, gt=0, description="Stop after this long; null runs until the source ends or Ctrl-C."
     )
 
 
@@ -49,7 +49,7 @@ class Config(StrictModel):
         default_factory=RenderConfig, description="How it is hidden, and when everything is."
     )
     sinks: list[SinkConfig] = Field(
-        default_factory=lambda: [NullSinkConfig()], min_length=1, description="Where redacted frames go."
+        default_factory=lambda: _default_sinks(), min_length=1, description="Where redacted frames go."
     )
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Queues and statistics.")
 

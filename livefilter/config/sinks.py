@@ -28,11 +28,11 @@ class FileSinkConfig(StrictModel):
         description="Output video path (.mp4, .mkv, .mov); missing folders are created. "
         "Relative paths are relative to the working directory.",
     )
-    crf: int = Field(20, ge=0, le=51, description="x264 quality (lower = better, larger).")
-    preset: str = Field("veryfast", description="x264 preset.")
-    overwrite: bool = Field(True, description="Replace an existing file.")
+    crf: int = Field(default=20, ge=0, le=51, description="x264 quality (lower = better, larger).")
+    preset: str = Field(default="veryfast", description="x264 preset.")
+    overwrite: bool = Field(default=True, description="Replace an existing file.")
     audio_from: str | None = Field(
-        None,
+        default=None,
         description="Copy the audio of this file (usually the input video) into the output; "
         "null writes video only.",
     )
@@ -53,8 +53,8 @@ class PreviewSinkConfig(StrictModel):
     """A window on the local display (skipped with a warning when there is none)."""
 
     kind: Literal["preview"] = "preview"
-    title: str = Field("livefilter", description="Window title.")
-    show_stats: bool = Field(True, description="Overlay fps and mask age.")
+    title: str = Field(default="livefilter", description="Window title.")
+    show_stats: bool = Field(default=True, description="Overlay fps and mask age.")
 
 
 class NullSinkConfig(StrictModel):
@@ -73,19 +73,19 @@ class RtspSinkConfig(StrictModel):
         description="Publish URL, e.g. rtsp://127.0.0.1:8554/redacted; with serve: true, the URL viewers open.",
     )
     serve: bool = Field(
-        False,
+        default=False,
         description="Run a built-in RTSP server (GStreamer gst-rtsp-server, see scripts/install_system_deps.sh) "
         "listening at the URL's host and port, instead of publishing to an external one.",
     )
-    transport: Literal["tcp", "udp"] = Field("tcp", description="RTSP transport.")
-    bitrate_kbps: int = Field(4000, ge=100, le=100000, description="Target bitrate.")
-    gop: int = Field(30, ge=1, le=600, description="Keyframe interval in frames (short = quick join).")
-    preset: str = Field("ultrafast", description="x264 preset.")
+    transport: Literal["tcp", "udp"] = Field(default="tcp", description="RTSP transport.")
+    bitrate_kbps: int = Field(default=4000, ge=100, le=100000, description="Target bitrate.")
+    gop: int = Field(default=30, ge=1, le=600, description="Keyframe interval in frames (short = quick join).")
+    preset: str = Field(default="ultrafast", description="x264 preset.")
     timeout_s: float = Field(
-        5.0, gt=0, le=300, description="A publish blocked this long (server frozen, network lost) is aborted and retried."
+        default=5.0, gt=0, le=300, description="A publish blocked this long (server frozen, network lost) is aborted and retried."
     )
-    reconnect_min_s: float = Field(0.5, gt=0, description="First republish delay.")
-    reconnect_max_s: float = Field(10.0, gt=0, description="Longest republish delay.")
+    reconnect_min_s: float = Field(default=0.5, gt=0, description="First republish delay.")
+    reconnect_max_s: float = Field(default=10.0, gt=0, description="Longest republish delay.")
 
     @model_validator(mode="after")
     def check_reconnect_range(self) -> RtspSinkConfig:
@@ -97,9 +97,9 @@ class VirtualCamSinkConfig(StrictModel):
     """A virtual webcam for video calls (v4l2loopback on Linux, OBS on Windows/macOS)."""
 
     kind: Literal["virtualcam"] = "virtualcam"
-    device: str | None = Field(None, description="e.g. /dev/video10; null lets pyvirtualcam choose.")
-    backend: str | None = Field(None, description="pyvirtualcam backend name; null tries each.")
-    fps: float | None = Field(None, gt=0, le=240, description="Advertised rate; null uses the output rate.")
+    device: str | None = Field(default=None, description="e.g. /dev/video10; null lets pyvirtualcam choose.")
+    backend: str | None = Field(default=None, description="pyvirtualcam backend name; null tries each.")
+    fps: float | None = Field(default=None, gt=0, le=240, description="Advertised rate; null uses the output rate.")
 
 
 SinkConfig = Annotated[

@@ -27,13 +27,14 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Self
+from typing import Any, Protocol
 
 import numpy as np
 
 from livefilter.config.engine import CpuFaceConfig
 from livefilter.engines.tracking import TrackedBox, Tracker, TrackerSettings
 from livefilter.errors import DependencyError, EngineError
+from livefilter.lifecycle import Lifecycle
 from livefilter.types import Frame, MaskSet, Prompt
 
 logger = logging.getLogger(__name__)
@@ -277,7 +278,7 @@ def draw_face_masks(boxes: Sequence[np.ndarray], height: int, width: int) -> np.
 
 # --------------------------------------------------------------------------- engine
 
-class CpuFaceEngine:
+class CpuFaceEngine(Lifecycle):
     """Faces, on the CPU: a detector every ``detect_every`` frames on a frame downscaled to
     ``input_width``, a :class:`~livefilter.engines.tracking.Tracker` in between.
 
@@ -299,13 +300,6 @@ class CpuFaceEngine:
         )
         self._detector: Detector | None = None
         self._until_detect = 0
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def open(self) -> None:
         if self._detector is not None:

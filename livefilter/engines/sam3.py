@@ -143,6 +143,7 @@ class Sam3Engine:
 
         device, dtype = self._device_and_dtype(torch)
         settings = self.settings
+        logger.info("engine sam3: loading %s for %s (%s)", settings.model, device, str(dtype).removeprefix("torch."))
         model, processor = load_model(settings.model, dtype=dtype, resolution=settings.resolution)
         model.to(device)
         if settings.compile:

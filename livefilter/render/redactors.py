@@ -56,6 +56,21 @@ def _shrink(image: np.ndarray, factor: int) -> np.ndarray:
     return image
 
 
+def _cell_means(image: np.ndarray, cell: int, border: int) -> np.ndarray:
+    """Mean of every ``cell`` x ``cell`` cell from the top-left corner; a partial last row or
+    column of cells is first filled out with the OpenCV ``border`` mode.
+
+    Whole cells keep OpenCV's area downscaling on its fast, exact path.
+    """
+    import cv2
+
+    height, width = image.shape[:2]
+    rows, cols = -(-height // cell), -(-width // cell)
+    if rows * cell != height or cols * cell != width:
+        image = cv2.copyMakeBorder(image, 0, rows * cell - height, 0, cols * cell - width, border)
+    return _shrink(image, cell)
+
+
 def enlarge(image: np.ndarray, factor: int) -> np.ndarray:
     """Every pixel repeated into a ``factor`` x ``factor`` cell (nearest-neighbour upscaling).
 
@@ -95,14 +110,8 @@ def gaussian_blur(image: np.ndarray, sigma: float, *, inner: tuple[slice, slice]
     scale = blur_cell(sigma)
     if scale < 2 or min(height, width) < 4 * scale:
         return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT_101)[rows_out, cols_out]
-    # Whole cells of `scale` pixels keep OpenCV's area downscaling on its fast, exact path.
-    rows, cols = -(-height // scale), -(-width // scale)
-    padded = image
-    if rows * scale != height or cols * scale != width:
-        padded = cv2.copyMakeBorder(
-            image, 0, rows * scale - height, 0, cols * scale - width, cv2.BORDER_REFLECT_101
-        )
-    small = _shrink(padded, scale)
+    small = _cell_means(image, scale, cv2.BORDER_REFLECT_101)
+    rows, cols = small.shape[:2]
     # Area downscaling (box of `scale`) and linear upscaling (triangle of `scale`) add a
     # variance of about scale^2 / 12 + scale^2 / 6 = scale^2 / 4 (in full-size pixels).
     kernel = _gaussian_kernel(round(math.sqrt(sigma**2 / scale**2 - 0.25), 2))
@@ -132,14 +141,7 @@ def pixelate(image: np.ndarray, block: int) -> np.ndarray:
     import cv2
 
     height, width = image.shape[:2]
-    rows, cols = -(-height // block), -(-width // block)
-    padded = image
-    if rows * block != height or cols * block != width:
-        padded = cv2.copyMakeBorder(
-            image, 0, rows * block - height, 0, cols * block - width, cv2.BORDER_REPLICATE
-        )
-    small = _shrink(padded, block)
-    return enlarge(small, block)[:height, :width]
+    return enlarge(_cell_means(image, block, cv2.BORDER_REPLICATE), block)[:height, :width]
 
 
 def solid(shape: tuple[int, ...], rgb: tuple[int, int, int]) -> np.ndarray:

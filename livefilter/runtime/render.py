@@ -24,7 +24,7 @@ from livefilter.render.compositor import Compositor
 from livefilter.runtime.inference import EngineResult, PromptBoard
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.sinks import Outlets
-from livefilter.runtime.slots import POLL_S, BoundedQueue, LatestSlot
+from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.types import Frame, RedactedFrame
 
 __all__ = ["Pacer", "compose", "fail_reason", "run_exact", "run_low_latency"]
@@ -166,12 +166,7 @@ def run_exact(
     (or fully redacted when the engine failed on it); then close the sinks' inboxes."""
     max_mask_age_s = config.max_mask_age_ms / 1000.0
     try:
-        while not stop.is_set():
-            result = results.get(POLL_S)
-            if result is None:
-                if results.finished:
-                    return
-                continue
+        for result in results.consume(stop):
             frame = result.frame
             try:
                 reason = fail_reason(

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import Metrics
-from livefilter.runtime.slots import POLL_S, BoundedQueue
+from livefilter.runtime.slots import BoundedQueue
 from livefilter.secrets import redact_text
 from livefilter.sinks.base import Sink
 from livefilter.types import RedactedFrame
@@ -69,12 +69,7 @@ def run_sink(
     healthy = True
     retry_at = 0.0
     try:
-        while not stop.is_set():
-            frame = inbox.get(POLL_S)
-            if frame is None:
-                if inbox.finished:
-                    return
-                continue
+        for frame in inbox.consume(stop):
             if not healthy:
                 healthy, retry_at = _try_reopen(sink, retry_at, backoff)
                 if not healthy:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Iterator
 from typing import Generic, TypeVar
 
 __all__ = ["POLL_S", "BoundedQueue", "LatestSlot"]
@@ -129,6 +130,22 @@ class BoundedQueue(Generic[T]):
             self._items.clear()
             self._changed.notify_all()
             return item, skipped
+
+    def consume(self, stop: threading.Event) -> Iterator[T]:
+        """Every item in order, until the producer closed the queue and all were taken, or ``stop``.
+
+        Example:
+            >>> q = BoundedQueue[int](3)
+            >>> _ = [q.put_latest(i) for i in range(3)]; q.close()
+            >>> list(q.consume(threading.Event()))
+            [0, 1, 2]
+        """
+        while not stop.is_set():
+            item = self.get(POLL_S)
+            if item is not None:
+                yield item
+            elif self.finished:
+                return
 
     def close(self) -> None:
         """No more items will come; consumers see ``finished`` once they took the rest."""

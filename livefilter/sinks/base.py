@@ -6,6 +6,8 @@ from typing import Protocol, runtime_checkable
 
 from livefilter.types import RedactedFrame
 
+__all__ = ["Sink", "require_redacted"]
+
 
 @runtime_checkable
 class Sink(Protocol):
@@ -30,3 +32,17 @@ class Sink(Protocol):
     def write(self, frame: RedactedFrame) -> None: ...
 
     def close(self) -> None: ...
+
+
+def require_redacted(frame: object, where: str) -> None:
+    """Raise TypeError unless ``frame`` is a :class:`RedactedFrame`: the type is what keeps raw
+    frames out of every output, so each ``write()`` checks it first.
+
+    Example:
+        >>> require_redacted("raw", "NullSink.write")
+        Traceback (most recent call last):
+        ...
+        TypeError: NullSink.write: expected RedactedFrame, got str
+    """
+    if not isinstance(frame, RedactedFrame):
+        raise TypeError(f"{where}: expected RedactedFrame, got {type(frame).__name__}")

@@ -22,6 +22,8 @@ import numpy as np
 
 from livefilter.config.sinks import FileSinkConfig
 from livefilter.errors import SinkError
+from livefilter.lifecycle import Lifecycle
+from livefilter.sinks.base import require_redacted
 from livefilter.types import RedactedFrame
 
 __all__ = ["FileSink", "bgr_to_i420", "even_size"]
@@ -174,7 +176,7 @@ class _AudioTrack:
         self._input.close()
 
 
-class FileSink:
+class FileSink(Lifecycle):
     """Writes an H.264 video file; ``close()`` finalises it (writes the index)."""
 
     lossless = True
@@ -314,8 +316,7 @@ class FileSink:
     def write(self, frame: RedactedFrame) -> None:
         import av
 
-        if not isinstance(frame, RedactedFrame):
-            raise TypeError(f"FileSink.write: expected RedactedFrame, got {type(frame).__name__}")
+        require_redacted(frame, "FileSink.write")
         if self._container is None:
             raise SinkError(f"file sink {self.path}: write() called before open() or after close()")
         image = frame.image

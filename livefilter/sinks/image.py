@@ -12,6 +12,8 @@ import cv2
 
 from livefilter.config.sinks import ImageSinkConfig
 from livefilter.errors import SinkError
+from livefilter.lifecycle import Lifecycle
+from livefilter.sinks.base import require_redacted
 from livefilter.types import RedactedFrame
 
 __all__ = ["ImageSink"]
@@ -24,7 +26,7 @@ def _placeholders(pattern: str) -> set[str]:
     return {name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None}
 
 
-class ImageSink:
+class ImageSink(Lifecycle):
     """Writes ``path`` (e.g. ``latest.jpg``) or ``frames/{index:06d}.png`` (every frame).
 
     ``lossless`` is True only in the one-file-per-frame mode: a "latest" image may skip.
@@ -69,8 +71,7 @@ class ImageSink:
         self._open = True
 
     def write(self, frame: RedactedFrame) -> None:
-        if not isinstance(frame, RedactedFrame):
-            raise TypeError(f"ImageSink.write: expected RedactedFrame, got {type(frame).__name__}")
+        require_redacted(frame, "ImageSink.write")
         if not self._open:
             raise SinkError(f"image sink {self.template}: write() called before open() or after close()")
         path = self._path(frame.index)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from livefilter.config.sinks import NullSinkConfig
+from livefilter.lifecycle import Lifecycle
+from livefilter.sinks.base import require_redacted
 from livefilter.types import RedactedFrame
 
 __all__ = ["NullSink"]
 
 
-class NullSink:
+class NullSink(Lifecycle):
     """Counts what it is given. Lossless, so the counts cover every rendered frame.
 
     Example:
@@ -34,8 +36,7 @@ class NullSink:
         pass
 
     def write(self, frame: RedactedFrame) -> None:
-        if not isinstance(frame, RedactedFrame):
-            raise TypeError(f"NullSink.write: expected RedactedFrame, got {type(frame).__name__}")
+        require_redacted(frame, "NullSink.write")
         self.frames += 1
         self.fully_redacted += frame.fully_redacted
         self.last_index = frame.index

@@ -19,6 +19,8 @@ from collections import deque
 import numpy as np
 
 from livefilter.config.sinks import PreviewSinkConfig
+from livefilter.lifecycle import Lifecycle
+from livefilter.sinks.base import require_redacted
 from livefilter.types import RedactedFrame
 
 __all__ = ["PreviewSink", "display_problem", "draw_overlay"]
@@ -83,7 +85,7 @@ def draw_overlay(image: np.ndarray, lines: list[str]) -> np.ndarray:
     return out
 
 
-class PreviewSink:
+class PreviewSink(Lifecycle):
     """A window titled ``config.title``; live (may skip frames), never fatal."""
 
     lossless = False
@@ -113,8 +115,7 @@ class PreviewSink:
         return lines
 
     def write(self, frame: RedactedFrame) -> None:
-        if not isinstance(frame, RedactedFrame):
-            raise TypeError(f"PreviewSink.write: expected RedactedFrame, got {type(frame).__name__}")
+        require_redacted(frame, "PreviewSink.write")
         if not self.enabled:
             return
         import cv2

@@ -16,6 +16,7 @@ fail (Linux; elsewhere only the sink's own thread waits, the render and other si
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fractions
 import logging
@@ -24,7 +25,6 @@ import select
 import socket
 import stat
 import subprocess
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -196,18 +196,21 @@ class BuiltinServer:
         if not os.path.exists(self.python):
             raise DependencyError(f"{GSTREAMER_HINT} ({self.python} not found)")
         args = [self.python, str(RELAY_SCRIPT), "--host", self.host, "--port", str(self.port), "--relay", self.path]
-        with tempfile.TemporaryFile(mode="w+") as errors:  # a pipe could fill up and stall the server
-            process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=errors, text=True)
-            assert process.stdout is not None
-            ready, _, _ = select.select([process.stdout], [], [], self.start_timeout_s)
-            if ready and process.stdout.readline().startswith("READY"):
-                self._process = process
-                logger.info("built-in RTSP server: viewers open rtsp://%s:%d/%s", self.host, self.port, self.path)
-                return
-            process.kill()
-            process.wait()
-            errors.seek(0)
-            detail = errors.read().strip().splitlines()
+        process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        assert process.stdout is not None and process.stderr is not None
+        # Drain stderr for as long as the server runs (a full pipe would stall it); keep the tail.
+        errors: collections.deque[str] = collections.deque(maxlen=20)
+        drain = threading.Thread(target=errors.extend, args=(process.stderr,), name="rtsp-server:stderr", daemon=True)
+        drain.start()
+        ready, _, _ = select.select([process.stdout], [], [], self.start_timeout_s)
+        if ready and process.stdout.readline().startswith("READY"):
+            self._process = process
+            logger.info("built-in RTSP server: viewers open rtsp://%s:%d/%s", self.host, self.port, self.path)
+            return
+        process.kill()
+        process.wait()
+        drain.join(2.0)
+        detail = [line.strip() for line in errors if line.strip()]
         last = detail[-1] if detail else "no output"
         if any(word in last for word in ("gi", "Namespace", "GstRtspServer")):
             raise DependencyError(f"{GSTREAMER_HINT} ({last})")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from livefilter.config.source import DemoSourceConfig
 from livefilter.errors import SourceError
+from livefilter.lifecycle import Lifecycle
 from livefilter.sources.image import read_image
 from livefilter.sources.pacing import Pacer
 from livefilter.sources.scene import Scene, SceneSpec
@@ -20,7 +21,7 @@ from livefilter.types import Frame
 __all__ = ["DemoSource"]
 
 
-class DemoSource:
+class DemoSource(Lifecycle):
     """A face moving over a background, behind a bar, paced like a camera when ``realtime``.
 
     Example:

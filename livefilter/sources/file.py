@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from livefilter.config.source import FileSourceConfig
 from livefilter.errors import SourceError
+from livefilter.lifecycle import Lifecycle
 from livefilter.sources.pacing import Pacer
 from livefilter.types import Frame
 
@@ -86,7 +87,7 @@ def probe_video(path: str | Path) -> VideoInfo:
         container.close()
 
 
-class FileSource:
+class FileSource(Lifecycle):
     """Reads a video file frame by frame. ``read()`` returns None at the end (unless ``loop``)."""
 
     def __init__(self, config: FileSourceConfig) -> None:

@@ -10,6 +10,7 @@ import numpy as np
 
 from livefilter.config.source import ImageSourceConfig
 from livefilter.errors import SourceError
+from livefilter.lifecycle import Lifecycle
 from livefilter.sources.pacing import Pacer
 from livefilter.types import Frame
 
@@ -27,7 +28,7 @@ def read_image(path: Path) -> np.ndarray:
     return image
 
 
-class ImageSource:
+class ImageSource(Lifecycle):
     """Repeats one image; ``read()`` returns None after ``frames`` frames (never if null)."""
 
     def __init__(self, config: ImageSourceConfig) -> None:

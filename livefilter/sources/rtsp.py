@@ -36,8 +36,9 @@ def demux_options(config: RtspSourceConfig) -> dict[str, str]:
         >>> "rtsp_transport" in demux_options(RtspSourceConfig(url="http://cam/mjpeg"))
         False
     """
+    # Not fflags=nobuffer: it drops the packets read while probing, i.e. the first keyframe
+    # (a viewer then waits a whole GOP) and all of a short HTTP stream.
     options = {
-        "fflags": "nobuffer",
         "flags": "low_delay",
         # Probe at most ~1 s of a stream before the first frame (FFmpeg's default is 5 s).
         "analyzeduration": "1000000",
@@ -88,9 +89,9 @@ class RtspSource:
         except (av.FFmpegError, OSError) as error:
             # `from None`: the original exception text carries the URL with its password.
             raise SourceError(
-                f"cannot open stream {self.url} within {cfg.open_timeout_s:g} s: "
-                f"{redact_text(str(error))}. Check the address, port, path and credentials, "
-                "and that the camera is reachable from this machine."
+                f"cannot open stream {self.url}: {redact_text(str(error))} (open_timeout_s "
+                f"{cfg.open_timeout_s:g}). Check the address, port, path and credentials, and that "
+                "the camera is reachable from this machine."
             ) from None
         if not container.streams.video:
             container.close()

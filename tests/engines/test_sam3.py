@@ -144,23 +144,29 @@ def test_unknown_hub_id_offline_says_offline_and_how_to_fix(offline_hub):
     assert "hf download nobody/no-such-sam3" in message
 
 
-def test_gated_repository_says_accept_licence_and_log_in(offline_hub, monkeypatch):
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        ("GatedRepoError", ["gated", "https://huggingface.co/facebook/sam3", "hf auth login", "HF_TOKEN"]),
+        ("RepositoryNotFoundError", ["no repository facebook/sam3 on the Hugging Face hub", "local folder"]),
+    ],
+)
+def test_hub_refusals_say_which_and_what_to_do(offline_hub, monkeypatch, error, expected):
     import httpx2
     import transformers.utils.hub as transformers_hub
-    from huggingface_hub.errors import GatedRepoError
+    from huggingface_hub import errors
 
-    def gated(repo_id, *args, **kwargs):
+    def refuse(repo_id, *args, **kwargs):
         response = httpx2.Response(403, request=httpx2.Request("GET", f"https://huggingface.co/{repo_id}"))
-        raise GatedRepoError(f"Access to model {repo_id} is restricted.", response=response)
+        raise getattr(errors, error)(f"{error} for {repo_id}.", response=response)
 
-    monkeypatch.setattr(transformers_hub, "hf_hub_download", gated)
-    monkeypatch.setattr(transformers_hub, "snapshot_download", gated)
+    monkeypatch.setattr(transformers_hub, "hf_hub_download", refuse)
+    monkeypatch.setattr(transformers_hub, "snapshot_download", refuse)
     e = Sam3Engine(Sam3Config(), [Prompt("face")])
     with pytest.raises(EngineError) as caught:
         e.open()
-    message = str(caught.value)
-    assert "gated" in message and "https://huggingface.co/facebook/sam3" in message
-    assert "hf auth login" in message and "HF_TOKEN" in message
+    for part in expected:
+        assert part in str(caught.value)
 
 
 def test_missing_torchvision_is_a_dependency_error_with_the_pip_command(monkeypatch):
@@ -463,3 +469,53 @@ def test_cli_video_with_a_tiny_saved_sam3_model_random_weights(tiny_model, tmp_p
     assert f"engine sam3: {tiny_model} on cpu" in err
     with av.open(str(out_path)) as container:
         assert sum(1 for _ in container.decode(video=0)) == 12
+
+
+def test_bfloat16_as_on_a_gpu_runs_random_weights(tiny_model):
+    e = engine(tiny_model, prompts=(("face", 0.2), ("license plate", 0.2)), dtype="bfloat16")
+    e.add_points(None, [(40, 60)], [1], object_id=1)
+    try:
+        assert e._stream.dtype == torch.bfloat16
+        assert next(e._stream.model.parameters()).dtype == torch.bfloat16
+        for i in range(4):
+            check_maskset(e.infer(frame(i)), i)
+    finally:
+        e.close()
+
+
+def test_reset_forgets_tracks_and_clicks_but_keeps_prompts_random_weights(tiny_model):
+    e = engine(tiny_model)
+    try:
+        e.add_click(40, 60, object_id=1)
+        before = run(e, range(3))
+        e.reset()
+        after = run(e, range(3, 6))
+        assert e.prompts == (Prompt("face", 0.2),)
+    finally:
+        e.close()
+    assert any("click" in m.labels for m in before) and not any("click" in m.labels for m in after)
+    old = {t for m in before for t in m.object_ids.tolist()}
+    assert "face" in {label for m in after for label in m.labels}
+    assert not old & {t for m in after for t in m.object_ids.tolist()}, "ids are never reused"
+
+
+def test_cli_run_with_a_sam3_config_random_weights(tiny_model, tmp_path, capsys, monkeypatch):
+    """``livefilter run`` with a SAM3 config: the demo source through the engine into a file."""
+    import av
+
+    from livefilter.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "sam3.yaml"
+    config.write_text(
+        "source: {kind: demo, width: 160, height: 120, fps: 10, duration_s: 1.5}\n"
+        "prompts: [{text: face, threshold: 0.2}, {text: license plate, threshold: 0.2}]\n"
+        f"engine: {{kind: sam3, sam3: {{model: '{tiny_model}', max_objects_per_prompt: 2}}, timeout_s: 30}}\n"
+        "sinks: [{kind: file, path: out.mp4}]\n"
+    )
+    code = main(["run", str(config)])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "engine sam3" in err
+    with av.open(str(tmp_path / "out.mp4")) as container:
+        assert sum(1 for _ in container.decode(video=0)) > 0

@@ -48,6 +48,26 @@ def test_finished_only_after_close_and_drain() -> None:
         queue.put_latest(2)
 
 
+def test_consume_waits_for_items_until_the_producer_closes_or_stop() -> None:
+    queue, stop = BoundedQueue[int](2), threading.Event()
+
+    def produce() -> None:
+        for i in range(5):
+            queue.put_wait(i, stop)
+            time.sleep(0.01)  # the consumer finds the queue empty in between
+        queue.close()
+
+    threading.Thread(target=produce).start()
+    assert list(queue.consume(stop)) == [0, 1, 2, 3, 4]
+
+    endless = BoundedQueue[int](2)  # never closed: only stop ends it
+    endless.put_latest(7)
+    threading.Timer(0.1, stop.set).start()
+    started = time.monotonic()
+    assert list(endless.consume(stop)) == [7]
+    assert time.monotonic() - started < 2.0
+
+
 def test_get_wakes_up_when_an_item_arrives() -> None:
     queue = BoundedQueue[int](1)
     threading.Timer(0.05, queue.put_latest, args=(5,)).start()
