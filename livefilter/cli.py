@@ -24,15 +24,16 @@ from urllib.parse import urlsplit, urlunsplit
 from livefilter.config import Config
 from livefilter.config.loader import load_config, parse_config, with_overrides
 from livefilter.errors import ConfigError, DependencyError, EngineError, LivefilterError
+from livefilter.lifecycle import Lifecycle
 from livefilter.secrets import redact_text, redact_url
 from livefilter.types import Prompt, RedactedFrame
 
 __all__ = [
-    "main",
-    "build_parser",
-    "parse_source",
-    "parse_sink",
     "ProgressSink",
+    "build_parser",
+    "main",
+    "parse_sink",
+    "parse_source",
     "summarize",
     "video_frame_count",
 ]
@@ -124,7 +125,7 @@ def _engine_overrides(args: argparse.Namespace) -> dict[str, Any]:
 # --- progress bar --------------------------------------------------------------------------
 
 
-class ProgressSink:
+class ProgressSink(Lifecycle):
     """A tqdm bar over the frames actually published (an extra sink for file jobs).
 
     Lossless, so it sees every frame and the statistics show no drops for it; a write is

@@ -24,11 +24,12 @@ from typing import Self
 from livefilter.config import Config, EngineConfig, RenderConfig, RuntimeConfig
 from livefilter.engines import create_engine, resolve_engine_kind
 from livefilter.engines.base import Engine
+from livefilter.lifecycle import close_quietly
 from livefilter.render.compositor import Compositor
 from livefilter.runtime.capture import run_capture
 from livefilter.runtime.inference import EngineResult, PromptBoard, run_engine
 from livefilter.runtime.metrics import Metrics, Stats
-from livefilter.runtime.render import Pacer, run_exact, run_low_latency
+from livefilter.runtime.render import TickPacer, run_exact, run_low_latency
 from livefilter.runtime.sinks import Outlets, run_sink
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.sinks import create_sink
@@ -125,10 +126,10 @@ class Pipeline:
             for sink in self.sinks:
                 sink.open()
                 opened.append(sink)
-        except BaseException:
+        except BaseException:  # release what was opened; the open error is the one to report
             for sink in opened:
-                sink.close()
-            self.source.close()
+                close_quietly(sink, f"sink {sink.name}")
+            close_quietly(self.source, f"source {self.source.name}")
             raise
         fps = output_fps(self.render_config, self.source)
         logger.info(
@@ -195,7 +196,7 @@ class Pipeline:
                 engine_done=self._engine_done,
                 config=self.render_config,
                 outlets=self._outlets,
-                pacer=Pacer(fps, self._clock),
+                pacer=TickPacer(fps, self._clock),
                 metrics=self.metrics,
                 stop=self._stop,
                 clock=self._clock,
@@ -240,6 +241,7 @@ class Pipeline:
         self._prompts.set(prompts)
 
     def stats(self) -> Stats:
+        """The statistics so far (safe to call from any thread, while running or after)."""
         return self.metrics.snapshot()
 
     @property
@@ -293,6 +295,7 @@ class Pipeline:
             self._stop.wait(0.1)
 
     def _record_error(self, exc: BaseException) -> None:
+        """Keep the first error: later ones are usually its consequences."""
         if self._error is None:
             self._error = exc
 

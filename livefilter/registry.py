@@ -14,6 +14,8 @@ from livefilter.errors import ConfigError
 
 
 class Registry:
+    """One family's plugins (``engine``, ``source``, ``sink``): ``kind`` → class, imported on first use."""
+
     def __init__(self, family: str, entries: dict[str, str]) -> None:
         self.family = family
         self._entries: dict[str, str | type] = dict(entries)

@@ -471,14 +471,26 @@ def test_run_command_with_a_duration(tmp_path, capsys, monkeypatch):
 def test_signal_stops_cleanly(tmp_path, capsys, monkeypatch, signum, code):
     import av
 
+    import livefilter.pipeline
+
     monkeypatch.chdir(tmp_path)
     original = signal.getsignal(signum)
+    built: list[livefilter.pipeline.Pipeline] = []
+
+    def build_and_keep(*args, **kwargs):
+        built.append(pipeline := real_build(*args, **kwargs))
+        return pipeline
+
+    real_build = livefilter.pipeline.build_pipeline
+    monkeypatch.setattr(livefilter.pipeline, "build_pipeline", build_and_keep)
 
     def signal_once_running() -> None:
         deadline = time.monotonic() + 60
-        while signal.getsignal(signum) is original and time.monotonic() < deadline:
-            time.sleep(0.05)  # wait until the CLI has installed its handler
-        time.sleep(1.0)
+        # Wait until the CLI has installed its handler and the file sink has written frames.
+        while time.monotonic() < deadline and (
+            signal.getsignal(signum) is original or not built or built[0].sinks[0].frames_written < 3
+        ):
+            time.sleep(0.02)
         os.kill(os.getpid(), signum)
 
     threading.Thread(target=signal_once_running, daemon=True).start()

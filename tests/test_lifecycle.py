@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +12,14 @@ import cv2
 import numpy as np
 import pytest
 
+from livefilter.cli import ProgressSink
 from livefilter.config.engine import CpuFaceConfig
 from livefilter.config.sinks import FileSinkConfig, ImageSinkConfig, NullSinkConfig, PreviewSinkConfig
 from livefilter.config.source import DemoSourceConfig, FileSourceConfig, ImageSourceConfig
 from livefilter.engines.base import Engine
 from livefilter.engines.face_cpu import CpuFaceEngine
 from livefilter.errors import EngineError, SinkError, SourceError
-from livefilter.lifecycle import Lifecycle
+from livefilter.lifecycle import Lifecycle, close_quietly
 from livefilter.sinks.base import Sink
 from livefilter.sinks.file import FileSink
 from livefilter.sinks.image import ImageSink
@@ -83,6 +85,7 @@ CASES = {
     "image-sink": Case(lambda tmp: ImageSink(ImageSinkConfig(path=str(tmp / "out.png")), fps=25.0), _write, SinkError),
     "null-sink": Case(lambda tmp: NullSink(NullSinkConfig(), fps=25.0), _write, None),
     "preview-sink": Case(lambda tmp: PreviewSink(PreviewSinkConfig(), fps=25.0), _write, None),
+    "progress-sink": Case(lambda tmp: ProgressSink(1, enabled=False), _write, None),
 }
 
 
@@ -108,8 +111,9 @@ def test_file_sink_exit_finalises_a_readable_video(tmp_path: Path) -> None:
 
 
 class _Stage(Lifecycle):
-    def __init__(self, fail_open: bool) -> None:
+    def __init__(self, *, fail_open: bool = False, fail_close: bool = False) -> None:
         self.fail_open = fail_open
+        self.fail_close = fail_close
         self.calls: list[str] = []
 
     def open(self) -> None:
@@ -119,17 +123,30 @@ class _Stage(Lifecycle):
 
     def close(self) -> None:
         self.calls.append("close")
+        if self.fail_close:
+            raise OSError("disk gone")
 
 
 def test_exit_closes_when_the_body_raises() -> None:
-    stage = _Stage(fail_open=False)
+    stage = _Stage()
     with pytest.raises(KeyError), stage:
         raise KeyError("body")
     assert stage.calls == ["open", "close"]
 
 
-def test_a_failed_open_is_closed_before_the_error_propagates() -> None:
-    stage = _Stage(fail_open=True)
+@pytest.mark.parametrize("fail_close", [False, True], ids=["close-ok", "close-fails-too"])
+def test_a_failed_open_is_closed_and_its_error_propagates(fail_close: bool) -> None:
+    stage = _Stage(fail_open=True, fail_close=fail_close)
     with pytest.raises(SourceError, match="cannot open"), stage:
         pytest.fail("the body must not run when open() failed")
     assert stage.calls == ["open", "close"]
+
+
+def test_close_quietly_logs_a_close_error_instead_of_raising(caplog: pytest.LogCaptureFixture) -> None:
+    stage = _Stage(fail_close=True)
+    with caplog.at_level(logging.ERROR, logger="livefilter.lifecycle"):
+        close_quietly(stage, "sink out.mp4")
+    assert stage.calls == ["close"]
+    (record,) = caplog.records
+    assert record.getMessage() == "sink out.mp4: error while closing"
+    assert record.exc_info is not None and isinstance(record.exc_info[1], OSError)

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from livefilter.config import Config, RenderConfig
-from livefilter.errors import EngineError, SourceError
+from livefilter.errors import EngineError, SinkError, SourceError
 from livefilter.pipeline import build_pipeline
 from livefilter.render.compositor import Compositor
 from livefilter.runtime.inference import MAX_HUNG_ENGINES
@@ -444,3 +444,23 @@ def test_a_crashing_render_stops_the_run_with_its_error(scene, make_pipeline, mo
     with pytest.raises(RuntimeError, match="injected render bug"):
         pipeline.run()
     assert sink.frames == [] and sink.closes == 1
+
+
+def test_a_sink_that_cannot_open_releases_what_was_opened_and_starts_nothing(scene, make_pipeline) -> None:
+    class Unopenable(RecordingSink):
+        def open(self) -> None:
+            raise SinkError("no such device")
+
+    class FailsToClose(RecordingSink):
+        def close(self) -> None:
+            super().close()
+            raise OSError("disk gone")  # must not hide the open error
+
+    source, first, broken = FakeSource(scene, count=10), FailsToClose("first"), Unopenable("broken")
+    pipeline = make_pipeline(source, GroundTruthEngineFactory(scene), [first, broken])
+    threads_before = threading.active_count()
+    with pytest.raises(SinkError, match="no such device"):
+        pipeline.start()
+    assert (first.opens, first.closes) == (1, 1) and broken.closes == 0
+    assert (source.opens, source.closes) == (1, 1)
+    assert threading.active_count() == threads_before and first.frames == []

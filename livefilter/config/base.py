@@ -10,7 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-__all__ = ["StrictModel", "Problem", "check_min_max"]
+__all__ = ["Problem", "StrictModel", "check_min_max"]
 
 
 class StrictModel(BaseModel):

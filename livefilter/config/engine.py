@@ -8,7 +8,7 @@ from pydantic import Field, field_validator, model_validator
 
 from livefilter.config.base import StrictModel, check_min_max
 
-__all__ = ["PromptConfig", "CpuFaceConfig", "Sam3Config", "EngineConfig"]
+__all__ = ["CpuFaceConfig", "EngineConfig", "PromptConfig", "Sam3Config"]
 
 
 class PromptConfig(StrictModel):

@@ -35,7 +35,7 @@ from livefilter.config.root import Config, config_warnings
 from livefilter.errors import ConfigError
 from livefilter.secrets import redact_text
 
-__all__ = ["load_config", "parse_config", "with_overrides", "format_path"]
+__all__ = ["format_path", "load_config", "parse_config", "with_overrides"]
 
 logger = logging.getLogger(__name__)
 

@@ -8,12 +8,14 @@ from pydantic import Field
 
 from livefilter.config.base import StrictModel
 
-__all__ = ["RenderConfig", "RedactStyle"]
+__all__ = ["RedactStyle", "RenderConfig"]
 
 RedactStyle = Literal["blur", "pixelate", "solid"]
 
 
 class RenderConfig(StrictModel):
+    """How redaction looks, and when the whole frame is hidden instead (fail-closed)."""
+
     mode: Literal["low_latency", "exact"] = Field(
         default="low_latency",
         description="low_latency: newest frame + latest masks (grown to follow motion); "

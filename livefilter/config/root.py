@@ -18,7 +18,7 @@ from livefilter.config.render import RenderConfig
 from livefilter.config.sinks import NullSinkConfig, SinkConfig
 from livefilter.config.source import DemoSourceConfig, SourceConfig
 
-__all__ = ["RuntimeConfig", "Config", "config_warnings", "source_is_paced"]
+__all__ = ["Config", "RuntimeConfig", "config_warnings", "source_is_paced"]
 
 Loc = tuple[str | int, ...]
 
@@ -35,6 +35,10 @@ class RuntimeConfig(StrictModel):
     )
 
 
+def _default_sinks() -> list[SinkConfig]:
+    return [NullSinkConfig()]
+
+
 class Config(StrictModel):
     """A livefilter run: one source, what to hide, one engine, how to render, one or more sinks."""
 
@@ -49,7 +53,7 @@ class Config(StrictModel):
         default_factory=RenderConfig, description="How it is hidden, and when everything is."
     )
     sinks: list[SinkConfig] = Field(
-        default_factory=lambda: _default_sinks(), min_length=1, description="Where redacted frames go."
+        default_factory=_default_sinks, min_length=1, description="Where redacted frames go."
     )
     runtime: RuntimeConfig = Field(default_factory=RuntimeConfig, description="Queues and statistics.")
 

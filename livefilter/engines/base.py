@@ -26,6 +26,7 @@ class Engine(Protocol):
           call answer the new prompts (the engine may reset its memory).
         - ``reset()`` forgets all temporal memory (e.g. after a source reconnect).
         - ``close()`` is idempotent and frees the model.
+          Inherit :class:`~livefilter.lifecycle.Lifecycle` for ``with`` support.
     """
 
     name: str

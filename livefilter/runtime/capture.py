@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from livefilter.errors import SourceError
+from livefilter.lifecycle import close_quietly
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
@@ -76,13 +77,13 @@ def run_capture(
         on_error(exc)
     finally:
         engine_queue.close()
-        _close_quietly(source)
+        close_quietly(source, f"source {source.name}")
 
 
 def _reopen(source: Source, backoff: Backoff, stop: threading.Event, metrics: Metrics) -> bool:
     """Close and reopen ``source`` until it opens (True) or ``stop`` is set (False)."""
     while True:
-        _close_quietly(source)
+        close_quietly(source, f"source {source.name}")
         delay = backoff.next()
         logger.warning("source %s: reconnecting in %.1f s", source.name, delay)
         if stop.wait(delay):
@@ -103,10 +104,3 @@ def _log_source_failure(source: Source, exc: BaseException) -> None:
         logger.warning("source %s: %s", source.name, redact_text(str(exc)))
     else:
         logger.exception("source %s: unexpected error while reading", source.name)
-
-
-def _close_quietly(source: Source) -> None:
-    try:
-        source.close()
-    except Exception:
-        logger.exception("source %s: error while closing", source.name)

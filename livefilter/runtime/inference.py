@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 from livefilter.config.engine import EngineConfig
 from livefilter.engines.base import Engine
 from livefilter.errors import EngineError, LivefilterError
+from livefilter.lifecycle import close_quietly
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.slots import POLL_S, BoundedQueue, LatestSlot
@@ -147,10 +148,7 @@ class EngineHost:
                     future.set_exception(exc)
         finally:
             if engine is not None:
-                try:
-                    engine.close()
-                except Exception:
-                    logger.exception("%s: error while closing the engine", self.name)
+                close_quietly(engine, self.name)
 
 
 def _await(future: Future[T], timeout: float, stop: threading.Event) -> T:

@@ -27,7 +27,7 @@ from livefilter.runtime.sinks import Outlets
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.types import Frame, RedactedFrame
 
-__all__ = ["Pacer", "compose", "fail_reason", "run_exact", "run_low_latency"]
+__all__ = ["TickPacer", "compose", "fail_reason", "run_exact", "run_low_latency"]
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +79,14 @@ def _checked(out: object) -> RedactedFrame:
     return out
 
 
-class Pacer:
+class TickPacer:
     """Sleeps so that ticks come ``fps`` times a second, like pyvirtualcam's
     ``sleep_until_next_frame``: a late tick shortens the next sleep, and when more than a
     frame behind it starts afresh instead of bursting to catch up."""
 
     def __init__(self, fps: float, clock: Callable[[], float] = time.monotonic) -> None:
         if fps <= 0:
-            raise ValueError(f"Pacer: expected fps > 0, got {fps}")
+            raise ValueError(f"TickPacer: expected fps > 0, got {fps}")
         self.period = 1.0 / fps
         self._clock = clock
         self._next: float | None = None
@@ -112,7 +112,7 @@ def run_low_latency(
     engine_done: threading.Event,
     config: RenderConfig,
     outlets: Outlets,
-    pacer: Pacer,
+    pacer: TickPacer,
     metrics: Metrics,
     stop: threading.Event,
     clock: Callable[[], float] = time.monotonic,

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from livefilter.lifecycle import close_quietly
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.slots import BoundedQueue
@@ -82,12 +83,12 @@ def run_sink(
                 logger.exception("sink %s: write failed; closing it, reopening in %.1f s", sink.name, delay)
                 metrics.count("sink_errors")
                 metrics.count("sink_frames_dropped")
-                _close_quietly(sink)
+                close_quietly(sink, f"sink {sink.name}")
                 healthy, retry_at = False, time.monotonic() + delay
             else:
                 backoff.reset()
     finally:
-        _close_quietly(sink)
+        close_quietly(sink, f"sink {sink.name}")
 
 
 def _try_reopen(sink: Sink, retry_at: float, backoff: Backoff) -> tuple[bool, float]:
@@ -105,10 +106,3 @@ def _try_reopen(sink: Sink, retry_at: float, backoff: Backoff) -> tuple[bool, fl
         return False, now + delay
     logger.info("sink %s: reopened", sink.name)
     return True, retry_at
-
-
-def _close_quietly(sink: Sink) -> None:
-    try:
-        sink.close()
-    except Exception:
-        logger.exception("sink %s: error while closing", sink.name)

@@ -22,6 +22,7 @@ class Sink(Protocol):
         - ``lossless`` sinks (files) receive every rendered frame (the render thread
           waits for them); live sinks get the newest frame and may skip under load.
         - ``close()`` is idempotent and finalises the output (e.g. writes the MP4 index).
+          Inherit :class:`~livefilter.lifecycle.Lifecycle` for ``with`` support.
     """
 
     name: str

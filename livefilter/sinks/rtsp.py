@@ -29,11 +29,12 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 from livefilter.config.sinks import RtspSinkConfig
 from livefilter.errors import DependencyError, SinkError
+from livefilter.lifecycle import Lifecycle
 from livefilter.secrets import redact_text, redact_url
 from livefilter.types import RedactedFrame
 
@@ -227,7 +228,7 @@ class BuiltinServer:
                 process.wait()
 
 
-class RtspSink:
+class RtspSink(Lifecycle):
     """An RTSP publisher. The stream starts at the first frame (its size fixes the stream)."""
 
     lossless = False
@@ -357,13 +358,6 @@ class RtspSink:
         guard, self._guard = self._guard, None
         if guard is not None:
             guard.close()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def _close_quietly(container) -> None:

@@ -12,10 +12,11 @@ import glob
 import logging
 import os
 import sys
-from typing import Any, Self
+from typing import Any
 
 from livefilter.config.sinks import VirtualCamSinkConfig
 from livefilter.errors import DependencyError, SinkError
+from livefilter.lifecycle import Lifecycle
 from livefilter.types import RedactedFrame
 
 __all__ = ["SETUP_HINT", "VirtualCamSink", "loopback_devices"]
@@ -38,7 +39,7 @@ def loopback_devices(sysfs: str = _SYSFS_VIDEO) -> list[str]:
     return sorted((f"/dev/{name}" for name in names), key=lambda p: (len(p), p))
 
 
-class VirtualCamSink:
+class VirtualCamSink(Lifecycle):
     """Sends redacted frames to a virtual camera at the output rate."""
 
     lossless = False
@@ -118,10 +119,3 @@ class VirtualCamSink:
         camera, self._camera = self._camera, None
         if camera is not None:
             camera.close()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

@@ -19,6 +19,7 @@ class Source(Protocol):
           that loses its signal raises ``SourceError`` (the capture thread reconnects
           with backoff) and must not block for longer than its read timeout.
         - ``close()`` is idempotent.
+          Inherit :class:`~livefilter.lifecycle.Lifecycle` for ``with`` support.
         - ``nominal_fps`` is the rate frames are meant to be shown at (None if unknown).
         - ``live`` is True for sources that run in real time (cameras, paced files).
     """

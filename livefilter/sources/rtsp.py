@@ -12,13 +12,14 @@ from __future__ import annotations
 import collections
 import logging
 import time
-from typing import Any, Self
+from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
 
 from livefilter.config.source import RtspSourceConfig
 from livefilter.errors import DependencyError, SourceError
+from livefilter.lifecycle import Lifecycle
 from livefilter.secrets import redact_text, redact_url
 from livefilter.types import Frame
 
@@ -56,7 +57,7 @@ def _ffmpeg_read_timeout(config: RtspSourceConfig) -> float:
     return config.read_timeout_s / 2
 
 
-class RtspSource:
+class RtspSource(Lifecycle):
     """Frames from an RTSP or HTTP(S) stream; indices keep increasing across reconnects."""
 
     live = True
@@ -147,10 +148,3 @@ class RtspSource:
                 container.close()
             except Exception as error:  # noqa: BLE001 - closing a broken stream must not raise
                 logger.debug("closing %s: %s", self.url, redact_text(str(error)))
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

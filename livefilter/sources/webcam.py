@@ -15,10 +15,11 @@ import os
 import stat
 import sys
 import time
-from typing import Any, Self
+from typing import Any
 
 from livefilter.config.source import WebcamSourceConfig
 from livefilter.errors import DependencyError, SourceError
+from livefilter.lifecycle import Lifecycle
 from livefilter.types import Frame
 
 __all__ = ["WebcamSource", "device_path", "device_problem"]
@@ -57,7 +58,7 @@ def device_problem(path: str) -> str | None:
     return None
 
 
-class WebcamSource:
+class WebcamSource(Lifecycle):
     """Frames from a local camera, at the requested size and rate when the camera offers them."""
 
     live = True
@@ -134,10 +135,3 @@ class WebcamSource:
         capture, self._capture = self._capture, None
         if capture is not None:
             capture.release()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()

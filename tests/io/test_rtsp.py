@@ -269,3 +269,16 @@ def test_builtin_server_needs_a_path() -> None:
     sink = RtspSink(RtspSinkConfig(url=f"rtsp://127.0.0.1:{free_port()}", serve=True), fps=15)
     with pytest.raises(SinkError, match="needs a path in the URL"):
         sink.open()
+
+
+@pytest.mark.rtsp
+@pytest.mark.timeout(60)
+def test_builtin_server_on_a_busy_port_says_so(gstreamer) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        url = f"rtsp://127.0.0.1:{busy.getsockname()[1]}/live"
+        with pytest.raises(SinkError, match=r"could not start on 127\.0\.0\.1:\d+: cannot listen"):
+            RtspSink(RtspSinkConfig(url=url, serve=True), fps=15).open()

@@ -92,11 +92,10 @@ def test_frames_reach_the_camera_as_bgr_at_the_output_rate() -> None:
 
 
 def test_configured_fps_overrides_the_output_rate() -> None:
-    sink = VirtualCamSink(VirtualCamSinkConfig(backend="recording", fps=12), fps=30)
-    sink.open()
-    sink.write(redacted(0))
+    with VirtualCamSink(VirtualCamSinkConfig(backend="recording", fps=12), fps=30) as sink:
+        sink.write(redacted(0))
     assert RecordingBackend.instances[-1].fps == 12
-    sink.close()
+    assert RecordingBackend.instances[-1].closed == 1
 
 
 def test_a_frame_of_another_size_is_a_sink_error() -> None:

@@ -6,7 +6,7 @@ import pytest
 from livefilter.config import RenderConfig
 from livefilter.render.compositor import Compositor
 from livefilter.runtime.inference import EngineResult
-from livefilter.runtime.render import Pacer, compose, fail_reason
+from livefilter.runtime.render import TickPacer, compose, fail_reason
 from livefilter.types import MaskSet, RedactedFrame
 from tests.fakes import Scene, leaked_pixels
 
@@ -103,7 +103,7 @@ class FakeTime:
 
 def test_pacer_keeps_the_rate_and_absorbs_a_late_tick() -> None:
     time = FakeTime()
-    pacer = Pacer(10.0, time)
+    pacer = TickPacer(10.0, time)
     for work in [0.0, 0.02, 0.02, 0.35, 0.02, 0.02]:
         assert pacer.wait(time)  # type: ignore[arg-type]
         time.now += work
@@ -115,4 +115,4 @@ def test_pacer_keeps_the_rate_and_absorbs_a_late_tick() -> None:
 
 def test_pacer_rejects_a_zero_rate() -> None:
     with pytest.raises(ValueError, match="fps > 0"):
-        Pacer(0.0)
+        TickPacer(0.0)

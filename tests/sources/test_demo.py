@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -11,6 +12,7 @@ from livefilter.config.source import DemoSourceConfig
 from livefilter.errors import SourceError
 from livefilter.sources import Source, create_source
 from livefilter.sources.demo import DemoSource
+from livefilter.sources.pacing import Pacer
 
 
 def read_all(source: DemoSource) -> list:
@@ -108,13 +110,15 @@ def test_missing_background_photo_is_a_clear_error(tmp_path) -> None:
         source.open()
 
 
-def test_a_stalled_reader_is_not_flooded_with_catch_up_frames() -> None:
-    # Like a camera: after the consumer stalls (> 1 s), frames come at fps again, not in a burst.
+def test_a_stalled_reader_is_not_flooded_with_catch_up_frames(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Like a camera: after the consumer stalls (longer than the pacer's resync_s, 1 s by
+    # default, 0.2 s here to keep the test short), frames come at fps again, not in a burst.
+    monkeypatch.setattr("livefilter.sources.demo.Pacer", functools.partial(Pacer, resync_s=0.2))
     fps = 20.0
     source = DemoSource(DemoSourceConfig(width=160, height=96, fps=fps, duration_s=None, realtime=True))
     source.open()
     source.read()
-    time.sleep(1.2)
+    time.sleep(0.4)
     start = time.monotonic()
     frames = [source.read() for _ in range(6)]
     elapsed = time.monotonic() - start
