@@ -54,9 +54,10 @@ __all__ = ["CLICK_ID_BASE", "ClickRequest", "Sam3Engine", "click_track_id", "sam
 #: Object ids of click objects in a MaskSet start here; text objects count up from 1.
 CLICK_ID_BASE = 1 << 40
 #: Full-size SAM3 on the CPU, from ``scripts/bench_sam3.py --full-size`` (random weights,
-#: 1008 px, one streamed frame): parameters, cores, seconds per frame by dtype.
+#: 1008 px, one prompt, one track; 2 cores): parameters, cores, seconds per frame by dtype.
+#: More tracked objects cost more (the issue measured ~100 s / ~30 s with many of them).
 _CPU_PARAMS, _CPU_CORES = 859_921_848, 2
-_CPU_SECONDS = {"float32": 100.0, "bfloat16": 30.0}
+_CPU_SECONDS = {"float32": 46.0, "bfloat16": 23.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +130,7 @@ class Sam3Engine:
         self._pending_removals: list[int] = []
         self._reset_pending = False
         self._stream: Any = None
+        self.expected_infer_s = 0.0  # seconds per frame when known to be slow (CPU); see open()
         self._text_ids: dict[int, int] = {}
         self._next_id = 1
         self._motion: dict[int, tuple[float, float, float]] = {}
@@ -166,7 +168,8 @@ class Sam3Engine:
                 settings.memory_frames, stream.span,
             )
         if device.type == "cpu":
-            logger.warning("%s", self._cpu_cost(model, dtype, processor.target_size))
+            self.expected_infer_s, cost = self._cpu_cost(model, dtype, processor.target_size)
+            logger.warning("%s", cost)
         logger.info("engine sam3: %s on %s (%s), %d px", settings.model, device, str(dtype).removeprefix("torch."),
                     processor.target_size)
         self._stream = stream
@@ -186,17 +189,18 @@ class Sam3Engine:
         return device, names.get(self.settings.dtype, default)
 
     @staticmethod
-    def _cpu_cost(model: Any, dtype: Any, size: int) -> str:
+    def _cpu_cost(model: Any, dtype: Any, size: int) -> tuple[float, str]:
+        """Expected seconds per frame on this CPU, and a warning that says so."""
         params = sum(p.numel() for p in model.parameters())
         kind = "bfloat16" if "bfloat16" in str(dtype) else "float32"
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
         seconds = _CPU_SECONDS[kind] * params / _CPU_PARAMS * _CPU_CORES / cores * (size / 1008) ** 2
-        return (
+        return seconds, (
             f"engine sam3 runs on the CPU ({cores} cores, {kind}): expect about {seconds:.3g} s per frame "
             f"for this {params / 1e9:.2g} B-parameter model at {size} px (full-size SAM3 measured "
             f"≈{_CPU_SECONDS['float32']:.0f} s in float32 and ≈{_CPU_SECONDS['bfloat16']:.0f} s in bfloat16 "
             f"per frame on {_CPU_CORES} cores). SAM3 needs a CUDA GPU for live video: use engine: cpu-face "
-            "here, or raise engine.timeout_s above the time per frame"
+            f"here. The hang timeout is raised to {3 * seconds:.3g} s to match"
         )
 
     def close(self) -> None:

@@ -25,7 +25,8 @@ __all__ = ["Compositor"]
 class Compositor:
     """Turns frames and masks into frames safe to publish.
 
-    Stateless apart from its settings; one instance belongs to the render thread.
+    Stateless apart from its settings and a cached solid fill; one instance belongs to the
+    render thread.
 
     Example:
         >>> comp = Compositor(RenderConfig(style="solid", solid_color=(255, 0, 0), dilation_px=0,
@@ -40,6 +41,16 @@ class Compositor:
 
     def __init__(self, config: RenderConfig) -> None:
         self._config = config
+        self._fill: np.ndarray | None = None  # read-only solid fill at frame size, built on first use
+
+    def _solid_fill(self, height: int, width: int) -> np.ndarray:
+        """The solid style's colour over a whole frame, kept between calls (masked copies read it)."""
+        fill = self._fill
+        if fill is None or fill.shape[:2] != (height, width):
+            fill = solid((height, width, 3), self._config.solid_color)
+            fill.flags.writeable = False
+            self._fill = fill
+        return fill
 
     @property
     def config(self) -> RenderConfig:
@@ -111,7 +122,7 @@ class Compositor:
         cfg = self._config
         height, width = source.shape[:2]
         if cfg.style == "solid":
-            redacted = solid((box.height, box.width, 3), cfg.solid_color)
+            redacted = self._solid_fill(height, width)[box.slices]
         else:
             if cfg.style == "blur":
                 # Context around the box so the blur near its edge looks like a whole-frame blur,

@@ -24,6 +24,7 @@ one (only slightly larger).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -55,6 +56,9 @@ it is inside the margin; along its motion the sweep covers it up to twice as far
 
 AGE_MARGIN_PER_S = 0.3
 """Extra margin per second of mask age, as a fraction of the object's size: covers motion nobody measured."""
+
+_SWEEP_SLACK = (math.sqrt(2) + math.sqrt(5)) / 2
+"""Cells a swept footprint may lie from the exact moved mask: shift rounding plus line drawing."""
 
 _GRID_CELLS_PER_RADIUS = 14
 """Grid cell = 1 + radius // this (radii under 14 px work per pixel); cells add <= 0.2 * radius."""
@@ -131,15 +135,25 @@ def bounding_box(mask: np.ndarray) -> Box | None:
         >>> bounding_box(m)
         Box(x0=5, y0=2, x1=9, y1=4)
     """
+    extent = _extent(mask)
+    return None if extent is None else Box(*extent)
+
+
+def _extent(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """``(x0, y0, x1, y1)`` of the True pixels, None when empty.
+
+    Two OpenCV sums read every pixel (no sampling: a one-pixel object counts): per row over
+    the whole mask, then per column over the rows that hold any (~2x faster than numpy's any).
+    """
     import cv2
 
-    # Row sums via OpenCV and column `any` via numpy are the fastest full scans (~2x np.any per row).
-    rows = np.flatnonzero(cv2.reduce(mask.view(np.uint8), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S))
+    pixels = mask.view(np.uint8)
+    rows = np.flatnonzero(cv2.reduce(pixels, 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S))
     if rows.size == 0:
         return None
     y0, y1 = int(rows[0]), int(rows[-1]) + 1
-    cols = np.flatnonzero(mask[y0:y1].any(axis=0))
-    return Box(int(cols[0]), y0, int(cols[-1]) + 1, y1)
+    cols = np.flatnonzero(cv2.reduce(pixels[y0:y1], 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S))
+    return int(cols[0]), y0, int(cols[-1]) + 1, y1
 
 
 def dilation_radius(box: Box, *, px: float, percent: float) -> float:
@@ -181,14 +195,34 @@ def sweep(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
     sx, sy = round(dx), round(dy)
     if sx == 0 and sy == 0:
         return mask.copy()
-    # dilate: dst(p) = max over kernel offsets o of src(p + o); a copy moved by t*s puts
-    # src(p - t*s) at p, so the kernel holds the segment from the anchor to anchor - s.
+    kernel, anchor = _segment(sx, sy)
+    src = mask.view(np.uint8)
+    out = cv2.dilate(src, kernel, anchor=anchor, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.view(np.bool_)
+
+
+@functools.lru_cache(maxsize=256)
+def _segment(sx: int, sy: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Dilation kernel and anchor that sweep an image along (0, 0) -> (sx, sy); cached per shift.
+
+    dilate: dst(p) = max over kernel offsets o of src(p + o); a copy moved by t*s puts
+    src(p - t*s) at p, so the kernel holds the segment from the anchor to anchor - s.
+    """
+    import cv2
+
     kernel = np.zeros((abs(sy) + 1, abs(sx) + 1), np.uint8)
     ax, ay = max(sx, 0), max(sy, 0)
     cv2.line(kernel, (ax, ay), (ax - sx, ay - sy), 1, 1)
-    src = np.ascontiguousarray(mask).view(np.uint8)
-    out = cv2.dilate(src, kernel, anchor=(ax, ay), borderType=cv2.BORDER_CONSTANT, borderValue=0)
-    return out.view(np.bool_)
+    kernel.flags.writeable = False
+    return kernel, (ax, ay)
+
+
+@functools.lru_cache(maxsize=64)
+def _block(size: int) -> np.ndarray:
+    """A ``size`` x ``size`` all-ones dilation kernel (cached: built once per grid size)."""
+    kernel = np.ones((size, size), np.uint8)
+    kernel.flags.writeable = False
+    return kernel
 
 
 def object_alpha(
@@ -216,11 +250,12 @@ def object_alpha(
     """
     import cv2
 
-    box = bounding_box(mask)
-    if box is None:
+    extent = _extent(mask)
+    if extent is None:
         return None
+    x0, y0, x1, y1 = extent
     height, width = mask.shape
-    radius = dilation_radius(box, px=dilation_px, percent=dilation_percent)
+    radius = float(max(dilation_px, dilation_percent / 100.0 * math.hypot(x1 - x0, y1 - y0)))
     dx = dy = 0.0
     if age_s > 0:
         vx, vy = float(velocity[0]), float(velocity[1])
@@ -229,46 +264,62 @@ def object_alpha(
                 f"object velocity: expected finite px/s and age, got ({vx}, {vy}) px/s, {age_s} s"
             )
         dx, dy = vx * age_s, vy * age_s
-        speed = math.hypot(vx, vy)
-        radius += motion_margin(speed_px_s=speed, age_s=age_s, size_px=max(box.width, box.height))
+        radius += motion_margin(speed_px_s=math.hypot(vx, vy), age_s=age_s, size_px=max(x1 - x0, y1 - y0))
         # A path longer than the frame leaves it: shorten it (same direction) to bound the work.
         scale = min(1.0, width / max(abs(dx), 1e-9), height / max(abs(dy), 1e-9))
         dx, dy = dx * scale, dy * scale
     radius = min(radius, math.hypot(width, height))  # beyond this every pixel is covered anyway
     reach = math.ceil(radius + feather_px) + 1
-    region = box.union(box.shifted(dx, dy)).padded(reach, height, width)
+    # The box and its moved copy, grown by `reach`, clipped to the frame.
+    region = Box(
+        max(0, x0 + min(0, math.floor(dx)) - reach),
+        max(0, y0 + min(0, math.floor(dy)) - reach),
+        min(width, x1 + max(0, math.ceil(dx)) + reach),
+        min(height, y1 + max(0, math.ceil(dy)) + reach),
+    )
     grid = 1 + int(radius // _GRID_CELLS_PER_RADIUS)
 
-    # The object's pixels on a grid of `grid`-pixel cells: a cell is marked when any of its
-    # pixels is (max over the cell, anchored at its top-left pixel, then one pixel per cell).
-    rows, cols = -(-region.height // grid), -(-region.width // grid)
-    cells: np.ndarray = mask[region.slices].view(np.uint8)
+    # The object's pixels on a grid of `grid`-pixel cells anchored at the box's corner: a cell
+    # is marked when any of its pixels is (max over the cell, anchored at its top-left pixel,
+    # then one pixel per cell). Only the box is read: outside it the mask is empty, so the
+    # cells out to the region are zeros added around it.
+    cells: np.ndarray = mask[y0:y1, x0:x1].view(np.uint8)
     if grid > 1:
-        block = np.ones((grid, grid), np.uint8)
-        cells = cv2.dilate(cells, block, anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+        cells = cv2.dilate(cells, _block(grid), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
         cells = cells[::grid, ::grid]
-    footprint = sweep(cells.view(np.bool_), dx / grid, dy / grid)
+    left, top = -(-(x0 - region.x0) // grid), -(-(y0 - region.y0) // grid)
+    right = -(-(region.x1 - x0) // grid) - cells.shape[1]
+    bottom = -(-(region.y1 - y0) // grid) - cells.shape[0]
+    cells = cv2.copyMakeBorder(cells, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)
+    origin_x, origin_y = x0 - left * grid, y0 - top * grid  # frame position of the first cell
+    moving = bool(dx or dy)
+    if moving:
+        cells = sweep(cells.view(np.bool_), dx / grid, dy / grid).view(np.uint8)
 
-    # Distance (in cells) of every cell to the footprint. A pixel within `radius` of the
-    # object lies in a cell within (radius + (grid - 1) * sqrt 2) / grid of a marked cell;
-    # a sweep adds up to sqrt(2) / 2 cell for rounding its shift and 1 / 2 for drawing it.
-    distance = cv2.distanceTransform((~footprint).view(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    inside = (radius + (grid - 1) * math.sqrt(2)) / grid + (1.25 if (dx or dy) else 0.0)
+    # Distance (in cells) of every cell to the footprint (the zeros of `outside`). A pixel
+    # within `radius` of the object lies in a cell within (radius + (grid - 1) * sqrt 2) / grid
+    # of a marked cell; a sweep adds up to sqrt(2) / 2 cell for rounding its shift and
+    # sqrt(5) / 2 for drawing it (a point of the exact segment to the nearest drawn cell).
+    outside = cv2.compare(cells, 0, cv2.CMP_EQ)
+    distance = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    inside = (radius + (grid - 1) * math.sqrt(2)) / grid + (_SWEEP_SLACK if moving else 0.0)
     if feather_px > 0:
         # >= 255 wherever distance <= inside, so the grown mask stays fully hidden.
         ramp = feather_px / grid
         alpha = np.clip((inside + ramp - distance) * (255.0 / ramp), 0, 255).astype(np.uint8)
     else:
-        alpha = (distance <= inside).view(np.uint8) * np.uint8(255)
+        alpha = cv2.compare(distance, inside, cv2.CMP_LE)  # 255 inside, 0 outside
     if grid > 1:
         if feather_px > 0:
             # Smooth ramp from linear upscaling; cells fully inside stay 255 in all their pixels.
-            covered = enlarge((alpha == 255).view(np.uint8) * np.uint8(255), grid)
+            rows, cols = alpha.shape[:2]
+            covered = enlarge(cv2.compare(alpha, 255, cv2.CMP_EQ), grid)
             alpha = cv2.resize(alpha, (cols * grid, rows * grid), interpolation=cv2.INTER_LINEAR)
             np.maximum(alpha, covered, out=alpha)
         else:
             alpha = enlarge(alpha, grid)
-    return region, alpha[: region.height, : region.width]
+    top, left = region.y0 - origin_y, region.x0 - origin_x
+    return region, alpha[top : top + region.height, left : left + region.width]
 
 
 def _per_object(masks: np.ndarray, velocities: np.ndarray | None = None, **grow: float) -> np.ndarray:

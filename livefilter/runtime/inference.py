@@ -105,6 +105,7 @@ class EngineHost:
     def __init__(self, factory: Callable[[], Engine], name: str) -> None:
         self.name = name
         self.ready: Future[None] = Future()
+        self.expected_infer_s = 0.0  # an engine may say how long one frame takes (SAM3 on a CPU)
         self._calls: queue.SimpleQueue[tuple[Callable[[Engine], Any], Future[Any]] | None] = (
             queue.SimpleQueue()
         )
@@ -139,6 +140,7 @@ class EngineHost:
         except BaseException as exc:
             self.ready.set_exception(exc)
         else:
+            self.expected_infer_s = float(getattr(engine, "expected_infer_s", 0.0) or 0.0)
             self.ready.set_result(None)
             while (item := self._calls.get()) is not None:
                 fn, future = item
@@ -300,8 +302,17 @@ def _serve(
         publish(EngineResult(frame, masks, version))
         metrics.frame_inferred()
         backoff.reset()
-        timeout = settings.timeout_s
+        timeout = infer_timeout(settings, host)
     return None
+
+
+HANG_FACTOR = 3.0
+"""A call counts as hung after this many times the engine's own per-frame estimate."""
+
+
+def infer_timeout(settings: EngineConfig, host: EngineHost) -> float:
+    """``engine.timeout_s``, raised for an engine that says it is slower (never restart it forever)."""
+    return max(settings.timeout_s, HANG_FACTOR * host.expected_infer_s)
 
 
 def _check_answer(masks: object, frame: Frame) -> None:

@@ -100,3 +100,18 @@ def test_a_later_load_failure_is_retried(scene: Scene) -> None:
     assert [r.failure for r in results] == ["", "engine_down", "", ""]
     assert len(built) == 3 and not fatal
     assert all(engine.closed for engine in built)
+
+
+@pytest.mark.parametrize(("expected_infer_s", "failures"), [(0.0, ["engine_hung"]), (0.2, [""])])
+def test_an_engine_that_says_it_is_slow_is_not_restarted_as_hung(
+    scene: Scene, expected_infer_s: float, failures: list[str]
+) -> None:
+    """SAM3 on a CPU takes longer per frame than engine.timeout_s: it must not restart forever."""
+
+    def factory() -> GroundTruthEngine:
+        engine = GroundTruthEngine(scene, [Prompt("square")], delay_s=0.3, first_delay_s=0.0)
+        engine.expected_infer_s = expected_infer_s  # type: ignore[attr-defined]
+        return engine
+
+    results, fatal = run_exact(factory, [scene.frame(i) for i in range(2)])
+    assert [r.failure for r in results[1:2]] == failures and not fatal
