@@ -201,6 +201,18 @@ def sweep(mask: np.ndarray, dx: float, dy: float) -> np.ndarray:
     return out.view(np.bool_)
 
 
+def _sweep_outside(outside: np.ndarray, dx: float, dy: float) -> np.ndarray:
+    """:func:`sweep` on the complement: ``outside`` (uint8, 0 on the object) stays 0 wherever the
+    swept object is, so the caller need not invert before and after."""
+    import cv2
+
+    sx, sy = round(dx), round(dy)
+    if sx == 0 and sy == 0:
+        return outside
+    kernel, anchor = _segment(sx, sy)
+    return cv2.erode(outside, kernel, anchor=anchor, borderType=cv2.BORDER_CONSTANT, borderValue=1)
+
+
 @functools.lru_cache(maxsize=256)
 def _segment(sx: int, sy: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Dilation kernel and anchor that sweep an image along (0, 0) -> (sx, sy); cached per shift.
@@ -255,7 +267,7 @@ def object_alpha(
         return None
     x0, y0, x1, y1 = extent
     height, width = mask.shape
-    radius = float(max(dilation_px, dilation_percent / 100.0 * math.hypot(x1 - x0, y1 - y0)))
+    radius = dilation_radius(Box(*extent), px=dilation_px, percent=dilation_percent)
     dx = dy = 0.0
     if age_s > 0:
         vx, vy = float(velocity[0]), float(velocity[1])
@@ -288,19 +300,19 @@ def object_alpha(
         cells = cv2.dilate(cells, _block(grid), anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
         cells = cells[::grid, ::grid]
     left, top = -(-(x0 - region.x0) // grid), -(-(y0 - region.y0) // grid)
-    right = -(-(region.x1 - x0) // grid) - cells.shape[1]
-    bottom = -(-(region.y1 - y0) // grid) - cells.shape[0]
-    cells = cv2.copyMakeBorder(cells, top, bottom, left, right, cv2.BORDER_CONSTANT, value=0)
+    rows, cols = -(-(region.y1 - y0) // grid) + top, -(-(region.x1 - x0) // grid) + left
     origin_x, origin_y = x0 - left * grid, y0 - top * grid  # frame position of the first cell
+    # `outside` is 1 off the object's cells, 0 on them: distanceTransform measures to its zeros.
+    outside = np.ones((rows, cols), np.uint8)
+    np.equal(cells, 0, out=outside[top : top + cells.shape[0], left : left + cells.shape[1]].view(np.bool_))
     moving = bool(dx or dy)
-    if moving:
-        cells = sweep(cells.view(np.bool_), dx / grid, dy / grid).view(np.uint8)
+    if moving:  # sweeping the object's cells (a dilation) is eroding the cells off it
+        outside = _sweep_outside(outside, dx / grid, dy / grid)
 
     # Distance (in cells) of every cell to the footprint (the zeros of `outside`). A pixel
     # within `radius` of the object lies in a cell within (radius + (grid - 1) * sqrt 2) / grid
     # of a marked cell; a sweep adds up to sqrt(2) / 2 cell for rounding its shift and
     # sqrt(5) / 2 for drawing it (a point of the exact segment to the nearest drawn cell).
-    outside = cv2.compare(cells, 0, cv2.CMP_EQ)
     distance = cv2.distanceTransform(outside, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
     inside = (radius + (grid - 1) * math.sqrt(2)) / grid + (_SWEEP_SLACK if moving else 0.0)
     if feather_px > 0:
@@ -308,12 +320,11 @@ def object_alpha(
         ramp = feather_px / grid
         alpha = np.clip((inside + ramp - distance) * (255.0 / ramp), 0, 255).astype(np.uint8)
     else:
-        alpha = cv2.compare(distance, inside, cv2.CMP_LE)  # 255 inside, 0 outside
+        alpha = (distance <= inside).view(np.uint8) * np.uint8(255)
     if grid > 1:
         if feather_px > 0:
             # Smooth ramp from linear upscaling; cells fully inside stay 255 in all their pixels.
-            rows, cols = alpha.shape[:2]
-            covered = enlarge(cv2.compare(alpha, 255, cv2.CMP_EQ), grid)
+            covered = enlarge((alpha == 255).view(np.uint8) * np.uint8(255), grid)
             alpha = cv2.resize(alpha, (cols * grid, rows * grid), interpolation=cv2.INTER_LINEAR)
             np.maximum(alpha, covered, out=alpha)
         else:

@@ -188,3 +188,29 @@ def test_follow_motion_covers_an_object_that_turned_back(velocity):
     grown = follow_motion(mask[None], np.array([velocity]), age)[0]
     assert grown[reversed_].all(), "an object that turned back must stay covered"
     assert grown[sideways].all(), "an object that turned aside at the same speed must stay covered"
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dilate_covers_random_shapes_anywhere_in_the_frame(seed):
+    """Scattered blobs and lone pixels, near edges and on any grid offset: never a pixel short."""
+    rng = np.random.default_rng(seed)
+    height, width = int(rng.integers(90, 400)), int(rng.integers(90, 400))
+    mask = np.zeros((height, width), bool)
+    for _ in range(int(rng.integers(1, 5))):
+        cx, cy = rng.uniform(-20, width + 20), rng.uniform(-20, height + 20)
+        mask |= ellipse(height, width, cx, cy, rng.uniform(1, width / 3), rng.uniform(1, height / 3))
+    mask[int(rng.integers(0, height)), int(rng.integers(0, width))] = True  # a lone pixel
+    percent = float(rng.uniform(0, 30))
+    radius = dilation_radius(bounding_box(mask), px=3, percent=percent)
+    grown = dilate(mask[None], px=3, percent=percent)[0]
+    assert grown[distance_to(mask) <= radius].all(), "a pixel within the dilation radius was left uncovered"
+
+
+@pytest.mark.parametrize("shift", [(7.4, -3.2), (-11.0, 0.4), (0.3, 9.6), (-4.5, -4.5)])
+def test_sweeping_the_complement_equals_complementing_the_sweep(shift):
+    from livefilter.render.masks import _sweep_outside
+
+    rng = np.random.default_rng(4)
+    mask = rng.random((40, 50)) > 0.97
+    outside = (~mask).view(np.uint8)
+    np.testing.assert_array_equal(_sweep_outside(outside, *shift) == 0, sweep(mask, *shift))
