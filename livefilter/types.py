@@ -7,7 +7,7 @@ receives a :class:`RedactedFrame`, which only the compositor builds, so a raw
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -17,6 +17,36 @@ def _readonly(array: np.ndarray) -> np.ndarray:
         array = array.view()
         array.flags.writeable = False
     return array
+
+
+def mask_boxes(masks: np.ndarray) -> np.ndarray:
+    """(n, 4) int32 ``x0, y0, x1, y1`` (half-open) of each (n, H, W) bool mask's True pixels.
+
+    An empty mask gets the zero-size box ``(0, 0, 0, 0)``. Every pixel is read (no
+    sampling: a one-pixel object counts): one OpenCV sum per row over all masks at once,
+    then per column over the rows each object spans (~2x faster than numpy's ``any``).
+
+    Example:
+        >>> m = np.zeros((2, 10, 10), bool); m[0, 2:4, 5:9] = True
+        >>> mask_boxes(m).tolist()
+        [[5, 2, 9, 4], [0, 0, 0, 0]]
+    """
+    import cv2
+
+    n, height, width = masks.shape
+    boxes = np.zeros((n, 4), np.int32)
+    if masks.size == 0:
+        return boxes
+    pixels = np.ascontiguousarray(masks).view(np.uint8)
+    rows_per_mask = cv2.reduce(pixels.reshape(n * height, width), 1, cv2.REDUCE_SUM, dtype=cv2.CV_32S)
+    for i, row_sums in enumerate(rows_per_mask.reshape(n, height)):
+        rows = np.flatnonzero(row_sums)
+        if rows.size == 0:
+            continue
+        y0, y1 = int(rows[0]), int(rows[-1]) + 1
+        cols = np.flatnonzero(cv2.reduce(pixels[i, y0:y1], 0, cv2.REDUCE_SUM, dtype=cv2.CV_32S))
+        boxes[i] = int(cols[0]), y0, int(cols[-1]) + 1, y1
+    return boxes
 
 
 class _Picture:
@@ -84,6 +114,11 @@ class MaskSet:
         t_capture: capture time of that frame (``time.monotonic()`` seconds).
         velocities: (n, 2) float32 object motion in pixels per second (x, y),
             used to grow masks along the motion while they age; zeros when unknown.
+        boxes: (n, 4) int32 half-open ``x0, y0, x1, y1`` of each mask's True pixels
+            (:func:`mask_boxes`; zero-size when empty). Computed here from the masks, never
+            taken from the engine (a wrong box would leak pixels), so the engine thread pays
+            for it once and the render thread, which composites one MaskSet onto many frames,
+            never rescans the masks.
     """
 
     masks: np.ndarray
@@ -93,6 +128,7 @@ class MaskSet:
     frame_index: int
     t_capture: float
     velocities: np.ndarray = None  # type: ignore[assignment]  # None: unknown, __post_init__ stores zeros
+    boxes: np.ndarray = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         masks, n = self.masks, len(self.labels)
@@ -118,6 +154,7 @@ class MaskSet:
         object.__setattr__(self, "scores", _readonly(scores))
         object.__setattr__(self, "object_ids", _readonly(ids))
         object.__setattr__(self, "velocities", _readonly(velocities))
+        object.__setattr__(self, "boxes", _readonly(mask_boxes(masks)))
         object.__setattr__(self, "labels", tuple(self.labels))
 
     @classmethod

@@ -76,9 +76,10 @@ class Compositor:
         cfg = self._config
         age = age_s if cfg.follow_motion else 0.0
         regions = []
-        for mask, velocity in zip(masks.masks, masks.velocities):
+        for mask, box, velocity in zip(masks.masks, masks.boxes.tolist(), masks.velocities):
             region = object_alpha(
                 mask,
+                Box(*box),
                 dilation_px=cfg.dilation_px,
                 dilation_percent=cfg.dilation_percent,
                 feather_px=cfg.feather_px,

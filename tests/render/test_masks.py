@@ -71,7 +71,7 @@ def test_dilation_percent_scales_with_object_size():
 
 
 def test_empty_object_gives_no_region():
-    assert object_alpha(np.zeros((20, 20), bool), dilation_px=3, dilation_percent=10) is None
+    assert object_alpha(np.zeros((20, 20), bool), Box(0, 0, 0, 0), dilation_px=3, dilation_percent=10) is None
     assert not dilate(np.zeros((2, 20, 20), bool), px=3, percent=10).any()
 
 
@@ -142,7 +142,7 @@ def test_feather_keeps_the_mask_fully_hidden_and_ramps_outside(blob, feather_px)
 
 def test_feathered_dilation_is_fully_hidden_on_the_whole_dilated_mask():
     mask = ellipse(300, 300, 150, 150, 40, 55)
-    box, alpha = object_alpha(mask, dilation_px=6, dilation_percent=10, feather_px=12)
+    box, alpha = object_alpha(mask, bounding_box(mask), dilation_px=6, dilation_percent=10, feather_px=12)
     full = np.zeros(mask.shape, np.uint8)
     full[box.slices] = alpha
     radius = dilation_radius(bounding_box(mask), px=6, percent=10)
@@ -153,7 +153,9 @@ def test_feathered_dilation_is_fully_hidden_on_the_whole_dilated_mask():
 def test_absurd_motion_covers_the_frame_without_blowing_up():
     """A wild velocity estimate must stay safe and cheap: the path is bounded by the frame."""
     mask = ellipse(120, 160, 40, 60, 8, 10)
-    box, alpha = object_alpha(mask, dilation_px=6, dilation_percent=10, velocity=(1e9, -3e8), age_s=0.5)
+    box, alpha = object_alpha(
+        mask, bounding_box(mask), dilation_px=6, dilation_percent=10, velocity=(1e9, -3e8), age_s=0.5
+    )
     assert box == Box(0, 0, 160, 120) and (alpha == 255).all()
 
 
@@ -161,7 +163,9 @@ def test_absurd_motion_covers_the_frame_without_blowing_up():
 def test_non_finite_velocity_is_refused(velocity):
     mask = ellipse(60, 80, 40, 30, 8, 10)
     with pytest.raises(ValueError, match="finite"):
-        object_alpha(mask, dilation_px=6, dilation_percent=10, velocity=velocity, age_s=0.2)
+        object_alpha(
+            mask, bounding_box(mask), dilation_px=6, dilation_percent=10, velocity=velocity, age_s=0.2
+        )
 
 
 def test_non_contiguous_masks_give_the_same_result():
@@ -171,7 +175,8 @@ def test_non_contiguous_masks_give_the_same_result():
     strided[::2, ::2] = mask
     layouts = [mask, np.asfortranarray(mask), strided[::2, ::2]]
     results = [
-        object_alpha(m, dilation_px=4, dilation_percent=10, velocity=(50, 20), age_s=0.2) for m in layouts
+        object_alpha(m, bounding_box(m), dilation_px=4, dilation_percent=10, velocity=(50, 20), age_s=0.2)
+        for m in layouts
     ]
     for box, alpha in results[1:]:
         assert box == results[0][0]
