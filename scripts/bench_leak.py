@@ -167,13 +167,16 @@ def run_deface(clip: Clip, deface: benchlib.DefaceBaseline) -> Run:
     return Run(score_outputs(clip, outputs), len(clip.frames) / seconds, {})
 
 
-def bench_config(*, live: bool, engine: str):
+def bench_config(*, live: bool, engine: str, detector: str | None = None):
     """The product's defaults, except a solid sentinel-coloured style so scoring is exact."""
     from livefilter.config import Config
 
+    engine_section: dict[str, object] = {"kind": engine}
+    if detector:
+        engine_section["cpu_face"] = {"detector": detector}
     return Config.model_validate(
         {
-            "engine": {"kind": engine},
+            "engine": engine_section,
             "render": {
                 "mode": "low_latency" if live else "exact",
                 "style": "solid",
@@ -184,7 +187,7 @@ def bench_config(*, live: bool, engine: str):
     )
 
 
-def run_livefilter(clip: Clip, *, live: bool, engine: str) -> Run:
+def run_livefilter(clip: Clip, *, live: bool, engine: str, detector: str | None) -> Run:
     outputs: list[Output] = []  # appended by the sink thread only
 
     def on_frame(frame) -> None:
@@ -192,7 +195,7 @@ def run_livefilter(clip: Clip, *, live: bool, engine: str) -> Run:
 
     sink = benchlib.CallbackSink(on_frame, lossless=not live)
     source = benchlib.ClipSource(clip.frames, fps=clip.fps, live=live, name=clip.name)
-    pipeline = benchlib.make_pipeline(bench_config(live=live, engine=engine), sinks=[sink], source=source)
+    pipeline = benchlib.make_pipeline(bench_config(live=live, engine=engine, detector=detector), sinks=[sink], source=source)
     t0 = time.perf_counter()
     stats = pipeline.run()
     elapsed = time.perf_counter() - t0
@@ -260,21 +263,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default="640x360", help="frame size WxH (default 640x360)")
     parser.add_argument("--fps", type=float, default=30.0)
     parser.add_argument("--engine", default="cpu-face", help="livefilter engine kind (default cpu-face)")
+    parser.add_argument("--detector", choices=("retinaface", "centerface"),
+                        help="engine.cpu_face.detector (default: the product's default)")
+    parser.add_argument("--scenarios", help=f"comma list of scenarios (default all: {', '.join(SCENARIOS)})")
     parser.add_argument("--modes", default="file,live,deface", help="comma list of file, live, deface")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--plot", type=Path, help="write a bar chart of the leak rates here (PNG)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     modes = args.modes.split(",")
-    scenarios = dict(list(SCENARIOS.items())[:: 3]) if args.quick else SCENARIOS
+    if args.scenarios:
+        unknown = set(args.scenarios.split(",")) - set(SCENARIOS)
+        if unknown:
+            parser.error(f"--scenarios: unknown {sorted(unknown)}; choose from {list(SCENARIOS)}")
+        scenarios = {name: SCENARIOS[name] for name in args.scenarios.split(",")}
+    else:
+        scenarios = dict(list(SCENARIOS.items())[:: 3]) if args.quick else SCENARIOS
     n_frames = 60 if args.quick else args.frames
 
     print(f"# Leak benchmark — {benchlib.machine_summary()}")
-    print(f"# {len(scenarios)} scenarios x {n_frames} frames at {width}x{height} {args.fps:g} fps; engine {args.engine}")
+    print(f"# {len(scenarios)} scenarios x {n_frames} frames at {width}x{height} {args.fps:g} fps; engine {args.engine}"
+          + (f", detector {args.detector}" if args.detector else ""))
     faces = load_faces()
     deface = benchlib.DefaceBaseline() if "deface" in modes else None
     rows, per_mode, report = [], {m: [] for m in modes}, []
-    for seed, (name, options) in enumerate(scenarios.items()):
+    for name, options in scenarios.items():
+        seed = list(SCENARIOS).index(name)  # the same clip whichever scenarios run
         t0 = time.perf_counter()
         clip = render_clip(name, options, width=width, height=height, fps=args.fps, n_frames=n_frames,
                            seed=seed, faces=faces)
@@ -283,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
             if mode == "deface":
                 runs[mode] = run_deface(clip, deface)
             else:
-                runs[mode] = run_livefilter(clip, live=mode == "live", engine=args.engine)
+                runs[mode] = run_livefilter(clip, live=mode == "live", engine=args.engine, detector=args.detector)
             per_mode[mode].append(runs[mode])
         for mode, run in runs.items():
             label = "deface" if mode == "deface" else f"livefilter {mode}"

@@ -147,44 +147,37 @@ class StreamingSam3VideoModel(Sam3VideoModel):
         return detections
 
 
-class StreamSession(Sam3VideoInferenceSession):
-    """A streaming text-prompt session that counts frames itself (so trimming old frames
-    does not change what the tracker believes the stream's length is) and carries the
-    per-frame switches :class:`StreamingSam3VideoModel` reads."""
+class _CountsFrames:
+    """Counts frames itself, so trimming old frames from a session does not change what the
+    tracker believes the stream's length is."""
+
+    frames_seen = 0
+
+    @property
+    def num_frames(self) -> int:
+        return self.frames_seen
+
+    def add_new_frame(self, pixel_values: torch.Tensor, frame_idx: int | None = None) -> int:
+        frame_idx = super().add_new_frame(pixel_values, frame_idx)  # type: ignore[misc]
+        self.frames_seen += 1
+        return frame_idx
+
+
+class StreamSession(_CountsFrames, Sam3VideoInferenceSession):
+    """A streaming text-prompt session that counts its own frames and carries the per-frame
+    switches :class:`StreamingSam3VideoModel` reads."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.frames_seen = 0
         self.prompt_thresholds: dict[int, float] = {}
         self.max_per_prompt = 16
         self.detect_now = True
         self.frame_detections: dict[int, torch.Tensor] = {}
 
-    @property
-    def num_frames(self) -> int:
-        return self.frames_seen
 
-    def add_new_frame(self, pixel_values: torch.Tensor, frame_idx: int | None = None) -> int:
-        frame_idx = super().add_new_frame(pixel_values, frame_idx)
-        self.frames_seen += 1
-        return frame_idx
-
-
-class ClickSession(Sam3TrackerVideoInferenceSession):
-    """A streaming tracker session for point/box prompts that can forget one object."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.frames_seen = 0
-
-    @property
-    def num_frames(self) -> int:
-        return self.frames_seen
-
-    def add_new_frame(self, pixel_values: torch.Tensor, frame_idx: int | None = None) -> int:
-        frame_idx = super().add_new_frame(pixel_values, frame_idx)
-        self.frames_seen += 1
-        return frame_idx
+class ClickSession(_CountsFrames, Sam3TrackerVideoInferenceSession):
+    """A streaming tracker session for point/box prompts that counts its own frames and can
+    forget one object."""
 
     def remove_object(self, obj_id: int) -> None:
         if obj_id not in self._obj_id_to_idx:
