@@ -33,7 +33,7 @@ import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from livefilter.engines.sam3_loading import (
     weights_missing_reason,
 )
 from livefilter.errors import EngineError
+from livefilter.lifecycle import Lifecycle
 from livefilter.types import Frame, MaskSet, Prompt
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def _check_prompts(prompts: Sequence[Prompt]) -> tuple[Prompt, ...]:
     return prompts
 
 
-class Sam3Engine:
+class Sam3Engine(Lifecycle):
     """Text-prompted (and click-seeded) segmentation and tracking with SAM3.
 
     Follows :class:`~livefilter.engines.base.Engine`; ``infer`` runs on one thread, while
@@ -210,13 +211,6 @@ class Sam3Engine:
 
             del stream
             torch.cuda.empty_cache()
-
-    def __enter__(self) -> Self:
-        self.open()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ------------------------------------------------------------------ requests (any thread)
 
