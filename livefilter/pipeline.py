@@ -24,6 +24,7 @@ from typing import Self
 from livefilter.config import Config, EngineConfig, RenderConfig, RuntimeConfig
 from livefilter.engines import create_engine, resolve_engine_kind
 from livefilter.engines.base import Engine
+from livefilter.errors import ConfigError, EngineError
 from livefilter.lifecycle import close_quietly
 from livefilter.render.compositor import Compositor
 from livefilter.runtime.capture import run_capture
@@ -310,6 +311,7 @@ def build_pipeline(config: Config, *, extra_sinks: Sequence[Sink] = ()) -> Pipel
     source = create_source(config.source)
     kind = resolve_engine_kind(config.engine)
     prompts = [Prompt(p.text, p.threshold) for p in config.prompts]
+    check_engine_accepts(config.engine, prompts, kind)
     fps = output_fps(config.render, source)
     sinks = [create_sink(sink_config, fps=fps) for sink_config in config.sinks]
     return Pipeline(
@@ -320,3 +322,12 @@ def build_pipeline(config: Config, *, extra_sinks: Sequence[Sink] = ()) -> Pipel
         engine=config.engine.model_copy(update={"kind": kind}),
         runtime=config.runtime,
     )
+
+
+def check_engine_accepts(engine: EngineConfig, prompts: Sequence[Prompt], kind: str) -> None:
+    """Build (not open) the engine once, so prompts it cannot answer are a config error now,
+    not a failure in its thread after the sinks have opened."""
+    try:
+        create_engine(engine, prompts, kind=kind)
+    except EngineError as exc:
+        raise ConfigError(f"prompts: {exc}") from None

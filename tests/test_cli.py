@@ -14,6 +14,7 @@ import time
 from contextlib import nullcontext as does_not_raise
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -232,6 +233,18 @@ def test_check_rejects_non_face_prompts_for_the_cpu_engine(tmp_path, capsys):
     code, out, err = run_cli(capsys, "check", str(path))
     assert (code, out) == (2, "")
     assert "cannot look for 'license plate'" in err
+
+
+def test_a_job_with_a_prompt_the_engine_cannot_answer_fails_before_opening_outputs(tmp_path, capsys):
+    image = tmp_path / "in.png"
+    assert cv2.imwrite(str(image), np.zeros((32, 32, 3), np.uint8))
+    out_path = tmp_path / "out.png"
+    code, _, err = run_cli(
+        capsys, "image", str(image), str(out_path), "--engine", "cpu-face", "--prompt", "license plate"
+    )
+    assert code == 2
+    assert "cannot look for 'license plate'" in err and "sam3" in err
+    assert not out_path.exists()
 
 
 def test_check_warns_when_auto_may_fall_back_to_the_cpu_engine(tmp_path, capsys):

@@ -232,7 +232,7 @@ def face_prompt(prompts: Sequence[Prompt]) -> Prompt | None:
     unsupported = [p.text for p in prompts if normalize_prompt(p.text) not in FACE_SYNONYMS]
     if unsupported:
         raise EngineError(
-            f"engine 'cpu-face' cannot look for {', '.join(map(repr, unsupported))} (prompts): it "
+            f"engine 'cpu-face' cannot look for {', '.join(map(repr, unsupported))}: it "
             f"only detects faces (it accepts: {', '.join(sorted(FACE_SYNONYMS))}). To redact "
             "other things, use the SAM3 engine, which takes any text prompt: "
             "engine: {kind: sam3} (needs a GPU and the facebook/sam3 weights)."
