@@ -29,6 +29,7 @@ import argparse
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,24 +38,25 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib  # noqa: E402
+import benchlib
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 # Scenario name -> SceneSpec options (on top of size, fps and seed).
 # Only the named option varies; the rest stay at a calm baseline (no occluder, no blur).
-BASE: dict[str, object] = dict(faces=1, speed_px_s=80.0, face_height_frac=0.3, scale_range=(0.9, 1.1),
-                               occluder=False, motion_blur=False, rotation_deg=0.0, enter_exit=False,
-                               noise_sigma=0.0, brightness=1.0)
+BASE: dict[str, object] = {
+    "faces": 1, "speed_px_s": 80.0, "face_height_frac": 0.3, "scale_range": (0.9, 1.1), "occluder": False,
+    "motion_blur": False, "rotation_deg": 0.0, "enter_exit": False, "noise_sigma": 0.0, "brightness": 1.0,
+}
 SCENARIOS: dict[str, dict[str, object]] = {
-    "slow": dict(speed_px_s=40.0),
-    "fast + motion blur": dict(speed_px_s=500.0, motion_blur=True),
-    "scale + rotate": dict(scale_range=(0.6, 1.4), rotation_deg=15.0),
-    "occluder": dict(speed_px_s=150.0, occluder=True),
-    "leave + re-enter": dict(speed_px_s=300.0, enter_exit=True),
-    "several faces": dict(faces=4, speed_px_s=120.0, face_height_frac=0.25),
-    "small faces": dict(faces=2, face_height_frac=0.08),
-    "low light + noise": dict(brightness=0.3, noise_sigma=8.0),
+    "slow": {"speed_px_s": 40.0},
+    "fast + motion blur": {"speed_px_s": 500.0, "motion_blur": True},
+    "scale + rotate": {"scale_range": (0.6, 1.4), "rotation_deg": 15.0},
+    "occluder": {"speed_px_s": 150.0, "occluder": True},
+    "leave + re-enter": {"speed_px_s": 300.0, "enter_exit": True},
+    "several faces": {"faces": 4, "speed_px_s": 120.0, "face_height_frac": 0.25},
+    "small faces": {"faces": 2, "face_height_frac": 0.08},
+    "low light + noise": {"brightness": 0.3, "noise_sigma": 8.0},
 }
 
 FACE_PHOTOS = ("obama.jpg", "biden.jpg", "two_people.jpg", "obama_and_biden.jpg")
@@ -133,7 +135,7 @@ def render_clip(name: str, options: dict[str, object], *, width: int, height: in
 class Run:
     result: benchlib.LeakResult
     fps: float  # frames out per second of wall time
-    extra: dict[str, object]
+    fail_closed: dict[str, int]  # reason -> fully redacted frames (livefilter's Stats)
 
 
 # One output frame: (source frame index, packed redacted bits, fully redacted, inexact pixels).
@@ -164,7 +166,7 @@ def run_deface(clip: Clip, deface: benchlib.DefaceBaseline) -> Run:
         out = deface.redact(frame)
         seconds += time.perf_counter() - t0
         outputs.append(observe(clip, i, out, False))
-    return Run(score_outputs(clip, outputs), len(clip.frames) / seconds, {})
+    return Run(score_outputs(clip, outputs), len(clip.frames) / seconds, {})  # deface never fails closed
 
 
 def bench_config(*, live: bool, engine: str, detector: str | None = None):
@@ -199,7 +201,7 @@ def run_livefilter(clip: Clip, *, live: bool, engine: str, detector: str | None)
     t0 = time.perf_counter()
     stats = pipeline.run()
     elapsed = time.perf_counter() - t0
-    return Run(score_outputs(clip, outputs), len(outputs) / elapsed, {"stats": stats})
+    return Run(score_outputs(clip, outputs), len(outputs) / elapsed, dict(stats.fail_closed))
 
 
 # --------------------------------------------------------------------------- report
@@ -218,9 +220,9 @@ HEADERS = [
 ]
 
 
-def row(scenario: str, redactor: str, run: Run | benchlib.LeakResult, fps: float | None = None) -> list[object]:
-    r = run.result if isinstance(run, Run) else run
-    fps = run.fps if isinstance(run, Run) else fps
+def row(scenario: str, redactor: str, run: Run) -> list[object]:
+    r = run.result
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(run.fail_closed.items()))
     return [
         scenario,
         redactor,
@@ -230,8 +232,8 @@ def row(scenario: str, redactor: str, run: Run | benchlib.LeakResult, fps: float
         f"{100 * r.leak_rate(0.2):.1f} %",
         r.longest_run[0.05],
         f"{100 * r.over_redaction:.1f} %",
-        f"{r.fully_redacted}/{r.frames}",
-        "–" if fps is None else f"{fps:.1f}",
+        f"{r.fully_redacted}/{r.frames}" + (f" ({reasons})" if reasons else ""),
+        f"{run.fps:.1f}",
     ]
 
 
@@ -302,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode, run in runs.items():
             label = "deface" if mode == "deface" else f"livefilter {mode}"
             rows.append(row(name, label, run))
-            report.append({"scenario": name, "redactor": label, "fps": run.fps, **_as_dict(run.result)})
+            report.append({"scenario": name, "redactor": label, "fps": run.fps, "fail_closed": run.fail_closed,
+                           **_as_dict(run.result)})
             if run.result.inexact:
                 print(f"!! {name} / {label}: {run.result.inexact} output pixels are neither redacted nor "
                       "equal to the input; scoring counts them as shown (inexact)", file=sys.stderr)
@@ -312,8 +315,10 @@ def main(argv: list[str] | None = None) -> int:
         total = benchlib.merge([r.result for r in runs])
         frames = sum(r.result.frames for r in runs)
         fps = frames / sum(r.result.frames / r.fps for r in runs)
-        rows.append(row("**all**", f"**{label}**", total, fps))
-        report.append({"scenario": "all", "redactor": label, "fps": fps, **_as_dict(total)})
+        reasons = sum((Counter(r.fail_closed) for r in runs), Counter())
+        rows.append(row("**all**", f"**{label}**", Run(total, fps, dict(reasons))))
+        report.append({"scenario": "all", "redactor": label, "fps": fps, "fail_closed": reasons,
+                       **_as_dict(total)})
     print()
     print(benchlib.markdown_table(HEADERS, rows))
     if args.json:

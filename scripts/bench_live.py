@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import benchlib  # noqa: E402
+import benchlib
 
 
 def live_config(*, width: int, height: int, fps: float, seconds: float, engine: str, realtime: bool = True):

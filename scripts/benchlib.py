@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Self
 
 import numpy as np
 
@@ -430,7 +431,7 @@ class RssSampler:
         while not self._stop.wait(self._interval):
             self._sample()
 
-    def __enter__(self) -> RssSampler:
+    def __enter__(self) -> Self:
         self._t0 = time.monotonic()
         self._sample()
         self._thread.start()
@@ -450,6 +451,18 @@ def rss_growth(samples: Sequence[RssSample], *, warmup_frames: int) -> tuple[flo
     start = after[0].rss_mb
     end = float(np.median([s.rss_mb for s in after[-3:]]))
     return start, end, end - start
+
+
+def rss_slope(samples: Sequence[RssSample], *, from_frames: int) -> float:
+    """Least-squares RSS growth in MB per 1 000 frames over the samples from ``from_frames`` on.
+
+    Over the second half of a run it tells a slow leak (still rising) from warm-up that ended.
+    """
+    after = [s for s in samples if s.frames >= from_frames]
+    if len({s.frames for s in after}) < 2:
+        raise ValueError(f"need samples at two frame counts from frame {from_frames} (got {len(after)} samples)")
+    slope = np.polyfit([s.frames for s in after], [s.rss_mb for s in after], 1)[0]
+    return float(slope * 1000)
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 
-import benchlib  # noqa: E402
+import benchlib
 
 
 def _masks(shape: tuple[int, int], *boxes: tuple[int, int, int, int]) -> np.ndarray:
@@ -137,3 +137,11 @@ def test_rss_growth_starts_after_warmup():
     assert (start, end, growth) == (185, 187.5, 2.5)  # end = median of the last (up to) three
     with pytest.raises(ValueError, match="no RSS sample"):
         benchlib.rss_growth(samples, warmup_frames=1000)
+
+
+def test_rss_slope_fits_growth_per_thousand_frames_after_the_start():
+    samples = [benchlib.RssSample(0, 0, 100)] + [benchlib.RssSample(i, 1000 * i, 200 + 0.5 * i) for i in range(1, 6)]
+    assert benchlib.rss_slope(samples, from_frames=1000) == pytest.approx(0.5)
+    assert benchlib.rss_slope(samples, from_frames=0) > 0.5  # the warm-up jump counts when included
+    with pytest.raises(ValueError, match="two frame counts"):
+        benchlib.rss_slope(samples, from_frames=5000)
