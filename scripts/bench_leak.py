@@ -253,9 +253,7 @@ def plot(report: list[dict[str, object]], path: Path) -> None:
     ax.set_title("Leak rate: share of visible face-frames with > 5 % of the face unredacted (lower is better)")
     ax.grid(axis="y", alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"# plot: {path}", file=sys.stderr)
+    benchlib.save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,9 +91,7 @@ def plot(written: list[float], latencies: list[float], interval_ms: float, title
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"# plot: {path}", file=sys.stderr)
+    benchlib.save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

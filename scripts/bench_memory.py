@@ -90,9 +90,7 @@ def plot(curves: dict[str, list[benchlib.RssSample]], warmup: int, path: Path) -
         ax.legend(loc="upper right", fontsize="small")
     axes[-1, 0].set_xlabel("frames processed")
     axes[0, 0].set_title("livefilter process memory over a long run (each engine in a fresh process)")
-    fig.tight_layout()
-    fig.savefig(path)
-    print(f"# plot: {path}", file=sys.stderr)
+    benchlib.save_figure(fig, path)
 
 
 def main(argv: list[str] | None = None) -> int:

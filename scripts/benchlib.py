@@ -225,6 +225,15 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path) -> None:
+    """Lay out, write and announce a plot (on stderr, so tables on stdout stay clean)."""
+    import sys
+
+    fig.tight_layout()
+    fig.savefig(path)
+    print(f"# plot: {path}", file=sys.stderr)
+
+
 def machine_summary() -> str:
     """One line describing the machine and versions, printed with every table."""
     import os
