@@ -1,4 +1,4 @@
-"""Command line: ``livefilter run | check | image | video | schema``.
+"""Command line: ``livefilter run | check | serve | image | video | schema``.
 
 Exit codes: 0 done; 1 runtime failure (a source, engine or sink could not open or failed
 while running); 2 bad command line, config, input path or installation (nothing was run);
@@ -201,6 +201,16 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from livefilter.daemon.config import camera_config, is_site_file, load_site
+
+    if is_site_file(args.config):
+        site = load_site(args.config)
+        for name in site.cameras:
+            _check_prompts(camera_config(site, name), f"{args.config} cameras.{name}")
+        print(f"{args.config}: OK ({len(site.cameras)} cameras sharing engine {site.engine.kind})")
+        for name in site.cameras:
+            print(f"[{name}]\n{summarize(camera_config(site, name))}")
+        return EXIT_OK
     config = load_config(args.config)
     _check_prompts(config, args.config)
     print(f"{args.config}: OK")
@@ -223,6 +233,13 @@ def _check_prompts(config: Config, origin: str) -> None:
         if config.engine.kind == "cpu-face":
             raise ConfigError(f"{origin} prompts: {exc}") from None
         logger.warning("%s prompts: needs SAM3; engine.kind auto falls back to cpu-face, and then: %s", origin, exc)
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    """``serve``: the headless daemon (see :mod:`livefilter.daemon`)."""
+    from livefilter.daemon.serve import serve
+
+    return serve(args.config)
 
 
 def _cmd_file_job(args: argparse.Namespace) -> int:
@@ -369,6 +386,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", parents=[common], help="validate a config without running it")
     check.add_argument("config", metavar="CONFIG")
     check.set_defaults(handler=_cmd_check)
+
+    serve = commands.add_parser(
+        "serve", parents=[common], help="run a site of cameras as a daemon (SIGHUP reloads, SIGTERM drains)"
+    )
+    serve.add_argument("config", metavar="SITE", help="site YAML (cameras: map), or a single-stream config")
+    serve.set_defaults(handler=_cmd_serve)
 
     for name, what in (
         ("image", "an image file"),

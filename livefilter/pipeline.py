@@ -26,7 +26,7 @@ from livefilter.engines import create_engine, resolve_engine_kind
 from livefilter.engines.base import Engine
 from livefilter.errors import ConfigError, EngineError
 from livefilter.lifecycle import close_quietly
-from livefilter.render.compositor import Compositor
+from livefilter.render.compositor import Compositor, StaticMask
 from livefilter.runtime.capture import run_capture
 from livefilter.runtime.inference import EngineResult, PromptBoard, run_engine
 from livefilter.runtime.metrics import Metrics, Stats
@@ -66,6 +66,7 @@ class Pipeline:
         engine_factory: builds a fresh, unopened engine; called again after each failure.
         sinks: built, not opened (``start()`` opens them).
         render, engine, runtime: the config sections; ``engine.kind`` names the engine thread.
+        static_mask: pixels redacted on every frame (privacy zones), see :class:`StaticMask`.
         clock: ``time.monotonic`` or a stand-in, for ages and statistics.
     """
 
@@ -78,6 +79,7 @@ class Pipeline:
         render: RenderConfig,
         engine: EngineConfig,
         runtime: RuntimeConfig,
+        static_mask: StaticMask | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not sinks:
@@ -110,7 +112,7 @@ class Pipeline:
         self._engine_done = threading.Event()
 
         # render → sinks
-        self._compositor = Compositor(render)
+        self._compositor = Compositor(render, static=static_mask)
         self.sinks = list(sinks)
         self._outlets = Outlets(self.sinks, metrics=self.metrics, stop=self._stop)
 
@@ -246,6 +248,15 @@ class Pipeline:
         return self.metrics.snapshot()
 
     @property
+    def running(self) -> bool:
+        """True from ``start()`` until the stream is fully published, ``stop()`` or a fatal error."""
+        return (
+            self._started
+            and not self._stop.is_set()
+            and any(t.is_alive() for t in self._threads if t.name.startswith("sink:"))
+        )
+
+    @property
     def error(self) -> BaseException | None:
         """The error that ended (or will end) the run, if any."""
         return self._error
@@ -306,21 +317,35 @@ class Pipeline:
         self._stop.set()
 
 
-def build_pipeline(config: Config, *, extra_sinks: Sequence[Sink] = ()) -> Pipeline:
-    """A pipeline for ``config`` (plus ``extra_sinks``, e.g. a preview the CLI adds). Nothing is opened yet."""
+def build_pipeline(
+    config: Config,
+    *,
+    extra_sinks: Sequence[Sink] = (),
+    engine_factory: Callable[[Sequence[Prompt]], Engine] | None = None,
+    static_mask: StaticMask | None = None,
+) -> Pipeline:
+    """A pipeline for ``config`` (plus ``extra_sinks``, e.g. a preview the CLI adds). Nothing is opened yet.
+
+    ``engine_factory(prompts)`` builds the engine instead of ``create_engine`` (the daemon's
+    shared engine); ``static_mask`` is redacted on every frame (privacy zones).
+    """
     source = create_source(config.source)
     kind = resolve_engine_kind(config.engine)
     prompts = [Prompt(p.text, p.threshold) for p in config.prompts]
     check_engine_accepts(config.engine, prompts, kind)
     fps = output_fps(config.render, source)
     sinks = [create_sink(sink_config, fps=fps) for sink_config in config.sinks]
+    factory = partial(create_engine, config.engine, prompts, kind=kind) if engine_factory is None else partial(
+        engine_factory, prompts
+    )
     return Pipeline(
         source=source,
-        engine_factory=partial(create_engine, config.engine, prompts, kind=kind),
+        engine_factory=factory,
         sinks=[*sinks, *extra_sinks],
         render=config.render,
         engine=config.engine.model_copy(update={"kind": kind}),
         runtime=config.runtime,
+        static_mask=static_mask,
     )
 
 

@@ -22,10 +22,10 @@ import difflib
 import logging
 import os
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -35,11 +35,13 @@ from livefilter.config.root import Config, config_warnings
 from livefilter.errors import ConfigError
 from livefilter.secrets import redact_text
 
-__all__ = ["format_path", "load_config", "parse_config", "with_overrides"]
+__all__ = ["format_path", "load_config", "load_model", "parse_config", "parse_model", "with_overrides"]
 
 logger = logging.getLogger(__name__)
 
 Path_ = tuple[str | int, ...]
+M = TypeVar("M", bound=BaseModel)
+Warnings = Callable[[Any], list[tuple[Path_, str]]]
 
 _PLACEHOLDER = re.compile(r"\{(LIVEFILTER[^{}]*)\}", re.IGNORECASE)
 _PLACEHOLDER_NAME = re.compile(r"LIVEFILTER_[A-Z0-9_]+")
@@ -78,6 +80,25 @@ def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | Non
     Raises:
         ConfigError: the file is missing, unreadable, not valid YAML, or not a valid config.
     """
+    return load_model(path, Config, overrides, warnings=config_warnings)
+
+
+def load_model(
+    path: str | os.PathLike[str],
+    model: type[M],
+    overrides: Mapping[str, Any] | None = None,
+    *,
+    warnings: Warnings | None = None,
+) -> M:
+    """:func:`load_config` for another top-level model (e.g. the daemon's site file)."""
+    data, locator = read_yaml(path, overrides)
+    return _validate(with_overrides(_require_mapping(data, locator.origin, model), overrides or {}), locator, model, warnings)
+
+
+def read_yaml(
+    path: str | os.PathLike[str], overrides: Mapping[str, Any] | None = None
+) -> tuple[Any, _Locator]:
+    """The parsed YAML of ``path`` and a locator for its key paths' lines."""
     label = os.fspath(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -90,9 +111,7 @@ def load_config(path: str | os.PathLike[str], overrides: Mapping[str, Any] | Non
     except OSError as exc:
         raise ConfigError(f"{label}: cannot read the config file ({exc.strerror or exc})") from None
     data, lines = _parse_yaml(text, label)
-    overrides = overrides or {}
-    locator = _Locator(label, lines, tuple(_split(key) for key in overrides))
-    return _validate(with_overrides(_require_mapping(data, label), overrides), locator)
+    return data, _Locator(label, lines, tuple(_split(key) for key in overrides or {}))
 
 
 def parse_config(data: Mapping[str, Any], *, origin: str = "<dict>") -> Config:
@@ -106,7 +125,12 @@ def parse_config(data: Mapping[str, Any], *, origin: str = "<dict>") -> Config:
         ...
         livefilter.errors.ConfigError: <dict> render.fps: must be greater than 0 (got -5)
     """
-    return _validate(data, _Locator(origin, {}, ()))
+    return parse_model(data, Config, origin=origin, warnings=config_warnings)
+
+
+def parse_model(data: Mapping[str, Any], model: type[M], *, origin: str = "<dict>", warnings: Warnings | None = None) -> M:
+    """:func:`parse_config` for another top-level model."""
+    return _validate(data, _Locator(origin, {}, ()), model, warnings)
 
 
 def with_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -230,29 +254,29 @@ class _Locator:
         return f"{self.where(issue.path)} {format_path(issue.path)}: {issue.message}{issue.detail}"
 
 
-def _require_mapping(data: Any, origin: str) -> Mapping[str, Any]:
+def _require_mapping(data: Any, origin: str, model: type[BaseModel] = Config) -> Mapping[str, Any]:
     if not isinstance(data, Mapping):
         raise ConfigError(
             f"{origin}: the top level must be a mapping of sections "
-            f"({', '.join(Config.model_fields)}), got {_describe_value(data)}"
+            f"({', '.join(model.model_fields)}), got {_describe_value(data)}"
         )
     return data
 
 
-def _validate(data: Any, locator: _Locator) -> Config:
-    data = _require_mapping(data, locator.origin)
+def _validate(data: Any, locator: _Locator, model: type[M], warnings: Warnings | None) -> M:
+    data = _require_mapping(data, locator.origin, model)
     secret_paths: set[Path_] = set()
     issues: list[_Issue] = []
     data = _fill_placeholders(data, (), secret_paths, issues)
     if issues:
         raise ConfigError(_join(locator.line(issue) for issue in issues))
     try:
-        config = Config.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
-        issues = _merge(_issue(error, data, secret_paths) for error in exc.errors())
+        issues = _merge(_issue(error, data, secret_paths, model) for error in exc.errors())
         issues.sort(key=lambda issue: locator.line_number(issue.path))
         raise ConfigError(_join(locator.line(issue) for issue in issues)) from None
-    for path, message in config_warnings(config):
+    for path, message in warnings(config) if warnings else ():
         logger.warning("%s", locator.line(_Issue(path, message)))
     return config
 
@@ -315,7 +339,7 @@ def _secret(name: str) -> str:
 # --- pydantic errors → user messages -------------------------------------------------------
 
 
-def _issue(error: Mapping[str, Any], data: Any, secret_paths: set[Path_]) -> _Issue:
+def _issue(error: Mapping[str, Any], data: Any, secret_paths: set[Path_], root: type[BaseModel]) -> _Issue:
     loc, kind, ctx = tuple(error["loc"]), error["type"], error.get("ctx") or {}
     value, keep_tail, hint = error.get("input"), 0, ""
     show_value = kind not in ("missing", "extra_forbidden") and (
@@ -327,11 +351,11 @@ def _issue(error: Mapping[str, Any], data: Any, secret_paths: set[Path_]) -> _Is
         message, show_value = problem.message, problem.value is not None
     elif kind == "extra_forbidden":
         key = str(loc[-1])
-        valid = sorted({name for model in _models_at(loc[:-1]) for name in model.model_fields})
+        valid = sorted({name for model in _models_at(loc[:-1], root) for name in model.model_fields})
         message = f"unknown key {key!r}{_suggest(key, valid, ' (did you mean {!r}?)')}; valid keys here: {', '.join(valid)}"
     elif kind in ("union_tag_invalid", "union_tag_not_found"):
         loc, keep_tail = loc + ("kind",), 1
-        kinds = [str(_kind_of(model)) for model in _models_at(loc[:-1])]
+        kinds = [str(_kind_of(model)) for model in _models_at(loc[:-1], root)]
         if kind == "union_tag_invalid":
             value, show_value = ctx["tag"], True
             message, hint = f"must be one of: {', '.join(kinds)}", _suggest(str(value), kinds)
@@ -383,9 +407,9 @@ def _suggest(word: str, choices: list[str], template: str = "; did you mean {!r}
     return template.format(close[0]) if close else ""
 
 
-def _models_at(loc: Path_) -> list[type[BaseModel]]:
+def _models_at(loc: Path_, root: type[BaseModel]) -> list[type[BaseModel]]:
     """The model class(es) that validate the value at pydantic ``loc`` (tags included)."""
-    models: list[type[BaseModel]] = [Config]
+    models: list[type[BaseModel]] = [root]
     for part in loc:
         if isinstance(part, int):
             continue

@@ -7,7 +7,7 @@ is relative to the current working directory, like any command-line tool's.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pydantic import Field, field_validator, model_validator
@@ -18,7 +18,7 @@ from livefilter.config.render import RenderConfig
 from livefilter.config.sinks import NullSinkConfig, SinkConfig
 from livefilter.config.source import DemoSourceConfig, SourceConfig
 
-__all__ = ["Config", "RuntimeConfig", "config_warnings", "source_is_paced"]
+__all__ = ["Config", "RuntimeConfig", "check_output_paths", "config_warnings", "null_sink_kind", "source_is_paced"]
 
 Loc = tuple[str | int, ...]
 
@@ -60,15 +60,7 @@ class Config(StrictModel):
     @field_validator("sinks", mode="before")
     @classmethod
     def _null_kind(cls, value: Any) -> Any:
-        """YAML reads ``kind: null`` as nothing; in a sink it can only mean the null sink."""
-        if not isinstance(value, list):
-            return value
-        return [
-            {**item, "kind": "null"}
-            if isinstance(item, Mapping) and "kind" in item and item["kind"] is None
-            else item
-            for item in value
-        ]
+        return null_sink_kind(value)
 
     @model_validator(mode="after")
     def check_one_preview(self) -> Config:
@@ -82,25 +74,41 @@ class Config(StrictModel):
 
     @model_validator(mode="after")
     def check_output_paths(self) -> Config:
-        """An output must not overwrite the input, nor another output."""
-        seen: dict[str, int] = {}
-        source_path = getattr(self.source, "path", None)
-        source_real = os.path.realpath(source_path) if source_path else None
-        for i, sink in enumerate(self.sinks):
-            path = getattr(sink, "path", None)
-            if path is None:
-                continue
-            real = os.path.realpath(path)
-            if real == source_real:
-                raise Problem(
-                    "must differ from source.path (it would overwrite the input)",
-                    at=("sinks", i, "path"),
-                    value=path,
-                )
-            if real in seen:
-                raise Problem(f"already written by sinks[{seen[real]}]", at=("sinks", i, "path"), value=path)
-            seen[real] = i
+        check_output_paths(self.source, self.sinks)
         return self
+
+
+def check_output_paths(source: SourceConfig, sinks: Sequence[SinkConfig]) -> None:
+    """An output must not overwrite the input, nor another output."""
+    seen: dict[str, int] = {}
+    source_path = getattr(source, "path", None)
+    source_real = os.path.realpath(source_path) if source_path else None
+    for i, sink in enumerate(sinks):
+        path = getattr(sink, "path", None)
+        if path is None:
+            continue
+        real = os.path.realpath(path)
+        if real == source_real:
+            raise Problem(
+                "must differ from source.path (it would overwrite the input)",
+                at=("sinks", i, "path"),
+                value=path,
+            )
+        if real in seen:
+            raise Problem(f"already written by sinks[{seen[real]}]", at=("sinks", i, "path"), value=path)
+        seen[real] = i
+
+
+def null_sink_kind(value: Any) -> Any:
+    """YAML reads ``kind: null`` as nothing; in a sink it can only mean the null sink."""
+    if not isinstance(value, list):
+        return value
+    return [
+        {**item, "kind": "null"}
+        if isinstance(item, Mapping) and "kind" in item and item["kind"] is None
+        else item
+        for item in value
+    ]
 
 
 def source_is_paced(source: SourceConfig) -> bool:

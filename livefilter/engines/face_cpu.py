@@ -292,14 +292,23 @@ class CpuFaceEngine(Lifecycle):
 
     name = "cpu-face"
 
-    def __init__(self, settings: CpuFaceConfig, prompts: Sequence[Prompt]) -> None:
+    def __init__(
+        self, settings: CpuFaceConfig, prompts: Sequence[Prompt], *, detector: Detector | None = None
+    ) -> None:
+        """``detector``: an already loaded detector to use (shared with other engines that
+        are called on the same thread, see :mod:`livefilter.daemon.engine`); None loads one in ``open()``."""
         self.settings = settings
         self._prompt = face_prompt(prompts)
         self._tracker = Tracker(
             TrackerSettings(hold_s=settings.hold_ms / 1000.0, max_tracks=settings.max_tracks)
         )
-        self._detector: Detector | None = None
+        self._detector: Detector | None = detector
         self._until_detect = 0
+
+    @property
+    def detector(self) -> Detector | None:
+        """The loaded detector (None before ``open()`` and after ``close()``)."""
+        return self._detector
 
     def open(self) -> None:
         if self._detector is not None:

@@ -11,15 +11,24 @@ objects whose regions overlap are redacted together.
 from __future__ import annotations
 
 import math
+from typing import Protocol
 
 import numpy as np
 
 from livefilter.config.render import RenderConfig
-from livefilter.render.masks import Box, object_alpha
+from livefilter.render.masks import Box, bounding_box, object_alpha
 from livefilter.render.redactors import blend, blur_cell, gaussian_blur, paste, pixelate, redact_whole, solid
 from livefilter.types import Frame, MaskSet, RedactedFrame
 
-__all__ = ["Compositor"]
+__all__ = ["Compositor", "StaticMask"]
+
+
+class StaticMask(Protocol):
+    """Pixels to redact on every frame whatever the engine found (static privacy zones,
+    :class:`~livefilter.render.zones.ZoneBoard`). ``mask`` returns a read-only (H, W) bool
+    array, the same object until it changes, or None for none; it is called on the render thread."""
+
+    def mask(self, height: int, width: int) -> np.ndarray | None: ...
 
 
 class Compositor:
@@ -39,8 +48,12 @@ class Compositor:
         ([0, 0, 255], [9, 9, 9], False)
     """
 
-    def __init__(self, config: RenderConfig) -> None:
+    def __init__(self, config: RenderConfig, *, static: StaticMask | None = None) -> None:
+        """``static``: pixels redacted on every frame, in the same pass as the engine's masks
+        (exactly those pixels: no dilation, no feathering)."""
         self._config = config
+        self._static = static
+        self._static_region: tuple[np.ndarray, tuple[Box, np.ndarray] | None] | None = None
         self._fill: np.ndarray | None = None  # read-only solid fill at frame size, built on first use
 
     def _solid_fill(self, height: int, width: int) -> np.ndarray:
@@ -88,6 +101,9 @@ class Compositor:
             )
             if region is not None:
                 regions.append(region)
+        static = self._static_alpha(frame.height, frame.width)
+        if static is not None:
+            regions.append(static)
         image = frame.image.copy()
         for box, members in _group_overlapping(regions):
             self._redact_group(frame.image, image, box, members)
@@ -99,6 +115,20 @@ class Compositor:
             fully_redacted=False,
             mask_frame_index=masks.frame_index,
         )
+
+    def _static_alpha(self, height: int, width: int) -> tuple[Box, np.ndarray] | None:
+        """The static mask as a region (alpha 255 on its pixels), rebuilt only when it changes."""
+        if self._static is None:
+            return None
+        mask = self._static.mask(height, width)
+        if mask is None:
+            return None
+        cached = self._static_region
+        if cached is None or cached[0] is not mask:
+            box = bounding_box(mask)
+            region = None if box is None else (box, mask[box.slices].view(np.uint8) * np.uint8(255))
+            cached = self._static_region = (mask, region)
+        return cached[1]
 
     def redact_all(self, frame: Frame, *, reason: str) -> RedactedFrame:
         """Hide the whole frame (fail-closed) with ``fail_closed_style``; ``reason`` is recorded."""

@@ -16,7 +16,16 @@ from types import MappingProxyType
 
 import numpy as np
 
-__all__ = ["EVENTS", "RATE_WINDOW_S", "WINDOW_SIZE", "Metrics", "Stats"]
+__all__ = [
+    "EVENTS",
+    "LATENCY_BUCKETS_S",
+    "RATE_WINDOW_S",
+    "WINDOW_SIZE",
+    "Histogram",
+    "HistogramSnapshot",
+    "Metrics",
+    "Stats",
+]
 
 WINDOW_SIZE = 1024
 """Most recent samples kept per rolling window (timestamps, mask ages, latencies)."""
@@ -28,6 +37,56 @@ EVENTS = frozenset(
 
 RATE_WINDOW_S = 5.0
 """Rates (fps) are measured over the last this many seconds."""
+
+LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0)
+"""Upper bounds (seconds) of the mask-age and latency histograms (Prometheus ``le``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistogramSnapshot:
+    """A cumulative histogram: ``counts[i]`` samples were <= ``bounds[i]``; ``count`` and ``sum`` of all."""
+
+    bounds: tuple[float, ...]
+    counts: tuple[int, ...]
+    count: int
+    sum: float
+
+
+class Histogram:
+    """Counts of samples under fixed bounds since creation (constant memory, never reset).
+
+    Example:
+        >>> h = Histogram((0.1, 1.0))
+        >>> for v in (0.05, 0.5, 3.0): h.observe(v)
+        >>> h.snapshot()
+        HistogramSnapshot(bounds=(0.1, 1.0), counts=(1, 2), count=3, sum=3.55)
+    """
+
+    def __init__(self, bounds: tuple[float, ...]) -> None:
+        if list(bounds) != sorted(set(bounds)) or not bounds:
+            raise ValueError(f"Histogram: expected increasing bounds, got {bounds}")
+        self._bounds = bounds
+        self._lock = threading.Lock()
+        self._counts = [0] * len(bounds)
+        self._count = 0
+        self._sum = 0.0
+
+    def observe(self, value: float) -> None:
+        with self._lock:
+            self._count += 1
+            self._sum += value
+            for i, bound in enumerate(self._bounds):
+                if value <= bound:
+                    self._counts[i] += 1
+                    break
+
+    def snapshot(self) -> HistogramSnapshot:
+        with self._lock:
+            cumulative, total = [], 0
+            for count in self._counts:
+                total += count
+                cumulative.append(total)
+            return HistogramSnapshot(self._bounds, tuple(cumulative), self._count, round(self._sum, 9))
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +112,8 @@ class Stats:
     sink_frames_dropped: int
     render_errors: int
     engine_queue_peak: int
+    mask_age_s: HistogramSnapshot
+    latency_s: HistogramSnapshot
 
     @property
     def frames_fully_redacted(self) -> int:
@@ -124,6 +185,8 @@ class Metrics:
         }
         self._mask_age_s: deque[float] = deque(maxlen=WINDOW_SIZE)
         self._latency_s: deque[float] = deque(maxlen=WINDOW_SIZE)
+        self._mask_age_histogram = Histogram(LATENCY_BUCKETS_S)
+        self._latency_histogram = Histogram(LATENCY_BUCKETS_S)
         self._queue_peak = 0
 
     def frame_captured(self, queue_depth: int = 0) -> None:
@@ -150,10 +213,12 @@ class Metrics:
             self._counts["published"] += 1
             self._times["output"].append(now)
             self._latency_s.append(now - t_capture)
+            self._latency_histogram.observe(now - t_capture)
             if reason:
                 self._fail_closed[reason] += 1
             if mask_age_s is not None:
                 self._mask_age_s.append(mask_age_s)
+                self._mask_age_histogram.observe(mask_age_s)
 
     def count(self, event: str, amount: int = 1) -> None:
         """Add to one of the event counters (see ``EVENTS``)."""
@@ -188,6 +253,8 @@ class Metrics:
                 sink_frames_dropped=counts["sink_frames_dropped"],
                 render_errors=counts["render_errors"],
                 engine_queue_peak=self._queue_peak,
+                mask_age_s=self._mask_age_histogram.snapshot(),
+                latency_s=self._latency_histogram.snapshot(),
             )
 
 

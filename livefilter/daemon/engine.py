@@ -1,0 +1,344 @@
+"""One engine shared by every camera, scheduled fairly.
+
+The heavy part of an engine (the face detector, the SAM3 model) is a :class:`SharedModel`,
+loaded once and used only by the ``engine:shared`` worker thread. Each camera's
+:class:`~livefilter.pipeline.Pipeline` gets, through its engine factory, an
+:class:`EngineClient`: an :class:`~livefilter.engines.base.Engine` whose calls are jobs for
+that worker. Per-camera state (tracks, a SAM3 session and its memory window) lives in the
+camera's *session*, an engine built by the shared model for that camera alone, so one
+camera's masks can never be answered to another: a job carries its camera's session and
+its frame, and its answer goes back only to the caller that submitted it.
+
+Scheduling: the worker serves cameras round-robin (:class:`FairQueue`). A camera's
+pipeline submits one frame at a time (its engine thread waits for each answer, and its
+capture queue keeps only the newest frame), so with N cameras each gets at least 1/N of
+the engine, whatever the others' frame rates; a camera whose source is slow simply
+submits less. Each pipeline still supervises its client like any engine: a call that does
+not return within ``engine.timeout_s`` fails that camera closed and it builds a fresh
+session.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any, Generic, Protocol, TypeVar
+
+from livefilter.config.engine import CpuFaceConfig, EngineConfig
+from livefilter.engines import create_engine, resolve_engine_kind
+from livefilter.engines.base import Engine
+from livefilter.errors import EngineError
+from livefilter.lifecycle import Lifecycle, close_quietly
+from livefilter.runtime.metrics import Histogram
+from livefilter.types import Frame, MaskSet, Prompt
+
+__all__ = [
+    "ENGINE_SECONDS_BUCKETS",
+    "EngineClient",
+    "FaceModel",
+    "FairQueue",
+    "SharedEngine",
+    "SharedModel",
+    "shared_model",
+]
+
+logger = logging.getLogger(__name__)
+
+K = TypeVar("K")
+T = TypeVar("T")
+
+ENGINE_SECONDS_BUCKETS = (0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12)
+"""Histogram bounds for engine seconds per frame."""
+
+
+class SharedModel(Protocol):
+    """The heavy part of an engine, loaded once; every method runs on the shared worker.
+
+    Obligations:
+        - ``open()`` loads the model (raises like an engine's ``open``).
+        - ``session(prompts)`` builds one camera's engine (its own tracks / memory) that
+          uses the loaded model; it is opened, called and closed on the worker only.
+        - ``close()`` frees the model; idempotent.
+    """
+
+    name: str
+
+    def open(self) -> None: ...
+
+    def session(self, prompts: Sequence[Prompt]) -> Engine: ...
+
+    def close(self) -> None: ...
+
+
+class FaceModel(Lifecycle):
+    """The CPU face engine's detector, loaded once; each session is a
+    :class:`~livefilter.engines.face_cpu.CpuFaceEngine` with its own tracker around it."""
+
+    name = "cpu-face"
+
+    def __init__(self, settings: CpuFaceConfig) -> None:
+        self.settings = settings
+        self._detector: Any = None
+
+    def open(self) -> None:
+        from livefilter.engines.face_cpu import CpuFaceEngine
+
+        probe = CpuFaceEngine(self.settings, [])
+        probe.open()  # loads the detector, with the engine's own errors
+        self._detector = probe.detector
+
+    def session(self, prompts: Sequence[Prompt]) -> Engine:
+        from livefilter.engines.face_cpu import CpuFaceEngine
+
+        if self._detector is None:
+            raise EngineError("shared cpu-face model: session() before open()")
+        return CpuFaceEngine(self.settings, prompts, detector=self._detector)
+
+    def close(self) -> None:
+        self._detector = None
+
+
+class _PerSessionModel(Lifecycle):
+    """An engine kind with no shareable part yet (SAM3): each session is a whole engine,
+    still run on the one worker thread (so cameras are scheduled fairly), but its model is
+    loaded per camera."""
+
+    def __init__(self, config: EngineConfig, kind: str) -> None:
+        self.name = kind
+        self._config = config
+
+    def open(self) -> None:
+        pass
+
+    def session(self, prompts: Sequence[Prompt]) -> Engine:
+        return create_engine(self._config, prompts, kind=self.name)
+
+    def close(self) -> None:
+        pass
+
+
+def shared_model(config: EngineConfig) -> SharedModel:
+    """The shared model for ``config`` (``auto`` resolved)."""
+    kind = resolve_engine_kind(config)
+    if kind == "cpu-face":
+        return FaceModel(config.cpu_face)
+    return _PerSessionModel(config, kind)
+
+
+class FairQueue(Generic[K, T]):
+    """Items in lanes (one per camera), taken round-robin: each lane with items gets a turn
+    before any lane gets a second one, however many items it has queued.
+
+    Example:
+        >>> q = FairQueue()
+        >>> for item in ("a1", "a2", "a3"): q.put("a", item)
+        >>> q.put("b", "b1")
+        >>> [q.take(0) for _ in range(4)]
+        ['a1', 'b1', 'a2', 'a3']
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._lanes: dict[K, deque[T]] = {}
+        self._turns: deque[K] = deque()  # lanes with items, in the order they get served
+
+    def put(self, lane: K, item: T) -> None:
+        with self._cond:
+            items = self._lanes.setdefault(lane, deque())
+            if not items:
+                self._turns.append(lane)
+            items.append(item)
+            self._cond.notify()
+
+    def take(self, timeout: float) -> T | None:
+        """The next item in turn, waiting at most ``timeout`` s; None if there is none."""
+        with self._cond:
+            if not self._turns and not self._cond.wait_for(lambda: bool(self._turns), timeout):
+                return None
+            lane = self._turns.popleft()
+            items = self._lanes[lane]
+            item = items.popleft()
+            if items:
+                self._turns.append(lane)  # back of the line
+            else:
+                del self._lanes[lane]
+            return item
+
+    def __len__(self) -> int:
+        with self._cond:
+            return sum(len(items) for items in self._lanes.values())
+
+
+@dataclass(slots=True)
+class _Job:
+    camera: str
+    run: Callable[[], Any]
+    future: Future[Any]
+    measure: bool  # an inference: its time counts as engine seconds
+    submitted: float
+
+
+@dataclass(slots=True)
+class CameraUsage:
+    """What the shared engine spent on one camera (read by the metrics exporter)."""
+
+    frames: int
+    seconds: Histogram  # engine seconds per frame
+    wait_seconds: Histogram  # time a frame waited for its turn
+
+
+class SharedEngine(Lifecycle):
+    """One :class:`SharedModel` on one worker thread, serving every camera's client in turn.
+
+    Args:
+        model_factory: builds the shared model (unopened); called once in ``open()``.
+        kind: the engine's name in logs and thread names.
+
+    ``open()`` starts the worker and loads the model (its error is raised there). Clients are
+    made with :meth:`client` and handed to pipelines as their engine factory.
+    """
+
+    def __init__(self, model_factory: Callable[[], SharedModel], *, kind: str = "shared") -> None:
+        self.kind = kind
+        self._model_factory = model_factory
+        self._model: SharedModel | None = None
+        self._jobs: FairQueue[str, _Job] = FairQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._usage_lock = threading.Lock()
+        self._usage: dict[str, CameraUsage] = {}
+        self._sessions = 0
+
+    def open(self) -> None:
+        if self._thread is not None:
+            return
+        ready: Future[None] = Future()
+        self._thread = threading.Thread(target=self._serve, args=(ready,), name=f"engine:{self.kind}", daemon=True)
+        self._thread.start()
+        ready.result()
+
+    def close(self) -> None:
+        """Stop the worker after the job in progress; pending jobs fail."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10.0)
+            if self._thread.is_alive():
+                logger.error("engine:%s did not stop within 10 s", self.kind)
+
+    def client(self, camera: str, prompts: Sequence[Prompt]) -> EngineClient:
+        """An unopened engine for camera ``camera`` (a pipeline's engine factory calls this)."""
+        return EngineClient(self, camera, prompts)
+
+    def usage(self) -> dict[str, CameraUsage]:
+        """Per camera: frames served and engine/wait seconds (live objects; read, do not write)."""
+        with self._usage_lock:
+            return dict(self._usage)
+
+    @property
+    def pending(self) -> int:
+        return len(self._jobs)
+
+    def submit(self, camera: str, run: Callable[[], T], *, measure: bool = False) -> Future[T]:
+        """Run ``run()`` on the worker in ``camera``'s turn."""
+        future: Future[T] = Future()
+        if self._stop.is_set():
+            future.set_exception(EngineError(f"engine:{self.kind} is stopped"))
+        else:
+            self._jobs.put(camera, _Job(camera, run, future, measure, time.monotonic()))
+        return future
+
+    def _serve(self, ready: Future[None]) -> None:
+        try:
+            model = self._model_factory()
+            model.open()
+        except BaseException as exc:
+            ready.set_exception(exc)
+            return
+        self._model = model
+        ready.set_result(None)
+        logger.info("engine:%s: shared %s model ready", self.kind, model.name)
+        try:
+            while not self._stop.is_set():
+                job = self._jobs.take(0.1)
+                if job is None:
+                    continue
+                started = time.monotonic()
+                try:
+                    job.future.set_result(job.run())
+                except BaseException as exc:
+                    job.future.set_exception(exc)
+                if job.measure:
+                    self._account(job, started, time.monotonic())
+        finally:
+            while (job := self._jobs.take(0)) is not None:
+                job.future.set_exception(EngineError(f"engine:{self.kind} stopped"))
+            close_quietly(model, f"engine:{self.kind}")
+
+    def _account(self, job: _Job, started: float, ended: float) -> None:
+        with self._usage_lock:
+            usage = self._usage.get(job.camera)
+            if usage is None:
+                usage = self._usage[job.camera] = CameraUsage(
+                    0, Histogram(ENGINE_SECONDS_BUCKETS), Histogram(ENGINE_SECONDS_BUCKETS)
+                )
+        usage.frames += 1
+        usage.seconds.observe(ended - started)
+        usage.wait_seconds.observe(started - job.submitted)
+
+    def _new_session(self, prompts: Sequence[Prompt]) -> Engine:
+        """Runs on the worker: a fresh opened session of the shared model."""
+        if self._model is None:
+            raise EngineError(f"engine:{self.kind}: the shared model is not loaded")
+        session = self._model.session(prompts)
+        session.open()
+        return session
+
+
+class EngineClient(Lifecycle):
+    """A camera's view of the shared engine: an :class:`~livefilter.engines.base.Engine`
+    whose every call runs on the shared worker, in the camera's turn, on the camera's own
+    session. Blocks the calling (pipeline engine host) thread until answered."""
+
+    def __init__(self, shared: SharedEngine, camera: str, prompts: Sequence[Prompt]) -> None:
+        self.name = f"{shared.kind}@{camera}"
+        self.camera = camera
+        self._shared = shared
+        self._prompts = list(prompts)
+        self._session: Engine | None = None
+        self.expected_infer_s = 0.0
+
+    def _call(self, fn: Callable[[Engine], T], *, measure: bool = False) -> T:
+        session = self._session
+        if session is None:
+            raise EngineError(f"engine {self.name}: called before open()")
+        return self._shared.submit(self.camera, lambda: fn(session), measure=measure).result()
+
+    def open(self) -> None:
+        if self._session is None:
+            prompts = self._prompts
+            self._session = self._shared.submit(self.camera, lambda: self._shared._new_session(prompts)).result()
+            # the pipeline's hang timeout follows a slow session (SAM3 on a CPU)
+            self.expected_infer_s = float(getattr(self._session, "expected_infer_s", 0.0) or 0.0)
+
+    def infer(self, frame: Frame) -> MaskSet:
+        masks = self._call(lambda session: session.infer(frame), measure=True)
+        if not isinstance(masks, MaskSet) or masks.frame_index != frame.index or masks.t_capture != frame.t_capture:
+            raise EngineError(f"engine {self.name}: answered another frame than the one submitted")
+        return masks
+
+    def set_prompts(self, prompts: Sequence[Prompt]) -> None:
+        self._prompts = list(prompts)
+        self._call(lambda session: session.set_prompts(prompts))
+
+    def reset(self) -> None:
+        self._call(lambda session: session.reset())
+
+    def close(self) -> None:
+        session, self._session = self._session, None
+        if session is not None:
+            self._shared.submit(self.camera, session.close)  # on the worker; nobody waits

@@ -1,0 +1,201 @@
+"""The daemon: the shared engine, one :class:`CameraRunner` per camera, reloads and the API's verbs.
+
+:class:`Daemon` is what ``livefilter serve`` runs. Its methods are the control surface the
+HTTP API calls (list cameras, change a camera's prompts, switch a zone) and the reload
+(:meth:`Daemon.reload`): cameras whose resolved settings did not change keep their
+pipeline untouched (not a frame dropped), changed ones restart, added and removed ones
+start and stop. A file that does not validate is rejected with its errors in the log and
+the audit log, and the running configuration stays.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from livefilter.config import PromptConfig
+from livefilter.daemon.audit import AuditLog
+from livefilter.daemon.camera import CameraRunner
+from livefilter.daemon.config import SiteConfig, camera_config, load_site
+from livefilter.daemon.engine import SharedEngine, shared_model
+from livefilter.engines import resolve_engine_kind
+from livefilter.errors import ConfigError
+from livefilter.pipeline import check_engine_accepts
+from livefilter.render.zones import ZoneBoard
+from livefilter.secrets import redact_text
+from livefilter.types import Prompt
+
+__all__ = ["Daemon", "watch_file"]
+
+logger = logging.getLogger(__name__)
+
+
+class Daemon:
+    """Runs a :class:`SiteConfig` until :meth:`stop`.
+
+    Args:
+        site: the validated site.
+        path: the file it came from (for reloads); None when built from a dict.
+    """
+
+    def __init__(self, site: SiteConfig, *, path: str | None = None) -> None:
+        self.path = path
+        self._site = site
+        self._lock = threading.RLock()  # reloads and API calls change the cameras one at a time
+        self.audit = AuditLog(site.audit.path, max_bytes=site.audit.max_bytes, backups=site.audit.backups)
+        self.engine = SharedEngine(lambda: shared_model(site.engine), kind="shared")
+        self._cameras: dict[str, CameraRunner] = {}
+        self._file_digest = _digest(path) if path else None
+        self.stopped = threading.Event()
+
+    @property
+    def site(self) -> SiteConfig:
+        with self._lock:
+            return self._site
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Load the shared engine (its error is raised here) and start every camera."""
+        self.audit.open()
+        self.engine.open()
+        with self._lock:
+            self.audit.event("daemon_start", cameras=sorted(self._site.cameras), config=self.path)
+            for name in self._site.cameras:
+                self._start_camera(name, self._site)
+
+    def stop(self) -> None:
+        """Drain: stop every camera (sinks finalise their files), then the engine. Idempotent."""
+        with self._lock:
+            if self.stopped.is_set():
+                return
+            runners = list(self._cameras.values())
+            self._cameras.clear()
+        stoppers = [threading.Thread(target=runner.stop, name=f"stop:{runner.name}") for runner in runners]
+        for thread in stoppers:  # in parallel: each may wait for an encoder to flush
+            thread.start()
+        for thread in stoppers:
+            thread.join()
+        self.engine.close()
+        self.audit.event("daemon_stop")
+        self.audit.close()
+        self.stopped.set()
+
+    # -- the API's verbs ------------------------------------------------------------------------
+
+    def cameras(self) -> list[dict[str, Any]]:
+        with self._lock:
+            runners = list(self._cameras.values())
+        return [runner.status() for runner in runners]
+
+    def camera(self, name: str) -> CameraRunner:
+        with self._lock:
+            try:
+                return self._cameras[name]
+            except KeyError:
+                raise KeyError(f"no camera named {name!r}; cameras: {', '.join(self._cameras)}") from None
+
+    def runners(self) -> list[CameraRunner]:
+        with self._lock:
+            return list(self._cameras.values())
+
+    def set_prompts(self, name: str, prompts: Sequence[str | dict[str, Any]]) -> list[str]:
+        """Change camera ``name``'s prompts (validated like the config's); returns them."""
+        try:
+            parsed = [PromptConfig.model_validate(p) for p in prompts]
+        except ValueError as exc:
+            raise ConfigError(f"prompts: {exc}") from None
+        if not parsed:
+            raise ConfigError("prompts: expected at least one prompt (with none, nothing would be hidden)")
+        runner = self.camera(name)
+        engine = self.site.engine
+        check_engine_accepts(engine, [Prompt(p.text, p.threshold) for p in parsed], resolve_engine_kind(engine))
+        runner.set_prompts(parsed)
+        texts = [p.text for p in parsed]
+        self.audit.event("prompts_changed", camera=name, prompts=texts)
+        return texts
+
+    def set_zone(self, name: str, zone: str, enabled: bool) -> dict[str, Any]:
+        """Switch zone ``zone`` of camera ``name`` on or off."""
+        changed = self.camera(name).zones.set_enabled(zone, enabled)
+        self.audit.event("zone_changed", camera=name, zone=zone, enabled=enabled)
+        return {"name": changed.name, "mode": changed.mode, "enabled": changed.enabled}
+
+    # -- reload -----------------------------------------------------------------------------------
+
+    def file_changed(self) -> bool:
+        """True when the config file's content differs from the one running (reload on change)."""
+        return self.path is not None and _digest(self.path) != self._file_digest
+
+    def reload(self, trigger: str = "SIGHUP") -> bool:
+        """Re-read the file and apply the differences; False (old config kept) when it is invalid."""
+        if self.path is None:
+            return False
+        digest = _digest(self.path)
+        try:
+            new = load_site(self.path)
+        except ConfigError as exc:
+            self._file_digest = digest  # do not retry the same bad file every poll
+            message = redact_text(str(exc))
+            logger.error("reload (%s) rejected, the running configuration stays:\n%s", trigger, message)
+            self.audit.event("reload", ok=False, trigger=trigger, errors=message.splitlines())
+            return False
+        with self._lock:
+            self._file_digest = digest
+            old = self._site
+            fixed = [key for key in ("engine", "http", "audit") if getattr(old, key) != getattr(new, key)]
+            if fixed:
+                logger.warning("reload: %s changed; that takes effect at the next restart of the service", ", ".join(fixed))
+                new = new.model_copy(update={key: getattr(old, key) for key in fixed})
+            removed = [name for name in old.cameras if name not in new.cameras]
+            added = [name for name in new.cameras if name not in old.cameras]
+            changed = [
+                name for name in new.cameras
+                if name in old.cameras and (
+                    camera_config(old, name) != camera_config(new, name)
+                    or old.cameras[name].zones != new.cameras[name].zones
+                )
+            ]
+            self._site = new
+            for name in removed + changed:
+                self._cameras.pop(name).stop()
+            for name in changed + added:
+                self._start_camera(name, new)
+        unchanged = sorted(set(new.cameras) - set(added) - set(changed))
+        logger.info("reload (%s): added %s, changed %s, removed %s, unchanged %s", trigger, added, changed, removed, unchanged)
+        self.audit.event(
+            "reload", ok=True, trigger=trigger, added=added, changed=changed, removed=removed,
+            unchanged=unchanged, not_applied=fixed,
+        )
+        return True
+
+    def _start_camera(self, name: str, site: SiteConfig) -> None:
+        runner = CameraRunner(
+            name,
+            camera_config(site, name),
+            zones=ZoneBoard([zone.zone() for zone in site.cameras[name].zones]),
+            engine=self.engine,
+            retry=site.retry,
+            audit=self.audit,
+        )
+        self._cameras[name] = runner
+        runner.start()
+
+
+def _digest(path: str) -> str | None:
+    try:
+        with open(path, "rb") as file:
+            return hashlib.sha256(file.read()).hexdigest()
+    except OSError:
+        return None
+
+
+def watch_file(daemon: Daemon, stop: threading.Event) -> None:
+    """The ``reload:watch`` thread: reload when the file's content changes (``reload.watch``)."""
+    while not stop.wait(daemon.site.reload.poll_s):
+        if daemon.site.reload.watch and daemon.file_changed():
+            daemon.reload("file changed")
+

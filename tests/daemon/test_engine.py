@@ -1,0 +1,142 @@
+"""The shared engine: one worker, fair turns, each camera's session its own."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from functools import partial
+
+import numpy as np
+import pytest
+
+from livefilter.config import EngineConfig, RenderConfig, RuntimeConfig
+from livefilter.config.engine import CpuFaceConfig
+from livefilter.daemon.engine import FaceModel, SharedEngine
+from livefilter.pipeline import Pipeline
+from livefilter.types import Frame, Prompt
+from tests.fakes import FAST_ENGINE, SQUARE_COLORS, STRIPE_COLORS, FakeSource, GroundTruthEngine, RecordingSink, Scene, leaked_pixels
+
+
+class TruthModel:
+    """TEST DOUBLE of a shared model: each session is a GroundTruthEngine with its own prompts."""
+
+    name = "truth"
+
+    def __init__(self, scene: Scene, delay_s: float = 0.002) -> None:
+        self.scene, self.delay_s = scene, delay_s
+        self.sessions: list[GroundTruthEngine] = []
+        self.opened = 0
+
+    def open(self) -> None:
+        self.opened += 1
+
+    def session(self, prompts: Sequence[Prompt]) -> GroundTruthEngine:
+        engine = GroundTruthEngine(self.scene, prompts, fps=100.0, delay_s=self.delay_s)
+        self.sessions.append(engine)
+        return engine
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def shared(scene: Scene):
+    model = TruthModel(scene)
+    engine = SharedEngine(lambda: model)
+    engine.open()
+    engine.model = model  # type: ignore[attr-defined]
+    yield engine
+    engine.close()
+
+
+def test_a_flooding_camera_cannot_starve_another(shared: SharedEngine) -> None:
+    order: list[str] = []
+    gate = threading.Event()
+    shared.submit("busy", gate.wait)  # hold the worker while the queue fills
+    flood = [shared.submit("busy", lambda: order.append("busy")) for _ in range(20)]
+    quiet = shared.submit("quiet", lambda: order.append("quiet"))
+    gate.set()
+    quiet.result(5)
+    for future in flood:
+        future.result(5)
+    assert order.index("quiet") <= 1  # served in its turn, not after the 20 queued before it
+
+
+def _camera(scene: Scene, shared: SharedEngine, name: str, prompt: str, sink: RecordingSink) -> Pipeline:
+    return Pipeline(
+        source=FakeSource(scene, count=80, fps=100.0, paced=True, live=True, name=name),
+        engine_factory=partial(shared.client, name, [Prompt(prompt)]),
+        sinks=[sink],
+        render=RenderConfig(fps=100.0),
+        engine=EngineConfig(kind="cpu-face", **FAST_ENGINE),
+        runtime=RuntimeConfig(stats_interval_s=3600.0),
+    )
+
+
+def test_a_cameras_masks_never_reach_another_camera(scene: Scene, shared: SharedEngine) -> None:
+    """Camera a hides the square, camera b the stripe, on the same pictures and one engine:
+    b must still show the square on every frame it shows (a's masks never applied to b), and
+    the other way round."""
+    sink_a, sink_b = RecordingSink(), RecordingSink()
+    cameras = [_camera(scene, shared, "a", "square", sink_a), _camera(scene, shared, "b", "stripe", sink_b)]
+    runs = [threading.Thread(target=camera.run) for camera in cameras]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(30)
+
+    assert len(shared.model.sessions) == 2  # type: ignore[attr-defined]  # one session per camera
+    usage = shared.usage()
+    assert usage["a"].frames > 20 and usage["b"].frames > 20
+    for sink, hidden, other in ((sink_a, SQUARE_COLORS, STRIPE_COLORS), (sink_b, STRIPE_COLORS, SQUARE_COLORS)):
+        shown = [frame for frame in sink.frames if not frame.fully_redacted]
+        assert len(shown) > 40
+        assert all(leaked_pixels(frame.image, hidden) == 0 for frame in sink.frames)
+        assert all(leaked_pixels(frame.image, other) > 0 for frame in shown)
+
+
+def test_sessions_answer_only_the_frame_their_camera_submitted(scene: Scene, shared: SharedEngine) -> None:
+    clients = {name: shared.client(name, [Prompt("square")]) for name in ("a", "b", "c")}
+    errors: list[str] = []
+
+    def drive(name: str) -> None:
+        client = clients[name]
+        client.open()
+        for index in range(40):
+            frame = scene.frame(index, t_capture=time.monotonic(), source=name)
+            masks = client.infer(frame)
+            if (masks.frame_index, masks.t_capture) != (frame.index, frame.t_capture):
+                errors.append(f"{name}: frame {index} answered with {masks.frame_index}")
+
+    threads = [threading.Thread(target=drive, args=(name,)) for name in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    for client in clients.values():
+        client.close()
+    assert errors == []
+    assert {name: usage.frames for name, usage in shared.usage().items()} == {"a": 40, "b": 40, "c": 40}
+
+
+def test_a_session_failure_stays_with_its_camera(scene: Scene, shared: SharedEngine) -> None:
+    good, bad = shared.client("good", [Prompt("square")]), shared.client("bad", [Prompt("square")])
+    good.open()
+    bad.open()
+    shared.model.sessions[1].raise_after = 0  # type: ignore[attr-defined]
+    frame = scene.frame(1)
+    with pytest.raises(RuntimeError, match="injected crash"):
+        bad.infer(frame)
+    assert good.infer(frame).frame_index == 1
+
+
+def test_the_face_model_loads_one_detector_for_every_session() -> None:
+    model = FaceModel(CpuFaceConfig())
+    model.open()
+    sessions = [model.session([Prompt("face")]) for _ in range(3)]
+    for session in sessions:
+        session.open()
+    assert len({id(session.detector) for session in sessions}) == 1  # type: ignore[attr-defined]
+    frame = Frame(np.zeros((90, 160, 3), np.uint8), index=0, t_capture=0.0)
+    assert all(len(session.infer(frame)) == 0 for session in sessions)
