@@ -1,0 +1,171 @@
+"""The daemon with real pipelines: start-up retries, the HTTP API, /metrics, reloads, the audit log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+import yaml
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.daemon.conftest import DEMO, Running, audit_events
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def scrape(running: Running) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of /metrics, parsed by prometheus_client's own parser."""
+    status, text = running.get("/metrics")
+    assert status == 200
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def camera(**overrides: Any) -> dict[str, Any]:
+    return {"source": DEMO, "sinks": [{"kind": "null"}], **overrides}
+
+
+def test_a_camera_down_at_start_is_retried_until_it_comes_up(start_daemon, tmp_path: Path) -> None:
+    still = tmp_path / "late.png"  # the camera that is not there yet
+    late = {"kind": "image", "path": str(still), "fps": 10.0, "frames": None, "realtime": True}
+    running = start_daemon({"cameras": {"up": camera(), "late": camera(source=late)}})
+    daemon = running.daemon
+
+    wait_for(lambda: daemon.camera("up").status()["output_fps"] > 5, what="camera up publishing")
+    wait_for(lambda: daemon.camera("late").totals().start_failures >= 3, what="retries of the missing camera")
+    assert daemon.camera("late").status()["state"] == "retrying"
+    status, ready = running.get("/readyz")
+    assert status == 503 and ready["cameras"]["up"]["ready"] and not ready["cameras"]["late"]["ready"]
+
+    cv2.imwrite(str(still), np.full((180, 320, 3), 90, np.uint8))  # the camera comes up
+    wait_for(lambda: daemon.camera("late").status()["ready"], what="the late camera publishing")
+    assert wait_for(lambda: running.get("/readyz")[0] == 200, what="/readyz 200")
+    samples = scrape(running)
+    assert value(samples, "livefilter_camera_start_failures_total", camera="late") >= 3
+    assert value(samples, "livefilter_camera_up", camera="late") == 1.0
+    events = [e["event"] for e in audit_events(tmp_path / "audit.jsonl") if e.get("camera") == "late"]
+    assert events[:3] == ["camera_start_failed"] * 3 and "camera_start" in events
+
+
+def test_metrics_follow_prometheus_conventions_and_move(start_daemon) -> None:
+    running = start_daemon({"cameras": {"a": camera(), "b": camera()}})
+    wait_for(lambda: all(c["output_fps"] > 5 for c in running.daemon.cameras()), what="both cameras publishing")
+    first = scrape(running)
+    time.sleep(1.0)
+    second = scrape(running)
+
+    for cam in ("a", "b"):
+        assert value(second, "livefilter_frames_out_total", camera=cam) > value(first, "livefilter_frames_out_total", camera=cam)
+        assert value(second, "livefilter_frames_in_total", camera=cam) > 0
+        assert value(second, "livefilter_engine_seconds_count", camera=cam) > 0
+        assert value(second, "livefilter_latency_seconds_count", camera=cam) > 0
+        assert value(second, "livefilter_fail_closed_frames_total", camera=cam, reason="no_masks_yet") >= 0
+    for name, labels in second:
+        assert name.startswith("livefilter_")
+        assert {key for key, _ in labels} <= {"camera", "reason", "le"}
+        assert "_ms" not in name
+
+
+def test_api_lists_cameras_changes_prompts_and_toggles_zones(start_daemon, tmp_path: Path) -> None:
+    zone = {"name": "window", "points": [[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]]}
+    running = start_daemon({"cameras": {"a": camera(zones=[zone]), "b": camera()}})
+
+    status, body = running.get("/api/cameras")
+    assert status == 200 and [c["name"] for c in body["cameras"]] == ["a", "b"]
+    assert body["cameras"][0]["zones"] == [{"name": "window", "mode": "hide", "enabled": True}]
+
+    status, body = running.put("/api/cameras/a/zones/window", {"enabled": False})
+    assert status == 200 and body["zone"]["enabled"] is False
+    assert running.daemon.camera("a").zones.mask(180, 320) is None
+    assert running.put("/api/cameras/a/zones/nope", {"enabled": False})[0] == 404
+
+    status, body = running.put("/api/cameras/b/prompts", {"prompts": ["head"]})
+    assert status == 200 and body["prompts"] == ["head"]
+    assert running.get("/api/cameras/b")[1]["prompts"] == ["head"]
+    status, body = running.put("/api/cameras/b/prompts", {"prompts": ["license plate"]})
+    assert status == 400 and "cannot look for 'license plate'" in body["error"]
+    assert running.get("/api/cameras/zzz")[0] == 404
+
+    events = audit_events(tmp_path / "audit.jsonl")
+    assert {"event": "zone_changed", "camera": "a", "zone": "window", "enabled": False}.items() <= next(
+        e for e in events if e["event"] == "zone_changed"
+    ).items()
+    assert next(e for e in events if e["event"] == "prompts_changed")["prompts"] == ["head"]
+
+
+def test_a_token_is_required_when_configured(start_daemon) -> None:
+    token = "s3cret-token-for-tests"
+    running = start_daemon({"cameras": {"a": camera()}, "http": {"port": 0, "token": token}})
+    assert running.get("/healthz", token="wrong")[0] == 200  # liveness needs no token
+    assert running.get("/api/cameras", token="wrong")[0] == 401
+    assert running.get("/metrics", token="wrong")[0] == 401
+    assert running.get("/api/cameras")[0] == 200
+
+
+def test_reload_adds_changes_and_keeps_untouched_cameras_running(start_daemon, tmp_path: Path) -> None:
+    site = {"cameras": {"keep": camera(), "change": camera()}, "http": {"port": 0}}
+    running = start_daemon(site, write=True)
+    daemon = running.daemon
+    wait_for(lambda: all(c["output_fps"] > 5 for c in daemon.cameras()), what="cameras publishing")
+    keep = daemon.camera("keep")
+    kept_pipeline = keep._pipeline
+    before = keep.totals()
+
+    path = tmp_path / "site.yaml"
+    site["cameras"]["change"] = camera(prompts=["head"])
+    site["cameras"]["added"] = camera()
+    path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "cameras": site["cameras"]}))
+    assert daemon.reload("test")
+
+    assert daemon.camera("keep") is keep and keep._pipeline is kept_pipeline  # not restarted
+    wait_for(lambda: daemon.camera("added").status()["ready"], what="the added camera")
+    assert [p.text for p in daemon.camera("change").config.prompts] == ["head"]
+    after = keep.totals()
+    assert after.fail_closed == before.fail_closed  # not one frame fully redacted by the reload
+    assert after.counters["frames_published"] > before.counters["frames_published"]
+
+    path.write_text("cameras:\n  keep:\n    source: {kind: demo}\n    sinks: [{kind: nul}]\n")  # invalid
+    assert not daemon.reload("test")
+    assert sorted(daemon.site.cameras) == ["added", "change", "keep"]
+    assert daemon.camera("keep") is keep
+    reloads = [e for e in audit_events(tmp_path / "audit.jsonl") if e["event"] == "reload"]
+    assert reloads[0]["ok"] and reloads[0]["added"] == ["added"] and reloads[0]["changed"] == ["change"]
+    assert reloads[0]["unchanged"] == ["keep"]
+    assert not reloads[1]["ok"] and "sinks[0].kind" in reloads[1]["errors"][0]
+
+
+def test_no_password_in_audit_log_metrics_or_api(start_daemon, tmp_path: Path, caplog, monkeypatch) -> None:
+    monkeypatch.setenv("LIVEFILTER_CAM_PW", "hunter2secret")
+    rtsp = {"kind": "rtsp", "url": "rtsp://admin:{LIVEFILTER_CAM_PW}@127.0.0.1:9/stream", "open_timeout_s": 1.0}
+    running = start_daemon({"cameras": {"cam": camera(source=rtsp)}}, write=True)
+    wait_for(lambda: running.daemon.camera("cam").totals().start_failures >= 2, what="failed starts")
+
+    texts = [
+        (tmp_path / "audit.jsonl").read_text(),
+        running.get("/metrics")[1],
+        str(running.get("/api/cameras")[1]),
+        str(running.get("/readyz")[1]),
+        caplog.text,
+    ]
+    assert all("hunter2secret" not in text for text in texts)
+    assert "admin:***@127.0.0.1" in running.get("/api/cameras/cam")[1]["source"]
