@@ -1,4 +1,4 @@
-"""Command line: ``livefilter run | check | serve | image | video | schema``.
+"""Command line: ``livefilter run | check | serve | image | video | schema | ui``.
 
 Exit codes: 0 done; 1 runtime failure (a source, engine or sink could not open or failed
 while running); 2 bad command line, config, input path or installation (nothing was run);
@@ -410,7 +410,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     schema = commands.add_parser("schema", parents=[common], help="print the config's JSON schema")
     schema.set_defaults(handler=_cmd_schema)
+    _add_ui_command(commands, common)
     return parser
+
+
+def _add_ui_command(commands: Any, common: argparse.ArgumentParser) -> None:
+    """``livefilter ui``: the browser UI (the ``ui`` extra), on 127.0.0.1 unless told otherwise."""
+    ui = commands.add_parser("ui", parents=[common], help='browser UI (pip install -e ".[ui]")')
+    ui.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    ui.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    ui.add_argument("--share", action="store_true", help="also publish a public gradio.live link (says what it exposes)")
+    ui.set_defaults(handler=_cmd_ui)
+
+
+def _cmd_ui(args: argparse.Namespace) -> int:
+    from livefilter.ui.server import launch
+
+    launch(host=args.host, port=args.port, share=args.share)
+    return EXIT_OK
 
 
 class _RedactingFormatter(logging.Formatter):

@@ -37,7 +37,7 @@ from livefilter.sinks import create_sink
 from livefilter.sinks.base import Sink
 from livefilter.sources import create_source
 from livefilter.sources.base import Source
-from livefilter.types import Frame, Prompt
+from livefilter.types import Frame, MaskSet, Prompt
 
 __all__ = ["DEFAULT_FPS", "Pipeline", "build_pipeline", "output_fps"]
 
@@ -247,6 +247,13 @@ class Pipeline:
         """The statistics so far (safe to call from any thread, while running or after)."""
         return self.metrics.snapshot()
 
+    def latest_masks(self) -> MaskSet | None:
+        """The newest masks the engine computed (None before the first, or when it failed on its
+        last frame), e.g. for a UI that outlines what was found. Display only: what reaches the
+        sinks is decided by the render thread alone."""
+        result = self._latest_result.get()
+        return None if result is None else result.masks
+
     @property
     def running(self) -> bool:
         """True from ``start()`` until the stream is fully published, ``stop()`` or a fatal error."""
@@ -323,13 +330,15 @@ def build_pipeline(
     extra_sinks: Sequence[Sink] = (),
     engine_factory: Callable[[Sequence[Prompt]], Engine] | None = None,
     static_mask: StaticMask | None = None,
+    source: Source | None = None,
 ) -> Pipeline:
     """A pipeline for ``config`` (plus ``extra_sinks``, e.g. a preview the CLI adds). Nothing is opened yet.
 
     ``engine_factory(prompts)`` builds the engine instead of ``create_engine`` (the daemon's
-    shared engine); ``static_mask`` is redacted on every frame (privacy zones).
+    shared engine); ``static_mask`` is redacted on every frame (privacy zones); ``source``
+    replaces ``config.source`` (e.g. frames a browser pushes).
     """
-    source = create_source(config.source)
+    source = source if source is not None else create_source(config.source)
     kind = resolve_engine_kind(config.engine)
     prompts = [Prompt(p.text, p.threshold) for p in config.prompts]
     check_engine_accepts(config.engine, prompts, kind)

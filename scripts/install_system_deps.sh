@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# System packages the RTSP tests need: GStreamer with its RTSP server, used by
-# scripts/rtsp_test_server.py through the *system* Python's gi bindings.
+# System packages the tests need: GStreamer with its RTSP server, used by
+# scripts/rtsp_test_server.py through the *system* Python's gi bindings (RTSP tests), and
+# Chromium with its WebDriver (the UI's browser tests, tests/ui).
 # Idempotent and quiet; does nothing when everything is already installed.
 set -euo pipefail
 
@@ -13,6 +14,8 @@ PACKAGES=(
   gstreamer1.0-plugins-ugly
   gstreamer1.0-libav
   gstreamer1.0-rtsp
+  chromium
+  chromium-driver
 )
 
 missing=()
@@ -23,7 +26,7 @@ for pkg in "${PACKAGES[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "install_system_deps: GStreamer RTSP packages already installed"
+  echo "install_system_deps: GStreamer RTSP and Chromium packages already installed"
   exit 0
 fi
 

@@ -1,0 +1,301 @@
+"""The Gradio app: image, video and live tabs over the same pipeline the CLI runs.
+
+Every picture the server sends to the browser is a :class:`~livefilter.types.RedactedFrame`
+the compositor built (or a drawing on one); raw frames never leave the pipeline. Errors
+reach the page as messages (``gr.Error``), never as stack traces.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import gradio as gr
+import numpy as np
+
+from livefilter.cli import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from livefilter.errors import LivefilterError
+from livefilter.secrets import redact_text
+from livefilter.ui.jobs import JobSettings, overlay, redact_image, redact_video
+from livefilter.ui.live import LiveSessions
+
+__all__ = ["PROMPT_ROWS", "build_app"]
+
+logger = logging.getLogger(__name__)
+
+PROMPT_ROWS = 3
+"""Prompt fields per tab (blank ones are ignored)."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def user_message(exc: BaseException) -> str:
+    """What the page shows for ``exc``: livefilter's own message, or a pointer to the server log."""
+    if isinstance(exc, LivefilterError):
+        return redact_text(str(exc))
+    return f"internal error ({type(exc).__name__}); the server log has the details — please report it"
+
+
+def speaks_errors(fn: F) -> F:
+    """Turn any error of ``fn`` into a message on the page (a ``gr.Error``), never a stack trace."""
+
+    def report(exc: BaseException) -> gr.Error:
+        if isinstance(exc, LivefilterError):
+            logger.info("ui: %s", redact_text(str(exc)))
+        else:
+            logger.exception("ui: %s failed", fn.__name__)
+        return gr.Error(user_message(exc), print_exception=False)
+
+    if _is_generator(fn):
+
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
+            try:
+                yield from fn(*args, **kwargs)
+            except gr.Error:
+                raise
+            except Exception as exc:
+                raise report(exc) from None
+
+        return gen_wrapper  # type: ignore[return-value]
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except gr.Error:
+            raise
+        except Exception as exc:
+            raise report(exc) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _is_generator(fn: Callable[..., Any]) -> bool:
+    import inspect
+
+    return inspect.isgeneratorfunction(fn)
+
+
+def settings_from(values: tuple[Any, ...], engine: str, model: str) -> JobSettings:
+    """Gradio inputs → :class:`JobSettings`: PROMPT_ROWS (text, confidence) pairs, then style, strength, dilation."""
+    pairs = values[: 2 * PROMPT_ROWS]
+    style, strength, dilation = values[2 * PROMPT_ROWS :]
+    prompts = tuple((str(pairs[i] or ""), float(pairs[i + 1])) for i in range(0, len(pairs), 2))
+    return JobSettings(
+        prompts=prompts,
+        style=str(style),
+        strength=float(strength),
+        dilation_px=int(dilation),
+        engine=engine,
+        sam3_model=model or "",
+    )
+
+
+def _controls(prefix: str) -> list[gr.components.Component]:
+    """Prompt rows with their confidence, then style, strength and dilation."""
+    controls: list[gr.components.Component] = []
+    for row in range(PROMPT_ROWS):
+        with gr.Row(equal_height=True):
+            controls.append(
+                gr.Textbox(
+                    value="face" if row == 0 else "",
+                    label=f"Prompt {row + 1}" if row else "Prompt 1 (what must never be seen)",
+                    placeholder="e.g. license plate",
+                    elem_id=f"{prefix}-prompt-{row}",
+                    scale=3,
+                )
+            )
+            controls.append(
+                gr.Slider(0.05, 0.95, value=0.5, step=0.05, label="confidence", elem_id=f"{prefix}-conf-{row}", scale=2)
+            )
+    with gr.Row():
+        controls.append(gr.Radio(["blur", "pixelate", "solid"], value="blur", label="style", elem_id=f"{prefix}-style"))
+        controls.append(
+            gr.Slider(2, 100, value=25, step=1, label="strength (blur sigma / pixel block)", elem_id=f"{prefix}-strength")
+        )
+        controls.append(gr.Slider(0, 64, value=6, step=1, label="dilation (px)", elem_id=f"{prefix}-dilation"))
+    return controls
+
+
+def build_app(*, work_dir: Path | None = None, sessions: LiveSessions | None = None) -> gr.Blocks:
+    """The whole UI. ``work_dir`` holds results for download (a fresh temp folder by default)."""
+    out_root = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="livefilter-ui-"))
+    out_root.mkdir(parents=True, exist_ok=True)
+    live_sessions = sessions if sessions is not None else LiveSessions()
+
+    def job_dir() -> Path:
+        return Path(tempfile.mkdtemp(dir=out_root))
+
+    with gr.Blocks(title="livefilter") as app:
+        gr.Markdown(
+            "# livefilter\nSay what must never be seen; only redacted pictures leave the server. "
+            "Same engines and compositor as the command line."
+        )
+        with gr.Row():
+            engine = gr.Dropdown(
+                ["auto", "cpu-face", "sam3"], value="auto", label="engine", elem_id="engine",
+                info="auto: SAM3 when a GPU and its weights are present, else the CPU face engine",
+            )
+            model = gr.Textbox(label="SAM3 weights (hub id or folder)", placeholder="facebook/sam3", elem_id="sam3-model")
+
+        with gr.Tab("Image", id="image"):
+            with gr.Row():
+                with gr.Column():
+                    image_in = gr.File(label="image", file_types=None, type="filepath", elem_id="image-upload")
+                    image_controls = _controls("image")
+                    image_go = gr.Button("Redact", variant="primary", elem_id="image-go")
+                with gr.Column():
+                    image_out = gr.Image(label="redacted", format="png", type="numpy", interactive=False, elem_id="image-out")
+                    image_overlay = gr.Image(
+                        label="masks (ids and scores, drawn on the redacted image)", format="png",
+                        interactive=False, elem_id="image-overlay",
+                    )
+                    image_file = gr.File(label="download", interactive=False, elem_id="image-download")
+                    image_info = gr.Markdown(elem_id="image-info")
+
+            @speaks_errors
+            def on_image(upload: str | None, engine_kind: str, sam3_model: str, *values: Any) -> tuple[Any, ...]:
+                result = redact_image(upload, settings_from(values, engine_kind, sam3_model), job_dir())
+                masks = result.masks
+                found = "nothing found" if masks is None or len(masks) == 0 else ", ".join(
+                    f"#{i} {label} {score:.2f}"
+                    for i, label, score in zip(masks.object_ids.tolist(), masks.labels, masks.scores.tolist())
+                )
+                return (
+                    np.ascontiguousarray(result.frame.image[..., ::-1]),
+                    overlay(result.frame, masks),
+                    str(result.path),
+                    f"**{len(masks) if masks is not None else 0} object(s):** {found}",
+                )
+
+            image_go.click(
+                on_image,
+                [image_in, engine, model, *image_controls],
+                [image_out, image_overlay, image_file, image_info],
+                api_name="redact_image",
+            )
+
+        with gr.Tab("Video", id="video"):
+            with gr.Row():
+                with gr.Column():
+                    video_in = gr.File(label="video", type="filepath", elem_id="video-upload")
+                    video_controls = _controls("video")
+                    gr.Markdown(
+                        "Every frame is processed (no frame limit) with the masks computed on it; "
+                        "the audio is copied. No time limit: long videos take as long as the engine needs "
+                        "(the progress bar shows fps and the time left)."
+                    )
+                    video_go = gr.Button("Redact video", variant="primary", elem_id="video-go")
+                with gr.Column():
+                    video_out = gr.Video(label="redacted", interactive=False, elem_id="video-out")
+                    video_file = gr.File(label="download", interactive=False, elem_id="video-download")
+                    video_info = gr.Markdown(elem_id="video-info")
+
+            @speaks_errors
+            def on_video(
+                upload: str | None, engine_kind: str, sam3_model: str, *values: Any, progress: Any = gr.Progress()
+            ) -> tuple[Any, ...]:
+                def report(p: Any) -> None:
+                    progress((p.done, p.total) if p.total else None, desc=p.describe(), unit="frames")
+
+                result = redact_video(upload, settings_from(values, engine_kind, sam3_model), job_dir(), report)
+                note = (
+                    f"{result.frames} frames"
+                    + (f" (input: {result.input_frames})" if result.input_frames is not None else "")
+                    + f" in {result.seconds:.1f} s ({result.frames / max(result.seconds, 1e-9):.1f} fps); "
+                    + f"fully redacted: {result.fully_redacted}"
+                )
+                return str(result.path), str(result.path), note
+
+            video_go.click(
+                on_video,
+                [video_in, engine, model, *video_controls],
+                [video_out, video_file, video_info],
+                api_name="redact_video",
+            )
+
+        live_tab(engine, model, live_sessions)
+
+    return app
+
+
+def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions) -> None:
+    """The live tab: the browser's webcam through the low-latency pipeline, redacted frames back."""
+    with gr.Tab("Live", id="live"):
+        with gr.Row():
+            with gr.Column():
+                webcam = gr.Image(
+                    sources=["webcam"], streaming=True, type="numpy", label="your camera (never sent back)",
+                    webcam_options=gr.WebcamOptions(mirror=False), elem_id="live-cam",
+                )
+                controls = _controls("live")
+            with gr.Column():
+                live_out = gr.Image(
+                    label="redacted, from the server (click to add objects)", format="jpeg",
+                    interactive=False, elem_id="live-out",
+                )
+                status = gr.Textbox(label="status", interactive=False, elem_id="live-status")
+                with gr.Row():
+                    click_mode = gr.Radio(
+                        ["add", "remove", "box"], value="add", label="a click on the picture",
+                        info="add: a new object (SAM3) or a static zone (CPU engine); remove: negative click; "
+                        "box: two clicks give opposite corners", elem_id="live-click-mode",
+                    )
+                    clear = gr.Button("remove clicked objects", elem_id="live-clear")
+                click_info = gr.Textbox(label="clicks", interactive=False, elem_id="live-click-info")
+                corner = gr.State(None)
+
+        @speaks_errors
+        def on_frame(
+            frame: np.ndarray | None, engine_kind: str, sam3_model: str, *values: Any, request: gr.Request
+        ) -> tuple[Any, str]:
+            if frame is None:
+                return gr.skip(), "waiting for the camera"
+            session = sessions.get(_session_key(request), settings_from(values, engine_kind, sam3_model))
+            out, state = session.process(frame)
+            return np.ascontiguousarray(out.image[..., ::-1]), state.describe()
+
+        webcam.stream(
+            on_frame,
+            [webcam, engine, model, *controls],
+            [live_out, status],
+            stream_every=0.04,
+            concurrency_limit=sessions.limit,
+            show_progress="hidden",
+            api_name="live_frame",
+        )
+
+        @speaks_errors
+        def on_click(mode: str, first: Any, evt: gr.SelectData, request: gr.Request) -> tuple[str, Any]:
+            session = sessions.peek(_session_key(request))
+            if session is None:
+                return "start the camera first", None
+            x, y = (float(v) for v in evt.index)
+            if mode == "box":
+                if first is None:
+                    return f"box: first corner ({x:.0f}, {y:.0f}); click the opposite corner", (x, y)
+                return session.add_box((first[0], first[1], x, y)), None
+            return session.add_click(x, y, positive=mode == "add", size=session.frame_size), None
+
+        live_out.select(on_click, [click_mode, corner], [click_info, corner])
+
+        @speaks_errors
+        def on_clear(request: gr.Request) -> str:
+            session = sessions.peek(_session_key(request))
+            return session.clear_objects() if session is not None else "no live session"
+
+        clear.click(on_clear, None, click_info)
+
+
+def _session_key(request: gr.Request) -> str:
+    return str(request.session_hash or "anonymous")
+
+
+def accepted_uploads() -> str:
+    """The file types the tabs take, for help texts."""
+    return f"images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)}"
