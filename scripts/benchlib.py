@@ -24,12 +24,33 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Self
 
 import numpy as np
 
 SENTINEL_BGR = (0, 0, 0)
 LEAK_TAUS = (0.0, 0.05, 0.2)
+
+
+# --------------------------------------------------------------------------- real media
+
+
+def shared_data() -> Path:
+    """The real test media folder ``shared/data`` beside the project (see its README).
+
+    ``$LIVEFILTER_SHARED_DATA`` wins; otherwise the nearest ``shared/data`` found walking up
+    from this repository (a git worktree may sit one level deeper than the main checkout).
+    """
+    import os
+
+    if os.environ.get("LIVEFILTER_SHARED_DATA"):
+        return Path(os.environ["LIVEFILTER_SHARED_DATA"])
+    repo = Path(__file__).resolve().parents[1]
+    for parent in repo.parents:
+        if (parent / "shared" / "data").is_dir():
+            return parent / "shared" / "data"
+    return repo.parent / "shared" / "data"
 
 
 # --------------------------------------------------------------------------- pixels
@@ -50,39 +71,59 @@ def exclude_sentinel(image: np.ndarray, sentinel: Sequence[int] = SENTINEL_BGR) 
 
 def redacted_pixels(output: np.ndarray, sentinel: Sequence[int] = SENTINEL_BGR) -> np.ndarray:
     """(H, W) bool: output pixels painted in the sentinel colour (= redacted)."""
-    return np.all(output == np.asarray(sentinel, np.uint8), axis=-1)
+    import cv2
+
+    colour = tuple(int(c) for c in sentinel)
+    return cv2.inRange(np.ascontiguousarray(output), colour, colour) > 0
 
 
 def inexact_pixels(output: np.ndarray, source: np.ndarray, redacted: np.ndarray) -> int:
     """Pixels neither redacted nor identical to the input; 0 when the scoring is exact."""
-    changed = np.any(output != source, axis=-1)
-    return int(np.count_nonzero(changed & ~redacted))
+    import cv2
+
+    same = cv2.inRange(cv2.absdiff(np.ascontiguousarray(output), np.ascontiguousarray(source)), (0, 0, 0), (0, 0, 0))
+    return int(np.count_nonzero(~((same > 0) | redacted)))
+
+
+def labels_from_masks(face_masks: np.ndarray) -> np.ndarray:
+    """(H, W) uint8 label map from (k, H, W) disjoint face masks: 0 = no face, i + 1 = face i.
+
+    One byte per pixel instead of k: a 1080p clip's ground truth fits in memory.
+    """
+    masks = np.asarray(face_masks, dtype=bool)
+    if masks.ndim != 3:
+        raise ValueError(f"face_masks: expected (k, H, W), got shape {masks.shape}")
+    if len(masks) > 255:
+        raise ValueError(f"face_masks: at most 255 faces fit a uint8 label map, got {len(masks)}")
+    labels = np.zeros(masks.shape[1:], np.uint8)
+    covered = np.zeros(masks.shape[1:], np.int32)
+    for i, mask in enumerate(masks):
+        labels[mask] = i + 1
+        covered += mask
+    if covered.max(initial=0) > 1:
+        raise ValueError("face_masks: faces overlap; each pixel must belong to at most one face")
+    return labels
 
 
 # --------------------------------------------------------------------------- scoring
 
 
-def face_leak_fractions(redacted: np.ndarray, face_masks: np.ndarray) -> np.ndarray:
-    """(k,) share of each face's visible pixels left unredacted; NaN for a face not visible.
+def face_leak_fractions(redacted: np.ndarray, labels: np.ndarray, faces: int) -> np.ndarray:
+    """(faces,) share of each face's visible pixels left unredacted; NaN for a face not visible.
 
     Args:
         redacted: (H, W) bool, True where the output was redacted.
-        face_masks: (k, H, W) bool, the visible pixels of each face (ground truth).
+        labels: (H, W) uint8 ground truth, 0 = no face, i + 1 = a visible pixel of face i.
+        faces: how many faces the clip has (labels never exceed it).
     """
-    masks = np.asarray(face_masks, dtype=bool)
-    if masks.ndim != 3 or masks.shape[1:] != redacted.shape:
-        raise ValueError(f"face_masks: expected (k, {redacted.shape[0]}, {redacted.shape[1]}), got {masks.shape}")
-    visible = masks.reshape(len(masks), -1).sum(axis=1)
-    shown = (masks & ~redacted[None]).reshape(len(masks), -1).sum(axis=1)
+    if labels.shape != redacted.shape:
+        raise ValueError(f"labels: expected shape {redacted.shape}, got {labels.shape}")
+    visible = np.bincount(labels.ravel(), minlength=faces + 1)[1:]
+    shown = np.bincount(labels[~redacted], minlength=faces + 1)[1:]
+    if len(visible) > faces:
+        raise ValueError(f"labels: face {len(visible)} found, but the clip has {faces} faces")
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(visible > 0, shown / np.maximum(visible, 1), np.nan)
-
-
-def over_redaction_counts(redacted: np.ndarray, face_masks: np.ndarray) -> tuple[int, int]:
-    """(redacted non-face pixels, non-face pixels) of one frame."""
-    face = np.any(face_masks, axis=0) if len(face_masks) else np.zeros(redacted.shape, bool)
-    nonface = ~face
-    return int(np.count_nonzero(redacted & nonface)), int(np.count_nonzero(nonface))
 
 
 def longest_run(flags: Sequence[bool] | np.ndarray) -> int:
@@ -94,14 +135,29 @@ def longest_run(flags: Sequence[bool] | np.ndarray) -> int:
     return best
 
 
+# A frame counts as heavily redacted above this share of its non-face pixels (issue 16) ...
+HEAVY_SHARE = 0.25
+# ... and a face-free frame may not be redacted beyond this share (outside fail-closed frames).
+FACE_FREE_LIMIT = 0.10
+
+
 @dataclass(frozen=True, slots=True)
 class LeakResult:
-    """Leak figures of one run (one scenario, one redactor)."""
+    """Leak and over-redaction figures of one run (one scenario, one redactor), as counts.
+
+    Over-redaction counts only frames that were not fail-closed: fail-closed frames are
+    counted apart (``fully_redacted``), so a startup episode does not hide or inflate what
+    the masks themselves cover. Fail-closed frames never leak.
+    """
 
     face_frames: int  # (frame, face) pairs with the face at least partly visible
     leaks: dict[float, int]  # tau -> leaked face-frames
     longest_run: dict[float, int]  # tau -> most consecutive scored frames one face leaked in
-    over_redaction: float  # share of non-face pixels redacted
+    over_pixels: int  # redacted non-face pixels, frames not fail-closed
+    nonface_pixels: int  # non-face pixels, frames not fail-closed
+    heavy_frames: int  # frames (not fail-closed) with > HEAVY_SHARE of non-face pixels redacted
+    face_free_frames: int  # frames (not fail-closed) with no face visible
+    face_free_over: int  # of which more than FACE_FREE_LIMIT redacted
     frames: int  # frames scored
     fully_redacted: int  # of which fail-closed
     inexact: int  # pixels neither redacted nor equal to the input (0 = exact scoring)
@@ -109,89 +165,92 @@ class LeakResult:
     def leak_rate(self, tau: float) -> float:
         return self.leaks[tau] / self.face_frames if self.face_frames else float("nan")
 
+    @property
+    def over_redaction(self) -> float:
+        """Share of non-face pixels redacted (frames not fail-closed)."""
+        return self.over_pixels / self.nonface_pixels if self.nonface_pixels else 0.0
+
+    @property
+    def heavy_share(self) -> float:
+        """Share of frames (not fail-closed) more than HEAVY_SHARE redacted."""
+        shown = self.frames - self.fully_redacted
+        return self.heavy_frames / shown if shown else 0.0
+
 
 @dataclass
 class LeakScorer:
     """Accumulates per-frame scores, in the order frames were output.
 
-    Faces are identified by their position in ``face_masks`` (stable across a clip).
-    A face that is not visible in a frame breaks its run of leaked frames.
+    Faces are identified by their label (stable across a clip). A face that is not
+    visible in a frame breaks its run of leaked frames.
     """
 
+    faces: int
     taus: Sequence[float] = LEAK_TAUS
     _fractions: list[np.ndarray] = field(default_factory=list)
     _over: int = 0
     _nonface: int = 0
+    _heavy: int = 0
+    _face_free: int = 0
+    _face_free_over: int = 0
     _fully: int = 0
     _inexact: int = 0
 
-    def add(
-        self,
-        redacted: np.ndarray,
-        face_masks: np.ndarray,
-        *,
-        fully_redacted: bool = False,
-        inexact: int = 0,
-    ) -> None:
+    def add(self, redacted: np.ndarray, labels: np.ndarray, *, fully_redacted: bool = False, inexact: int = 0) -> None:
         if fully_redacted:
-            redacted = np.ones(redacted.shape, bool)
             self._fully += 1
-        self._fractions.append(face_leak_fractions(redacted, face_masks))
-        over, nonface = over_redaction_counts(redacted, face_masks)
+            self._fractions.append(face_leak_fractions(np.ones(redacted.shape, bool), labels, self.faces))
+            return
+        fractions = face_leak_fractions(redacted, labels, self.faces)
+        self._fractions.append(fractions)
+        nonface = labels == 0
+        over, total = int(np.count_nonzero(redacted & nonface)), int(np.count_nonzero(nonface))
         self._over += over
-        self._nonface += nonface
+        self._nonface += total
+        share = over / total if total else 0.0
+        self._heavy += share > HEAVY_SHARE
+        if np.isnan(fractions).all():
+            self._face_free += 1
+            self._face_free_over += share > FACE_FREE_LIMIT
         self._inexact += inexact
 
     def result(self) -> LeakResult:
-        return summarize(self._fractions, self.taus, self._over, self._nonface, self._fully, self._inexact)
-
-
-def summarize(
-    fractions: Sequence[np.ndarray],
-    taus: Sequence[float],
-    over: int,
-    nonface: int,
-    fully: int = 0,
-    inexact: int = 0,
-) -> LeakResult:
-    """Leak counts and longest runs from per-frame (k,) leak fractions (NaN = not visible)."""
-    k = max((len(f) for f in fractions), default=0)
-    table = np.full((len(fractions), k), np.nan)
-    for i, f in enumerate(fractions):
-        table[i, : len(f)] = f
-    visible = ~np.isnan(table)
-    leaks: dict[float, int] = {}
-    runs: dict[float, int] = {}
-    for tau in taus:
-        leaked = visible & (np.nan_to_num(table, nan=0.0) > tau)
-        leaks[tau] = int(leaked.sum())
-        runs[tau] = max((longest_run(leaked[:, j]) for j in range(k)), default=0)
-    return LeakResult(
-        face_frames=int(visible.sum()),
-        leaks=leaks,
-        longest_run=runs,
-        over_redaction=over / nonface if nonface else 0.0,
-        frames=len(fractions),
-        fully_redacted=fully,
-        inexact=inexact,
-    )
+        k = self.faces
+        table = np.full((len(self._fractions), k), np.nan)
+        for i, f in enumerate(self._fractions):
+            table[i] = f
+        visible = ~np.isnan(table)
+        leaks: dict[float, int] = {}
+        runs: dict[float, int] = {}
+        for tau in self.taus:
+            leaked = visible & (np.nan_to_num(table, nan=0.0) > tau)
+            leaks[tau] = int(leaked.sum())
+            runs[tau] = max((longest_run(leaked[:, j]) for j in range(k)), default=0)
+        return LeakResult(
+            face_frames=int(visible.sum()),
+            leaks=leaks,
+            longest_run=runs,
+            over_pixels=self._over,
+            nonface_pixels=self._nonface,
+            heavy_frames=self._heavy,
+            face_free_frames=self._face_free,
+            face_free_over=self._face_free_over,
+            frames=len(self._fractions),
+            fully_redacted=self._fully,
+            inexact=self._inexact,
+        )
 
 
 def merge(results: Sequence[LeakResult]) -> LeakResult:
-    """Totals over several runs (longest run = the longest of any run)."""
+    """Totals over several runs (pixel counts pooled; longest run = the longest of any run)."""
     taus = results[0].leaks.keys() if results else ()
-    face_frames = sum(r.face_frames for r in results)
-    frames = sum(r.frames for r in results)
-    # Over-redaction is weighted by frames (every clip has the same frame size).
-    over = sum(r.over_redaction * r.frames for r in results) / frames if frames else 0.0
+    total = {f: sum(getattr(r, f) for r in results) for f in (
+        "face_frames", "over_pixels", "nonface_pixels", "heavy_frames", "face_free_frames", "face_free_over",
+        "frames", "fully_redacted", "inexact")}
     return LeakResult(
-        face_frames=face_frames,
         leaks={t: sum(r.leaks[t] for r in results) for t in taus},
         longest_run={t: max(r.longest_run[t] for r in results) for t in taus},
-        over_redaction=over,
-        frames=frames,
-        fully_redacted=sum(r.fully_redacted for r in results),
-        inexact=sum(r.inexact for r in results),
+        **total,
     )
 
 

@@ -2,10 +2,14 @@
 
 Tests and benchmarks need frames where every face pixel is known. :class:`Scene`
 pastes face cut-outs (by default the public-domain portrait that ships with
-scikit-image) onto a background along smooth Lissajous paths, scales and tilts them,
-hides them behind an opaque bar, and can add motion blur, sensor noise and low light.
-``render(index)`` is a pure function of the spec and the index, so any frame can be
-rebuilt, and it returns the visible face pixels of every face next to the image.
+scikit-image) onto a background along smooth Lissajous paths or straight lines that
+cross the frame edge to edge, scales and tilts them, hides them behind an opaque bar,
+and can pan the camera over the background and add motion blur, sensor noise and low
+light. :func:`turned_face` and :func:`half_face` approximate turned heads from frontal
+photos (a planar yaw warp, the near half of a face); :class:`Shots` plays scenes one
+after another with hard cuts. ``render(index)`` is a pure function of the spec and the
+index, so any frame can be rebuilt, and it returns the visible face pixels of every
+face next to the image.
 
 Example:
     >>> scene = Scene(SceneSpec(width=160, height=120, seed=3))
@@ -22,11 +26,12 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Literal
 
 import cv2
 import numpy as np
 
-__all__ = ["Scene", "SceneFrame", "SceneSpec", "astronaut_face"]
+__all__ = ["Scene", "SceneFrame", "SceneSpec", "Shots", "astronaut_face", "fit_background", "half_face", "turned_face"]
 
 # The face in skimage.data.astronaut() (512x512): centre and semi-axes of an
 # ellipse from the hairline to the chin and cheek to cheek, measured on the image.
@@ -44,6 +49,10 @@ _MAX_ANGULAR_SPEED = 2 * math.pi
 _NOISE_MARGIN = 64
 # Longest line blurred in one pass (its kernel stays within 11x11).
 _BLUR_STEP_PX = 7.0
+# A panning camera sees a background this much larger than the frame (fraction per side).
+_DRIFT_MARGIN = 0.08
+# Crossing faces enter and leave this far along an edge (fraction of its length).
+_CROSS_SPAN = (0.1, 0.9)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +71,12 @@ class SceneSpec:
         occluder: draw an opaque vertical bar, a little wider than a face, in front of them.
         motion_blur: smear each face along its velocity over one frame interval.
         rotation_deg: largest in-plane tilt; faces rock between ±rotation_deg.
-        enter_exit: faces leave the frame (left/right) and come back.
+        enter_exit: faces leave the frame (left/right) and come back (``path="wander"``).
+        path: ``"wander"``: smooth Lissajous paths; ``"cross"``: each face crosses the
+            frame on straight lines at ``speed_px_s``, entering through one edge and
+            leaving through another, lap after lap; face ``i`` enters lap ``n`` through
+            edge ``(i + n) % 4`` (left, top, right, bottom), so every edge is used.
+        drift_px_s: RMS speed of a camera pan over the background (0 = still camera).
         noise_sigma: standard deviation of additive Gaussian sensor noise (0-255 scale).
         brightness: multiplies the whole picture; below 1 simulates low light.
         seed: chooses the paths, phases and the default background.
@@ -79,6 +93,8 @@ class SceneSpec:
     motion_blur: bool = False
     rotation_deg: float = 0.0
     enter_exit: bool = False
+    path: Literal["wander", "cross"] = "wander"
+    drift_px_s: float = 0.0
     noise_sigma: float = 0.0
     brightness: float = 1.0
     seed: int = 0
@@ -96,6 +112,8 @@ class SceneSpec:
                 len(self.scale_range) == 2 and 0 < self.scale_range[0] <= self.scale_range[1],
                 "(low, high) with 0 < low <= high",
             ),
+            ("path", self.path in ("wander", "cross"), '"wander" or "cross"'),
+            ("drift_px_s", self.drift_px_s >= 0, ">= 0"),
             ("noise_sigma", self.noise_sigma >= 0, ">= 0"),
             ("brightness", self.brightness > 0, "> 0"),
         ]
@@ -151,6 +169,55 @@ class _Path:
 
 
 @dataclass(frozen=True, slots=True)
+class _CrossPath:
+    """Straight crossings of the frame, edge to edge, one lap after another.
+
+    Lap ``n`` of face ``i`` enters through edge ``(i + n) % 4`` and leaves through one of
+    the three others; the points along the edges come from ``(seed, i, n)``, so any time
+    can be evaluated on its own. Start and end points lie just outside the frame.
+    """
+
+    base: _Path  # its scale and tilt oscillations are used (its position is not)
+    seed: int
+    face: int
+    size: tuple[int, int]  # frame width, height
+    half: tuple[float, float]  # the sprite's half extent at its largest
+    speed: float
+    offset_s: float  # where on its laps the face is at t = 0
+
+    def _edge_point(self, edge: int, u: float) -> tuple[float, float]:
+        (w, h), (hw, hh) = self.size, self.half
+        if edge == 0:
+            return -hw - 2, u * h
+        if edge == 1:
+            return u * w, -hh - 2
+        if edge == 2:
+            return w + hw + 2, u * h
+        return u * w, h + hh + 2
+
+    def _lap(self, n: int) -> tuple[tuple[float, float], tuple[float, float], float]:
+        rng = np.random.default_rng([self.seed, self.face, n])
+        entry = (self.face + n) % 4
+        leave = (entry + 1 + int(rng.integers(0, 3))) % 4
+        a = self._edge_point(entry, rng.uniform(*_CROSS_SPAN))
+        b = self._edge_point(leave, rng.uniform(*_CROSS_SPAN))
+        return a, b, max(math.dist(a, b) / max(self.speed, 1e-6), 1e-3)
+
+    def at(self, t: float, rotation_deg: float) -> tuple[float, float, float, float, float, float]:
+        _, _, _, _, scale, angle = self.base.at(t, rotation_deg)
+        remaining, n = t + self.offset_s, 0
+        while True:
+            a, b, duration = self._lap(n)
+            if remaining < duration:
+                break
+            remaining -= duration
+            n += 1
+        f = remaining / duration
+        vx, vy = (b[0] - a[0]) / duration, (b[1] - a[1]) / duration
+        return a[0] + f * (b[0] - a[0]), a[1] + f * (b[1] - a[1]), vx, vy, scale, angle
+
+
+@dataclass(frozen=True, slots=True)
 class _Sprite:
     """A face cut-out pre-scaled to its largest on-screen size, premultiplied."""
 
@@ -181,6 +248,56 @@ def astronaut_face() -> np.ndarray:
     return cutout
 
 
+def _check_cutout(cutout: np.ndarray, who: str) -> None:
+    if cutout.dtype != np.uint8 or cutout.ndim != 3 or cutout.shape[2] != 4:
+        raise ValueError(f"{who}: expected an (h, w, 4) uint8 BGRA cut-out, got {cutout.dtype} {cutout.shape}")
+
+
+def turned_face(cutout: np.ndarray, yaw_deg: float, *, distance: float = 3.0) -> np.ndarray:
+    """A BGRA cut-out seen as if the face turned ``yaw_deg`` about its vertical axis.
+
+    An approximation of a turned head from a frontal photo: the picture is treated as a
+    flat plane through the face's centre and rotated in front of a pinhole camera
+    ``distance`` face-widths away (positive yaw: the right side of the picture recedes
+    and shrinks). A real head is not flat: at large yaw its far cheek hides behind the
+    nose and the ear shows, which this warp cannot produce. Alpha is warped with the
+    colour, so alpha > 0.5 stays the exact face ground truth of the result.
+    """
+    _check_cutout(cutout, "turned_face")
+    if not -89.0 <= yaw_deg <= 89.0:
+        raise ValueError(f"turned_face: yaw_deg must be within ±89 degrees, got {yaw_deg}")
+    h, w = cutout.shape[:2]
+    theta = math.radians(yaw_deg)
+    depth = distance * w
+    corners = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float64)
+    x, y = corners[:, 0] - w / 2, corners[:, 1] - h / 2
+    z = depth + x * math.sin(theta)
+    projected = np.stack([depth * x * math.cos(theta) / z, depth * y / z], axis=1)
+    projected -= projected.min(axis=0)
+    size = np.ceil(projected.max(axis=0)).astype(int) + 1
+    matrix = cv2.getPerspectiveTransform(corners.astype(np.float32), projected.astype(np.float32))
+    return cv2.warpPerspective(
+        cutout, matrix, (int(size[0]), int(size[1])), flags=cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0, 0),
+    )
+
+
+def half_face(cutout: np.ndarray, keep: Literal["left", "right"]) -> np.ndarray:
+    """The ``keep`` half of a BGRA face cut-out, split down the middle of its face pixels.
+
+    An approximation of a profile (what a camera sees of a head turned about 90 degrees
+    is roughly one half of the face: one eye, half the nose and mouth). Alpha is zero
+    beyond the split, so alpha > 0.5 stays the exact face ground truth.
+    """
+    _check_cutout(cutout, "half_face")
+    cols = np.flatnonzero((cutout[:, :, 3] > 127).any(axis=0))
+    if cols.size == 0:
+        raise ValueError("half_face: the cut-out has no pixel with alpha > 0.5 (nothing is face)")
+    split = (int(cols[0]) + int(cols[-1]) + 1) // 2
+    part = cutout[:, :split] if keep == "left" else cutout[:, split:]
+    return np.ascontiguousarray(part)
+
+
 def _face_height(cutout: np.ndarray) -> int:
     rows = np.flatnonzero((cutout[:, :, 3] > 127).any(axis=1))
     if rows.size == 0:
@@ -189,10 +306,7 @@ def _face_height(cutout: np.ndarray) -> int:
 
 
 def _make_sprite(cutout: np.ndarray, target_face_h: float, max_scale: float) -> _Sprite:
-    if cutout.dtype != np.uint8 or cutout.ndim != 3 or cutout.shape[2] != 4:
-        raise ValueError(
-            f"Scene faces: expected (h, w, 4) uint8 BGRA cut-outs, got {cutout.dtype} {cutout.shape}"
-        )
+    _check_cutout(cutout, "Scene faces")
     pixels = cutout.astype(np.float32)
     pixels[:, :, 3] /= 255.0
     pixels[:, :, :3] *= pixels[:, :, 3:]
@@ -228,8 +342,8 @@ def _procedural_background(width: int, height: int, rng: np.random.Generator) ->
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def _fit_background(background: np.ndarray, width: int, height: int) -> np.ndarray:
-    """Scale a photo to cover the frame and crop the centre."""
+def fit_background(background: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A BGR ``width`` x ``height`` picture of a photo: scaled to cover it, centre cropped."""
     if background.dtype != np.uint8 or background.ndim not in (2, 3):
         raise ValueError(
             f"Scene background: expected a uint8 image, got {background.dtype} {background.shape}"
@@ -281,7 +395,13 @@ class Scene:
         self.spec = spec
         rng = np.random.default_rng(spec.seed)
         w, h = spec.width, spec.height
-        base = _procedural_background(w, h, rng) if background is None else _fit_background(background, w, h)
+        # A panning camera crops a moving window out of a background with a margin.
+        mx, my = (round(_DRIFT_MARGIN * w), round(_DRIFT_MARGIN * h)) if spec.drift_px_s > 0 else (0, 0)
+        if background is None:
+            base = _procedural_background(w + 2 * mx, h + 2 * my, rng)
+        else:
+            base = fit_background(background, w + 2 * mx, h + 2 * my)
+        self._drift = self._make_drift(rng, mx, my)
 
         if faces is None:
             face = astronaut_face()
@@ -298,6 +418,7 @@ class Scene:
         largest = max((s.pixels.shape[:2] for s in sprites), default=(0, 0))
         face_w_mid = largest[1] * (low + high) / 2 / high
         self._occluder = np.zeros((h, w), np.bool_)
+        self._bar: np.ndarray | None = None
         if spec.occluder:
             bar_w = max(4, round(1.2 * face_w_mid))
             x0 = round(0.62 * w - bar_w / 2)
@@ -306,7 +427,7 @@ class Scene:
             shade = np.linspace(0.55, 1.0, bar_w, dtype=np.float32)[None, :, None]
             stripes = ((np.arange(h) // 24) % 2).astype(np.float32)[:, None, None] * 18.0
             bar = np.array([70.0, 80.0, 95.0], np.float32) * shade + stripes
-            base[:, x0 : x0 + bar_w] = np.clip(bar, 0, 255).astype(np.uint8)
+            self._bar = np.clip(bar, 0, 255).astype(np.uint8)[:, : w - x0]
             self.occluder_box: tuple[int, int, int, int] | None = (x0, 0, x0 + bar_w, h)
         else:
             self.occluder_box = None
@@ -316,7 +437,14 @@ class Scene:
         half_h, half_w = largest[0] / 2, largest[1] / 2
         if spec.rotation_deg:
             half_h = half_w = math.hypot(half_w, half_h)
-        self._paths = [self._make_path(rng, half_w, half_h) for _ in range(spec.faces)]
+        self._paths: list[_Path | _CrossPath] = []
+        for i in range(spec.faces):
+            wander = self._make_path(rng, half_w, half_h)
+            if spec.path == "cross":
+                offset = float(rng.uniform(0.0, (w + h) / max(spec.speed_px_s, 1e-6)))
+                self._paths.append(_CrossPath(wander, spec.seed, i, (w, h), (half_w, half_h), spec.speed_px_s, offset))
+            else:
+                self._paths.append(wander)
 
         self._noise: list[np.ndarray] = []
         if spec.noise_sigma > 0:
@@ -328,8 +456,32 @@ class Scene:
 
     @property
     def background(self) -> np.ndarray:
-        """The frame without faces (occluder included, no noise or low light)."""
-        return self._background
+        """Frame 0 without faces (occluder included, no noise or low light)."""
+        return self.background_at(0)
+
+    def background_at(self, index: int) -> np.ndarray:
+        """Frame ``index`` without faces (a new array): the camera's window on the background."""
+        spec = self.spec
+        h, w = spec.height, spec.width
+        (mx, my), (ox, oy), (wx, wy), (px, py) = self._drift
+        t = index / spec.fps
+        x0 = round(mx + ox * math.sin(wx * t + px)) if ox else mx
+        y0 = round(my + oy * math.sin(wy * t + py)) if oy else my
+        image = self._background[y0 : y0 + h, x0 : x0 + w].copy()
+        if self._bar is not None and self.occluder_box is not None:
+            x = self.occluder_box[0]
+            image[:, x : x + self._bar.shape[1]] = self._bar
+        return image
+
+    def _make_drift(self, rng: np.random.Generator, mx: int, my: int) -> tuple[tuple[float, float], ...]:
+        """(margin, amplitude, omega, phase) of the camera window's Lissajous pan."""
+        speed = self.spec.drift_px_s
+        if speed <= 0:
+            return (0, 0), (0, 0), (0, 0), (0, 0)
+        theta = rng.uniform(0.35, 1.2)
+        wx = min(_MAX_ANGULAR_SPEED, math.sqrt(2) * speed * math.cos(theta) / max(mx, 1))
+        wy = min(_MAX_ANGULAR_SPEED, math.sqrt(2) * speed * math.sin(theta) / max(my, 1))
+        return (mx, my), (mx, my), (wx, wy), (rng.uniform(0, 2 * math.pi), rng.uniform(0, 2 * math.pi))
 
     @property
     def occluder_mask(self) -> np.ndarray:
@@ -369,7 +521,7 @@ class Scene:
         spec = self.spec
         h, w = spec.height, spec.width
         t = index / spec.fps
-        image = self._background.copy()
+        image = self.background_at(index)
         k = spec.faces
         masks = np.zeros((k, h, w), np.bool_)
         velocities = np.zeros((k, 2), np.float32)
@@ -467,3 +619,51 @@ def _mask_box(mask: np.ndarray, region: tuple[int, int, int, int]) -> tuple[floa
     if cols.size == 0:
         return (math.nan,) * 4
     return (x0 + cols[0], y0 + rows[0], x0 + cols[-1] + 1, y0 + rows[-1] + 1)
+
+
+class Shots:
+    """Scenes played one after another with hard cuts (shot changes), as one clip.
+
+    Frame ``index`` is frame ``index - start`` of the shot that contains it (the clip
+    loops). Faces are numbered across shots: the faces of shot ``j`` follow those of
+    the shots before it, so ``face_masks`` has one layer per face of every shot and a
+    face is visible only during its own shot.
+
+    Args:
+        shots: (scene, frames) pairs; every scene has the same size and fps.
+    """
+
+    def __init__(self, shots: Sequence[tuple[Scene, int]]) -> None:
+        if not shots:
+            raise ValueError("Shots: expected at least one (scene, frames) pair, got none")
+        first = shots[0][0].spec
+        for j, (scene, frames) in enumerate(shots):
+            if (scene.spec.width, scene.spec.height, scene.spec.fps) != (first.width, first.height, first.fps):
+                raise ValueError(
+                    f"Shots: shot {j} is {scene.spec.width}x{scene.spec.height} at {scene.spec.fps:g} fps, "
+                    f"shot 0 is {first.width}x{first.height} at {first.fps:g} fps; use one size and rate"
+                )
+            if frames < 1:
+                raise ValueError(f"Shots: shot {j} has {frames} frames; expected at least 1")
+        self._shots = list(shots)
+        self.faces = sum(scene.spec.faces for scene, _ in shots)
+        self.frames = sum(frames for _, frames in shots)
+        self.cuts = tuple(np.cumsum([frames for _, frames in shots])[:-1].tolist())
+
+    def render(self, index: int) -> SceneFrame:
+        """Frame ``index`` and its ground truth, with the faces of every shot."""
+        local, offset = index % self.frames, 0
+        for scene, frames in self._shots:
+            if local < frames:
+                break
+            local -= frames
+            offset += scene.spec.faces
+        frame = scene.render(local)
+        k, (h, w) = scene.spec.faces, frame.image.shape[:2]
+        masks = np.zeros((self.faces, h, w), np.bool_)
+        boxes = np.full((self.faces, 4), np.nan, np.float32)
+        velocities = np.zeros((self.faces, 2), np.float32)
+        masks[offset : offset + k] = frame.face_masks
+        boxes[offset : offset + k] = frame.boxes
+        velocities[offset : offset + k] = frame.velocities
+        return SceneFrame(image=frame.image, face_masks=masks, boxes=boxes, velocities=velocities)

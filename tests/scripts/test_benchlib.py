@@ -14,28 +14,54 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 import benchlib
 
 
-def _masks(shape: tuple[int, int], *boxes: tuple[int, int, int, int]) -> np.ndarray:
-    """(k, H, W) bool with one filled box (y0, y1, x0, x1) per face; None-size boxes are empty."""
-    out = np.zeros((len(boxes), *shape), bool)
+def _labels(shape: tuple[int, int], *boxes: tuple[int, int, int, int]) -> np.ndarray:
+    """(H, W) uint8 label map with face i + 1 filling box (y0, y1, x0, x1); empty boxes = invisible faces."""
+    out = np.zeros(shape, np.uint8)
     for i, (y0, y1, x0, x1) in enumerate(boxes):
-        out[i, y0:y1, x0:x1] = True
+        out[y0:y1, x0:x1] = i + 1
     return out
 
 
 def test_leak_fraction_counts_unredacted_visible_pixels():
-    faces = _masks((10, 10), (0, 4, 0, 5), (5, 10, 5, 10), (0, 0, 0, 0))  # 20 px, 25 px, invisible
+    faces = _labels((10, 10), (0, 4, 0, 5), (5, 10, 5, 10), (0, 0, 0, 0))  # 20 px, 25 px, invisible
     redacted = np.zeros((10, 10), bool)
     redacted[0:4, 0:4] = True  # 16 of face 0's 20 pixels
     redacted[5:10, 5:10] = True  # all of face 1
-    fractions = benchlib.face_leak_fractions(redacted, faces)
+    fractions = benchlib.face_leak_fractions(redacted, faces, 3)
     assert fractions[0] == pytest.approx(4 / 20)
     assert fractions[1] == 0.0
     assert math.isnan(fractions[2])
 
 
-def test_leak_fraction_rejects_mismatched_shapes():
-    with pytest.raises(ValueError, match="face_masks"):
-        benchlib.face_leak_fractions(np.zeros((4, 4), bool), np.zeros((1, 4, 5), bool))
+def test_one_visible_face_pixel_is_a_leak_at_zero():
+    face = _labels((20, 20), (2, 18, 2, 18))
+    redacted = np.ones((20, 20), bool)
+    scorer = benchlib.LeakScorer(faces=1)
+    scorer.add(redacted, face)
+    redacted[17, 17] = False  # one face pixel shows
+    scorer.add(redacted, face)
+    redacted[17, 17], redacted[19, 19] = True, False  # a background pixel shows: no leak
+    scorer.add(redacted, face)
+    result = scorer.result()
+    assert result.leaks[0.0] == 1 and result.leaks[0.05] == 0
+    assert result.longest_run[0.0] == 1
+
+
+def test_leak_fraction_rejects_mismatched_input():
+    with pytest.raises(ValueError, match="labels"):
+        benchlib.face_leak_fractions(np.zeros((4, 4), bool), np.zeros((4, 5), np.uint8), 1)
+    with pytest.raises(ValueError, match="2 faces"):
+        benchlib.face_leak_fractions(np.zeros((4, 4), bool), np.full((4, 4), 3, np.uint8), 2)
+
+
+def test_labels_from_masks_numbers_faces_and_rejects_overlaps():
+    masks = np.zeros((3, 4, 4), bool)
+    masks[0, 0, 0] = masks[2, 3, 3] = True
+    labels = benchlib.labels_from_masks(masks)
+    assert labels[0, 0] == 1 and labels[3, 3] == 3 and labels.sum() == 4
+    masks[1, 0, 0] = True
+    with pytest.raises(ValueError, match="overlap"):
+        benchlib.labels_from_masks(masks)
 
 
 @pytest.mark.parametrize(
@@ -48,8 +74,8 @@ def test_longest_run(flags, expected):
 
 def test_leak_at_tau_is_strictly_more_than_tau():
     shape = (10, 10)
-    face = _masks(shape, (0, 10, 0, 10))  # 100 px
-    scorer = benchlib.LeakScorer(taus=(0.0, 0.05, 0.2))
+    face = _labels(shape, (0, 10, 0, 10))  # 100 px
+    scorer = benchlib.LeakScorer(faces=1, taus=(0.0, 0.05, 0.2))
     for unredacted in (0, 5, 6, 20, 21):  # shown pixels per frame
         redacted = np.ones(shape, bool)
         redacted.reshape(-1)[:unredacted] = False
@@ -63,11 +89,11 @@ def test_leak_at_tau_is_strictly_more_than_tau():
 
 def test_invisible_frames_break_a_run_and_are_not_counted():
     shape = (4, 4)
-    face, gone = _masks(shape, (0, 2, 0, 2)), _masks(shape, (0, 0, 0, 0))
+    face, gone = _labels(shape, (0, 2, 0, 2)), _labels(shape, (0, 0, 0, 0))
     nothing = np.zeros(shape, bool)
-    scorer = benchlib.LeakScorer(taus=(0.0,))
-    for masks in (face, face, gone, face):
-        scorer.add(nothing, masks)
+    scorer = benchlib.LeakScorer(faces=1, taus=(0.0,))
+    for labels in (face, face, gone, face):
+        scorer.add(nothing, labels)
     result = scorer.result()
     assert result.face_frames == 3
     assert result.leaks[0.0] == 3
@@ -76,43 +102,68 @@ def test_invisible_frames_break_a_run_and_are_not_counted():
 
 def test_runs_are_per_face():
     shape = (4, 8)
-    faces = _masks(shape, (0, 4, 0, 4), (0, 4, 4, 8))
+    faces = _labels(shape, (0, 4, 0, 4), (0, 4, 4, 8))
     left, right = np.zeros(shape, bool), np.zeros(shape, bool)
     left[:, :4] = True  # face 0 hidden, face 1 shown
     right[:, 4:] = True
-    scorer = benchlib.LeakScorer(taus=(0.0,))
+    scorer = benchlib.LeakScorer(faces=2, taus=(0.0,))
     for redacted in (left, right, left, right):  # each face leaks every other frame
         scorer.add(redacted, faces)
     assert scorer.result().leaks[0.0] == 4
     assert scorer.result().longest_run[0.0] == 1
 
 
-def test_over_redaction_and_fail_closed_frames():
+def test_over_redaction_counts_non_face_pixels_outside_fail_closed_frames():
     shape = (10, 10)
-    face = _masks(shape, (0, 5, 0, 5))  # 25 face px, 75 non-face px
+    face = _labels(shape, (0, 5, 0, 5))  # 25 face px, 75 non-face px
     redacted = np.zeros(shape, bool)
     redacted[0:5, 0:8] = True  # the face + 15 non-face pixels
-    scorer = benchlib.LeakScorer(taus=(0.0,))
+    scorer = benchlib.LeakScorer(faces=1, taus=(0.0,))
     scorer.add(redacted, face)
     assert scorer.result().over_redaction == pytest.approx(15 / 75)
-    scorer.add(np.zeros(shape, bool), face, fully_redacted=True)  # counts as all redacted
+    scorer.add(np.zeros(shape, bool), face, fully_redacted=True)  # never leaks, counted apart
     result = scorer.result()
-    assert result.over_redaction == pytest.approx((15 + 75) / 150)
-    assert result.leaks[0.0] == 0
-    assert result.fully_redacted == 1
+    assert result.over_redaction == pytest.approx(15 / 75)
+    assert result.leaks[0.0] == 0 and result.face_frames == 2
+    assert result.fully_redacted == 1 and result.frames == 2
+
+
+def test_heavily_redacted_and_face_free_frames():
+    shape = (10, 10)
+    face, none = _labels(shape, (0, 2, 0, 2)), _labels(shape, (0, 0, 0, 0))
+    scorer = benchlib.LeakScorer(faces=1, taus=(0.0,))
+    redacted = np.zeros(shape, bool)
+    redacted.reshape(-1)[:30] = True  # 30 % of the frame
+    scorer.add(redacted, face)  # 26 of 96 non-face pixels: > 25 %, but a face is visible
+    small = np.zeros(shape, bool)
+    small.reshape(-1)[:11] = True  # 11 % of a face-free frame
+    scorer.add(small, none)
+    tiny = np.zeros(shape, bool)
+    tiny.reshape(-1)[:10] = True  # exactly 10 %: within the limit
+    scorer.add(tiny, none)
+    scorer.add(np.zeros(shape, bool), none, fully_redacted=True)  # fail-closed: not counted as over-redaction
+    result = scorer.result()
+    assert result.heavy_frames == 1 and result.heavy_share == pytest.approx(1 / 3)
+    assert (result.face_free_frames, result.face_free_over) == (2, 1)
+    assert result.over_pixels == 26 + 11 + 10 and result.nonface_pixels == 96 + 100 + 100
 
 
 def test_merge_adds_counts_and_keeps_the_longest_run():
     shape = (2, 2)
-    face = _masks(shape, (0, 2, 0, 2))
-    a, b = benchlib.LeakScorer(taus=(0.0,)), benchlib.LeakScorer(taus=(0.0,))
+    face = _labels(shape, (0, 2, 0, 2))
+    a, b = benchlib.LeakScorer(faces=1, taus=(0.0,)), benchlib.LeakScorer(faces=1, taus=(0.0,))
     for _ in range(3):
         a.add(np.zeros(shape, bool), face)
     b.add(np.ones(shape, bool), face)
-    merged = benchlib.merge([a.result(), b.result()])
+    empty = benchlib.LeakScorer(faces=1, taus=(0.0,))
+    empty.add(np.ones((4, 4), bool), np.zeros((4, 4), np.uint8))  # a bigger face-free frame, all redacted
+    merged = benchlib.merge([a.result(), b.result(), empty.result()])
     assert merged.face_frames == 4
     assert merged.leaks[0.0] == 3
     assert merged.longest_run[0.0] == 3
+    # Pixels are pooled, not per-clip shares: 16 redacted non-face pixels of 16.
+    assert merged.over_redaction == pytest.approx(16 / 16)
+    assert merged.face_free_over == 1
 
 
 def test_sentinel_is_excluded_from_inputs_and_detected_exactly():

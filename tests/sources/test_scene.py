@@ -10,10 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from livefilter.sources.scene import Scene, SceneSpec, astronaut_face
+from livefilter.sources.scene import Scene, SceneSpec, Shots, astronaut_face, half_face, turned_face
 
 SMALL = {"width": 320, "height": 180, "fps": 10.0}
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+# shared/data beside the project; a git worktree may sit one level deeper than the checkout.
+SHARED_DATA = next(
+    (p / "shared" / "data" for p in Path(__file__).resolve().parents[2].parents if (p / "shared" / "data").is_dir()),
+    Path(__file__).resolve().parents[2].parent / "shared" / "data",
+)
 
 
 @pytest.fixture
@@ -38,7 +42,7 @@ def grey_background(spec: SceneSpec) -> np.ndarray:
 
 def test_render_is_deterministic() -> None:
     spec = SceneSpec(
-        **SMALL, faces=2, motion_blur=True, rotation_deg=15, noise_sigma=6, brightness=0.7, seed=5
+        **SMALL, faces=2, motion_blur=True, rotation_deg=15, noise_sigma=6, brightness=0.7, seed=5, drift_px_s=20
     )
     a, b = Scene(spec), Scene(spec)
     for index in (0, 7, 123):
@@ -259,3 +263,103 @@ def test_spec_validation(field: str, value: object, expectation) -> None:
 def test_cutout_without_face_pixels_is_rejected() -> None:
     with pytest.raises(ValueError, match="alpha > 0.5"):
         Scene(SceneSpec(**SMALL), faces=[np.zeros((10, 10, 4), np.uint8)])
+
+
+def green_mask(image: np.ndarray) -> np.ndarray:
+    """Pixels that are mostly green face over the grey background (alpha > 0.5)."""
+    b, g, r = (image[:, :, c].astype(int) for c in range(3))
+    return (g - (b + r) / 2) > 255 / 2
+
+
+def assert_exact(frame, union: np.ndarray | None = None) -> None:
+    union = frame.face_masks.any(axis=0) if union is None else union
+    mismatch = np.count_nonzero(green_mask(frame.image) != union)
+    perimeter = np.count_nonzero(cv2.morphologyEx(union.astype(np.uint8), cv2.MORPH_GRADIENT, np.ones((3, 3))))
+    assert mismatch <= 0.25 * perimeter + 2, (mismatch, perimeter)
+
+
+def edges_touched(mask: np.ndarray) -> set[str]:
+    sides = {"left": mask[:, 0], "right": mask[:, -1], "top": mask[0], "bottom": mask[-1]}
+    return {side for side, line in sides.items() if line.any()}
+
+
+def test_crossing_faces_enter_and_leave_through_every_edge() -> None:
+    spec = SceneSpec(**SMALL, faces=2, path="cross", speed_px_s=250.0, occluder=False, seed=4)
+    scene = Scene(spec, faces=[green_face()], background=grey_background(spec))
+    entered: set[str] = set()
+    left: set[str] = set()
+    previous = scene.render(0).face_masks
+    for index in range(1, 400):
+        frame = scene.render(index)
+        if index % 5 == 0:
+            assert_exact(frame)  # a face cut by the edge: exactly its visible pixels are masked
+        for before, now in zip(previous, frame.face_masks):
+            if now.any() and not before.any():
+                entered |= edges_touched(now)
+            if before.any() and not now.any():
+                left |= edges_touched(before)
+        previous = frame.face_masks
+    assert entered == left == {"left", "right", "top", "bottom"}, (entered, left)
+    assert np.hypot(*scene.render(40).velocities[0]) == pytest.approx(250.0, rel=1e-6)  # straight, at speed
+
+
+def test_camera_drift_pans_the_background_and_keeps_the_occluder_still() -> None:
+    spec = SceneSpec(**SMALL, faces=0, drift_px_s=60.0, occluder=True, seed=1)
+    photo = np.random.default_rng(0).integers(0, 255, (400, 600, 3), np.uint8)
+    scene = Scene(spec, background=cv2.GaussianBlur(photo, (5, 5), 0))
+    frames = [scene.render(i).image for i in range(0, 30, 5)]
+    x0, _, x1, _ = scene.occluder_box
+    for frame in frames[1:]:
+        assert not np.array_equal(frame[:, :x0], frames[0][:, :x0])  # the view moved
+        np.testing.assert_array_equal(frame[:, x0:x1], frames[0][:, x0:x1])  # the bar did not
+    np.testing.assert_array_equal(scene.render(5).image, scene.background_at(5))
+    still = Scene(SceneSpec(**SMALL, faces=0, occluder=False), background=photo)
+    np.testing.assert_array_equal(still.render(0).image, still.render(17).image)
+
+
+def test_turned_face_is_narrower_with_a_receding_side_and_exact_masks() -> None:
+    face = green_face(80, 60)
+    turned = turned_face(face, 60.0)
+    alpha = turned[:, :, 3] > 127
+    cols = np.flatnonzero(alpha.any(axis=0))
+    assert 0.35 < (cols[-1] - cols[0] + 1) / 56 < 0.65  # about cos 60° of the ellipse's width
+    left, right = alpha[:, cols[0] + 2].sum(), alpha[:, cols[-1] - 2].sum()
+    assert right < left  # positive yaw: the right side recedes and shrinks
+    spec = SceneSpec(**SMALL, occluder=False, face_height_frac=0.5, seed=3)
+    scene = Scene(spec, faces=[turned], background=grey_background(spec))
+    for index in (0, 9, 21):
+        assert_exact(scene.render(index))
+    with pytest.raises(ValueError, match="yaw_deg"):
+        turned_face(face, 90.0)
+
+
+def test_half_face_keeps_one_side_of_the_face() -> None:
+    face = green_face(80, 60)
+    left, right = half_face(face, "left"), half_face(face, "right")
+    assert left.shape[1] + right.shape[1] == face.shape[1]
+    assert abs(left.shape[1] - right.shape[1]) <= 2
+    np.testing.assert_array_equal(np.hstack([left, right]), face)
+    spec = SceneSpec(**SMALL, occluder=False, seed=3)
+    assert_exact(Scene(spec, faces=[left], background=grey_background(spec)).render(5))
+    with pytest.raises(ValueError, match="nothing is face"):
+        half_face(np.zeros((10, 10, 4), np.uint8), "left")
+
+
+def test_shots_cut_between_scenes_with_faces_numbered_across_shots() -> None:
+    one = Scene(SceneSpec(**SMALL, faces=1, seed=1))
+    none = Scene(SceneSpec(**SMALL, faces=0, seed=2))
+    two = Scene(SceneSpec(**SMALL, faces=2, seed=3))
+    shots = Shots([(one, 4), (none, 3), (two, 5)])
+    assert (shots.faces, shots.frames, shots.cuts) == (3, 12, (4, 7))
+    for index, (scene, local, layers) in {3: (one, 3, [0]), 4: (none, 0, []), 7: (two, 0, [1, 2]), 11: (two, 4, [1, 2])}.items():
+        frame, expected = shots.render(index), scene.render(local)
+        np.testing.assert_array_equal(frame.image, expected.image)
+        assert frame.face_masks.shape == (3, 180, 320)
+        np.testing.assert_array_equal(frame.face_masks[layers], expected.face_masks)
+        others = [i for i in range(3) if i not in layers]
+        assert not frame.face_masks[others].any() and np.isnan(frame.boxes[others]).all()
+    np.testing.assert_array_equal(shots.render(12).image, shots.render(0).image)  # loops
+    with pytest.raises(ValueError, match="one size and rate"):
+        Shots([(one, 2), (Scene(SceneSpec(width=160, height=120)), 2)])
+    with pytest.raises(ValueError, match="at least 1"):
+        Shots([(one, 0)])

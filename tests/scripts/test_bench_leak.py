@@ -1,0 +1,85 @@
+"""scripts/bench_leak.py: output images are read back and scored against the scene's ground truth."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+
+import bench_leak
+import benchlib
+
+from livefilter.sources.scene import Scene, SceneSpec, Shots
+
+
+def small_clip(frames: int = 6) -> bench_leak.Clip:
+    spec = SceneSpec(width=160, height=96, fps=10.0, faces=2, occluder=False, face_height_frac=0.4, seed=1)
+    shots = Shots([(Scene(spec), frames - 2), (Scene(SceneSpec(width=160, height=96, fps=10.0, faces=0)), 2)])
+    rendered = [shots.render(i) for i in range(frames)]
+    return bench_leak.Clip(
+        "test", "tiny", 10.0,
+        [benchlib.exclude_sentinel(r.image) for r in rendered],
+        [benchlib.labels_from_masks(r.face_masks) for r in rendered],
+        shots.faces,
+    )
+
+
+def redact(image: np.ndarray, where: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    out[where] = benchlib.SENTINEL_BGR
+    return out
+
+
+def test_a_single_visible_face_pixel_is_a_leak_and_extra_pixels_are_over_redaction() -> None:
+    clip = small_clip()
+    outputs = []
+    for i, (frame, labels) in enumerate(zip(clip.frames, clip.labels)):
+        where = labels > 0
+        if i == 1:  # one pixel of face 0 shows
+            ys, xs = np.nonzero(labels == 1)
+            where[ys[0], xs[0]] = False
+        if i == 4:  # a face-free frame with 20 % of it redacted
+            where[: where.shape[0] // 5] = True
+        outputs.append(bench_leak.observe(clip, i, redact(frame, where), False))
+    result = bench_leak.score_outputs(clip, outputs)
+    visible = sum(int((np.unique(labels) > 0).sum()) for labels in clip.labels)
+    assert result.face_frames == visible > 0
+    assert result.leaks[0.0] == 1 and result.leaks[0.05] == 0 and result.longest_run[0.0] == 1
+    assert result.face_free_frames == 2 and result.face_free_over == 1
+    assert result.over_pixels == 96 // 5 * 160
+    assert result.inexact == 0
+
+
+def test_blended_output_pixels_are_reported_as_inexact() -> None:
+    clip = small_clip()
+    blended = clip.frames[0].copy()
+    blended[0, 0] = blended[0, 0] // 2 + 1
+    assert bench_leak.observe(clip, 0, blended, False)[3] == 1
+    assert bench_leak.observe(clip, 0, blended, True)[3] == 0  # a fail-closed frame is all redacted
+
+
+@pytest.mark.parametrize("low, high", [(20, 48), (420, 620)])
+def test_px_sizes_faces_in_pixels(low: int, high: int) -> None:
+    options = bench_leak.px(low, high, 720)
+    spec = SceneSpec(width=1280, height=720, occluder=False, **{**options})
+    assert spec.face_height_frac * 720 * spec.scale_range[0] == pytest.approx(low)
+    assert spec.face_height_frac * 720 * spec.scale_range[1] == pytest.approx(high)
+
+
+def test_every_hd_scenario_renders_with_consistent_ground_truth() -> None:
+    root = benchlib.shared_data()
+    if not (root / "faces" / "faces.json").is_file():
+        pytest.skip(f"real test photos not found at {root} (shared/data beside the project)")
+    media = bench_leak.Media.load()
+    for seed, scenario in enumerate(s for s in bench_leak.SCENARIOS if "720p" in s.tiers):
+        shots = scenario.build(1280, 720, 30.0, 12, seed, media)
+        seen = 0
+        for i in range(0, 12, 3):
+            frame = shots.render(i)
+            assert frame.image.shape == (720, 1280, 3)
+            seen += int(benchlib.labels_from_masks(frame.face_masks).any())
+        assert (seen > 0) == ("no faces" not in scenario.name), scenario.name
