@@ -2,12 +2,14 @@
 
 Frames are read-only so threads share them without copying. A sink only ever
 receives a :class:`RedactedFrame`, which only the compositor builds, so a raw
-:class:`Frame` cannot reach an output by type.
+:class:`Frame` cannot reach an output by type: building one takes a seal that is
+issued once, to :mod:`livefilter.render.compositor` when it is imported.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import InitVar, dataclass, field
 
 import numpy as np
 
@@ -183,9 +185,35 @@ class MaskSet:
         return np.logical_or.reduce(self.masks, axis=0)
 
 
+def _make_seal() -> tuple[Callable[[], object], Callable[[object], bool]]:
+    """``issue()`` hands out the one seal that builds a :class:`RedactedFrame` (once: a second call
+    raises); ``is_seal(x)`` checks it. The seal lives only in this closure and in the compositor."""
+    seal = object()
+    issued = False
+
+    def issue() -> object:
+        nonlocal issued
+        if issued:
+            raise RuntimeError(
+                "the RedactedFrame seal was already issued (to livefilter.render.compositor); "
+                "only the compositor builds frames that sinks accept"
+            )
+        issued = True
+        return seal
+
+    def is_seal(candidate: object) -> bool:
+        return candidate is seal
+
+    return issue, is_seal
+
+
+_issue_seal, _is_seal = _make_seal()
+
+
 @dataclass(frozen=True, slots=True)
 class RedactedFrame(_Picture):
-    """A frame that is safe to publish. Only the compositor builds these.
+    """A frame that is safe to publish. Only the compositor builds these: any other
+    construction (including ``dataclasses.replace``) raises ``TypeError``.
 
     Attributes:
         image: HxWx3 uint8 BGR, read-only, redaction applied.
@@ -195,6 +223,7 @@ class RedactedFrame(_Picture):
         fully_redacted: True when the whole picture was redacted (fail-closed).
         mask_frame_index: index of the frame the masks came from (None when fully redacted).
         reason: why the frame was fully redacted ("no_masks_yet", "stale_masks", ...), else "".
+        seal: the compositor's seal (init only, not stored).
     """
 
     image: np.ndarray
@@ -204,6 +233,13 @@ class RedactedFrame(_Picture):
     fully_redacted: bool
     mask_frame_index: int | None = None
     reason: str = ""
+    seal: InitVar[object] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, seal: object) -> None:
+        if not _is_seal(seal):
+            raise TypeError(
+                "RedactedFrame: only the compositor builds frames that sinks accept "
+                "(livefilter.render.compositor.Compositor: redact_regions / redact_all); "
+                "a frame in which nothing must be hidden is redact_regions(frame, MaskSet.empty(...))"
+            )
         object.__setattr__(self, "image", _readonly(self.image))

@@ -14,7 +14,6 @@ So a sink frame *leaks* exactly when it contains a pixel of a secret colour, whe
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from collections.abc import Iterable, Sequence
@@ -38,6 +37,7 @@ __all__ = [
     "leaked_pixels",
     "make_frame",
     "make_masks",
+    "redacted",
 ]
 
 SQUARE_COLORS = ((255, 0, 255), (0, 255, 0))  # BGR magenta, green
@@ -168,6 +168,31 @@ def make_masks(
         frame_index=frame_index,
         t_capture=t_capture,
     )
+
+
+def redacted(
+    image: np.ndarray,
+    index: int = 0,
+    t_capture: float = 0.0,
+    pts: float | None = None,
+    *,
+    fully_redacted: bool = False,
+    reason: str = "",
+) -> RedactedFrame:
+    """A RedactedFrame for sink tests, built the only way there is: by the compositor.
+
+    Not fully redacted: ``image`` exactly, as the compositor shows a frame in which the engine
+    found nothing to hide. Fully redacted: ``image`` pixelated whole (a uniform picture stays as it is).
+    """
+    from livefilter.config.render import RenderConfig
+    from livefilter.render.compositor import Compositor
+
+    frame = Frame(np.ascontiguousarray(image), index=index, t_capture=t_capture, pts=pts)
+    compositor = Compositor(RenderConfig())
+    if fully_redacted:
+        return compositor.redact_all(frame, reason=reason or "test")
+    nothing = MaskSet.empty(frame.height, frame.width, frame_index=index, t_capture=t_capture)
+    return compositor.redact_regions(frame, nothing)
 
 
 class FakeSource:
@@ -379,7 +404,7 @@ class RecordingSink:
         if self.writes in self.fail_on_writes:
             raise SinkError(f"{self.name}: injected write failure on write {self.writes}")
         time.sleep(self.delay_s)
-        self.frames.append(dataclasses.replace(frame, image=frame.image.copy()))
+        self.frames.append(frame)  # read-only, and the compositor never reuses a buffer
         self.received_at.append(time.monotonic())
 
     def close(self) -> None:

@@ -22,6 +22,7 @@ from livefilter.cli import ProgressSink, main, parse_sink, parse_source, summari
 from livefilter.config.loader import parse_config
 from livefilter.errors import ConfigError
 from livefilter.types import RedactedFrame
+from tests.fakes import redacted
 
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
@@ -352,7 +353,7 @@ def test_summary_of_the_demo():
 
 
 def _redacted(index: int, fully: bool = False) -> RedactedFrame:
-    return RedactedFrame(np.zeros((4, 4, 3), np.uint8), index, 0.0, None, fully)
+    return redacted(np.zeros((4, 4, 3), np.uint8), index, fully_redacted=fully)
 
 
 def test_progress_sink_follows_the_newest_frame_index():

@@ -29,10 +29,11 @@ from livefilter.sources.base import Source
 from livefilter.sources.demo import DemoSource
 from livefilter.sources.file import FileSource
 from livefilter.sources.image import ImageSource
-from livefilter.types import Frame, MaskSet, Prompt, RedactedFrame
+from livefilter.types import Frame, MaskSet, Prompt
+from tests.fakes import redacted
 
 PICTURE = np.full((48, 64, 3), 90, np.uint8)
-REDACTED = RedactedFrame(PICTURE, 0, 0.0, 0.0, fully_redacted=True)
+REDACTED = redacted(PICTURE, 0, 0.0, 0.0, fully_redacted=True)
 
 
 def _read(source: Any) -> None:
@@ -60,7 +61,7 @@ def _clip(tmp: Path) -> Path:
     """A two-frame MP4, written by the file sink."""
     with FileSink(FileSinkConfig(path=str(tmp / "clip.mp4")), fps=25.0) as sink:
         sink.write(REDACTED)
-        sink.write(RedactedFrame(PICTURE, 1, 0.04, 0.04, fully_redacted=True))
+        sink.write(redacted(PICTURE, 1, 0.04, 0.04, fully_redacted=True))
     return sink.path
 
 

@@ -11,7 +11,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from livefilter.types import MaskSet, mask_boxes
+from livefilter.types import Frame, MaskSet, RedactedFrame, mask_boxes
 
 
 def reference_box(mask: np.ndarray) -> list[int]:
@@ -83,3 +83,57 @@ def test_boxes_are_read_only_and_never_taken_from_the_caller():
     moved = np.zeros_like(masks)
     moved[0, 6:9, 0:2] = True
     assert dataclasses.replace(ms, masks=moved).boxes.tolist() == [[0, 6, 2, 9]]
+
+
+# -- RedactedFrame: only the compositor builds one ------------------------------------------
+
+
+def _raw_frame() -> Frame:
+    return Frame(np.full((8, 8, 3), 77, np.uint8), index=3, t_capture=1.0, pts=0.1)
+
+
+def test_the_compositor_builds_redacted_frames():
+    from livefilter.config.render import RenderConfig
+    from livefilter.render.compositor import Compositor
+
+    frame = _raw_frame()
+    compositor = Compositor(RenderConfig())
+    shown = compositor.redact_regions(frame, MaskSet.empty(8, 8, frame_index=3, t_capture=1.0))
+    hidden = compositor.redact_all(frame, reason="no_masks_yet")
+    assert isinstance(shown, RedactedFrame) and isinstance(hidden, RedactedFrame)
+    assert (shown.index, shown.pts, hidden.reason) == (3, 0.1, "no_masks_yet")
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda image: RedactedFrame(image, 0, 0.0, None, fully_redacted=False),
+        lambda image: RedactedFrame(image, 0, 0.0, None, True, None, "stale_masks"),
+        lambda image: RedactedFrame(image, 0, 0.0, None, False, seal=object()),  # a forged seal
+        lambda image: RedactedFrame(image, 0, 0.0, None, False, seal=None),
+    ],
+    ids=["positional", "all fields", "forged seal", "no seal"],
+)
+def test_nothing_but_the_compositor_can_wrap_pixels_in_a_redacted_frame(build):
+    with pytest.raises(TypeError, match="only the compositor builds"):
+        build(_raw_frame().image.copy())
+
+
+def test_a_redacted_frame_cannot_be_refilled_with_raw_pixels():
+    from livefilter.config.render import RenderConfig
+    from livefilter.render.compositor import Compositor
+
+    frame = _raw_frame()
+    safe = Compositor(RenderConfig()).redact_all(frame, reason="engine_down")
+    with pytest.raises((TypeError, ValueError)):  # replace() rebuilds through __init__: no seal
+        dataclasses.replace(safe, image=frame.image)
+    with pytest.raises(ValueError, match="read-only"):
+        safe.image[...] = frame.image  # the pixels cannot be overwritten in place either
+
+
+def test_the_seal_is_issued_once_to_the_compositor():
+    import livefilter.render.compositor  # noqa: F401  (imported: the seal is taken)
+    from livefilter.types import _issue_seal
+
+    with pytest.raises(RuntimeError, match="already issued"):
+        _issue_seal()

@@ -18,7 +18,7 @@ import numpy as np
 from livefilter.config.render import RenderConfig
 from livefilter.render.masks import Box, bounding_box, object_alpha
 from livefilter.render.redactors import blend, blur_cell, gaussian_blur, paste, pixelate, redact_whole, solid
-from livefilter.types import Frame, MaskSet, RedactedFrame
+from livefilter.types import Frame, MaskSet, RedactedFrame, _issue_seal
 
 __all__ = ["Compositor", "StaticMask"]
 
@@ -29,6 +29,9 @@ class StaticMask(Protocol):
     array, the same object until it changes, or None for none; it is called on the render thread."""
 
     def mask(self, height: int, width: int) -> np.ndarray | None: ...
+
+_SEAL = _issue_seal()
+"""What builds a RedactedFrame: issued to this module only (see :mod:`livefilter.types`)."""
 
 
 class Compositor:
@@ -114,6 +117,7 @@ class Compositor:
             pts=frame.pts,
             fully_redacted=False,
             mask_frame_index=masks.frame_index,
+            seal=_SEAL,
         )
 
     def _static_alpha(self, height: int, width: int) -> tuple[Box, np.ndarray] | None:
@@ -144,6 +148,7 @@ class Compositor:
             fully_redacted=True,
             mask_frame_index=None,
             reason=reason,
+            seal=_SEAL,
         )
 
     def _redact_group(

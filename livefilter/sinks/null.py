@@ -15,9 +15,13 @@ class NullSink(Lifecycle):
 
     Example:
         >>> import numpy as np
+        >>> from livefilter.config.render import RenderConfig
+        >>> from livefilter.render import Compositor
+        >>> from livefilter.types import Frame
         >>> sink = NullSink(NullSinkConfig(), fps=30)
         >>> sink.open()
-        >>> sink.write(RedactedFrame(np.zeros((2, 2, 3), np.uint8), 0, 0.0, None, fully_redacted=True))
+        >>> frame = Frame(np.zeros((2, 2, 3), np.uint8), index=0, t_capture=0.0)
+        >>> sink.write(Compositor(RenderConfig()).redact_all(frame, reason="no_masks_yet"))
         >>> sink.frames, sink.fully_redacted
         (1, 1)
     """

@@ -16,7 +16,7 @@ from livefilter.errors import SinkError, SourceError
 from livefilter.render.compositor import Compositor
 from livefilter.sinks.rtsp import RtspSink
 from livefilter.sources.rtsp import RtspSource
-from tests.fakes import Scene, decode_index
+from tests.fakes import Scene, decode_index, redacted
 from tests.io.conftest import Publisher, Viewer, free_port
 
 SCENE = Scene()
@@ -34,10 +34,8 @@ def _redacted(index: int):
 
 def _marked(index: int):
     """A RedactedFrame that still shows the frame index in its top rows (nothing to hide in it)."""
-    from livefilter.types import RedactedFrame
-
     image = SCENE.image(index)
-    return RedactedFrame(image, index, time.monotonic(), None, fully_redacted=False)
+    return redacted(image, index, time.monotonic())
 
 
 # -- without a server ---------------------------------------------------------------------
@@ -210,7 +208,7 @@ def test_sink_aborts_a_publish_to_a_frozen_server(rtsp_server) -> None:
     sink = RtspSink(RtspSinkConfig(url=server.publish_url("out"), bitrate_kbps=100000, timeout_s=1.5), fps=30)
     sink.open()
     rng = np.random.default_rng(0)  # noise: large packets fill the socket buffers quickly
-    noise = [RedactedFrame(rng.integers(0, 256, (480, 640, 3), np.uint8), i, 0.0, None, False) for i in range(4)]
+    noise = [redacted(rng.integers(0, 256, (480, 640, 3), np.uint8), i) for i in range(4)]
     for i in range(5):
         sink.write(noise[i % 4])
     os.kill(server.process.pid, signal.SIGSTOP)

@@ -19,12 +19,13 @@ from livefilter.sinks.file import TIME_BASE, FileSink
 from livefilter.sources.file import FileSource
 from livefilter.sources.scene import Scene, SceneSpec
 from livefilter.types import Frame, RedactedFrame
+from tests import fakes
 
 TICK = float(TIME_BASE)
 
 
 def redacted(image: np.ndarray, index: int, pts: float | None) -> RedactedFrame:
-    return RedactedFrame(image=image, index=index, t_capture=time.monotonic(), pts=pts, fully_redacted=False)
+    return fakes.redacted(image, index, time.monotonic(), pts)
 
 
 def pictures(n: int, width: int = 96, height: int = 64) -> list[np.ndarray]:

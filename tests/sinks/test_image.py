@@ -14,11 +14,12 @@ from livefilter.errors import SinkError
 from livefilter.sinks import Sink, create_sink
 from livefilter.sinks.image import ImageSink
 from livefilter.types import Frame, RedactedFrame
+from tests import fakes
 
 
 def redacted(value: int, index: int) -> RedactedFrame:
     image = np.full((12, 16, 3), value, np.uint8)
-    return RedactedFrame(image=image, index=index, t_capture=time.monotonic(), pts=None, fully_redacted=False)
+    return fakes.redacted(image, index, time.monotonic())
 
 
 def test_one_file_per_frame(tmp_path: Path) -> None:

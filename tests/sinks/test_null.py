@@ -8,7 +8,8 @@ import pytest
 from livefilter.config.sinks import NullSinkConfig
 from livefilter.sinks import Sink, create_sink
 from livefilter.sinks.null import NullSink
-from livefilter.types import Frame, RedactedFrame
+from livefilter.types import Frame
+from tests.fakes import redacted
 
 
 def test_counts_frames_and_fully_redacted_frames() -> None:
@@ -18,7 +19,7 @@ def test_counts_frames_and_fully_redacted_frames() -> None:
     image = np.zeros((4, 4, 3), np.uint8)
     for index, full in enumerate([True, False, False, True, False]):
         sink.write(
-            RedactedFrame(image, index, 0.0, None, fully_redacted=full, reason="stale_masks" if full else "")
+            redacted(image, index, fully_redacted=full, reason="stale_masks" if full else "")
         )
     sink.close()
     sink.close()

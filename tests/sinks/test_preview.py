@@ -14,12 +14,13 @@ from livefilter.sinks import Sink, create_sink
 from livefilter.sinks import preview as preview_module
 from livefilter.sinks.preview import PreviewSink, draw_overlay
 from livefilter.types import Frame, RedactedFrame
+from tests import fakes
 
 
 def redacted(index: int = 0, *, full: bool = False) -> RedactedFrame:
     image = np.full((90, 160, 3), 200, np.uint8)
-    return RedactedFrame(
-        image, index, time.monotonic(), None, fully_redacted=full, reason="engine_down" if full else ""
+    return fakes.redacted(
+        image, index, time.monotonic(), fully_redacted=full, reason="engine_down" if full else ""
     )
 
 
