@@ -9,6 +9,7 @@ from livefilter.config import EngineConfig
 from livefilter.errors import DependencyError, EngineError
 from livefilter.runtime.inference import EngineResult, PromptBoard, run_engine
 from livefilter.runtime.metrics import Metrics
+from livefilter.runtime.render import fail_reason
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.types import Prompt
 from tests.fakes import FAST_ENGINE, GroundTruthEngine, GroundTruthEngineFactory, Scene
@@ -115,3 +116,57 @@ def test_an_engine_that_says_it_is_slow_is_not_restarted_as_hung(
 
     results, fatal = run_exact(factory, [scene.frame(i) for i in range(2)])
     assert [r.failure for r in results[1:2]] == failures and not fatal
+
+
+def test_masks_computed_while_the_prompts_change_are_stamped_with_the_old_prompts(scene: Scene) -> None:
+    """The race of issue 10.2, forced: the prompts change while the engine is inside infer().
+
+    Its answer was computed for the old prompts, so it must carry the old version (and the
+    render must not show it); only the next frame answers the new prompts. Stamping the
+    result with the version read after inference would pass old-prompt masks off as new.
+    """
+    inside, carry_on = threading.Event(), threading.Event()
+
+    class BlocksOnFirstFrame(GroundTruthEngine):
+        def infer(self, frame):  # type: ignore[no-untyped-def]
+            if frame.index == 0:
+                inside.set()
+                assert carry_on.wait(10.0), "the test never let infer() return"
+            return super().infer(frame)
+
+    prompts = PromptBoard()
+    frames = [scene.frame(0), scene.frame(1)]
+    queue, results = BoundedQueue(3), BoundedQueue(3)
+    for frame in frames:
+        queue.put_latest(frame)
+    queue.close()
+    engine = threading.Thread(
+        target=run_engine,
+        args=(lambda: BlocksOnFirstFrame(scene, [Prompt("square")]),),
+        kwargs=dict(
+            name="engine:test",
+            frames=queue,
+            take_newest=False,
+            prompts=prompts,
+            reset_requested=threading.Event(),
+            latest=LatestSlot(),
+            exact=results,
+            settings=EngineConfig(**{**FAST_ENGINE, "timeout_s": 10.0, "startup_timeout_s": 10.0}),
+            metrics=Metrics(),
+            stop=threading.Event(),
+            done=threading.Event(),
+            on_fatal=lambda exc: None,
+        ),
+    )
+    engine.start()
+    assert inside.wait(10.0)
+    new_version = prompts.set([Prompt("stripe")])  # while frame 0 is being inferred
+    carry_on.set()
+    engine.join(10.0)
+    first, second = results.get(1.0), results.get(1.0)
+
+    assert (first.masks.labels, first.prompts_version) == (("square",), 0)
+    assert (second.masks.labels, second.prompts_version) == (("stripe",), new_version)
+    shown = frames[0]
+    assert fail_reason(shown, first, prompts_version=prompts.version, max_mask_age_s=1.0) == "prompts_changed"
+    assert fail_reason(frames[1], second, prompts_version=prompts.version, max_mask_age_s=1.0) == ""

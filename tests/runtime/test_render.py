@@ -5,10 +5,12 @@ import pytest
 
 from livefilter.config import RenderConfig
 from livefilter.render.compositor import Compositor
-from livefilter.runtime.inference import EngineResult
-from livefilter.runtime.render import TickPacer, compose, fail_reason
-from livefilter.types import MaskSet, RedactedFrame
-from tests.fakes import Scene, leaked_pixels
+from livefilter.runtime.inference import EngineResult, PromptBoard
+from livefilter.runtime.metrics import Metrics
+from livefilter.runtime.render import TickPacer, compose, fail_reason, run_exact, run_low_latency
+from livefilter.runtime.slots import BoundedQueue, LatestSlot
+from livefilter.types import Frame, MaskSet, RedactedFrame
+from tests.fakes import SQUARE_COLORS, Scene, leaked_pixels
 
 SCENE = Scene()
 FRAME = SCENE.frame(10, t_capture=100.0)
@@ -116,3 +118,108 @@ def test_pacer_keeps_the_rate_and_absorbs_a_late_tick() -> None:
 def test_pacer_rejects_a_zero_rate() -> None:
     with pytest.raises(ValueError, match="fps > 0"):
         TickPacer(0.0)
+
+
+# -- the render loops' last resort: nothing shown, never the raw frame ------------------------
+
+
+class Collecting:
+    """Stands in for the sinks' Outlets: keeps what the render hands on."""
+
+    def __init__(self) -> None:
+        self.sent: list[object] = []
+        self.closed = False
+
+    def send(self, frame: object) -> None:
+        self.sent.append(frame)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class Scripted:
+    """A pacer that runs the next step of a script before each tick; no tick after the last."""
+
+    def __init__(self, steps) -> None:  # type: ignore[no-untyped-def]
+        self.steps = list(steps)
+
+    def wait(self, stop) -> bool:  # type: ignore[no-untyped-def]
+        if not self.steps:
+            return False
+        self.steps.pop(0)()
+        return True
+
+
+class BrokenOn(Compositor):
+    """Fails on the frames given, even to redact them whole (the render's last resort)."""
+
+    def __init__(self, broken: set[int]) -> None:
+        super().__init__(RenderConfig())
+        self.broken = broken
+
+    def redact_regions(self, frame, masks, *, age_s=0.0):  # type: ignore[no-untyped-def]
+        if frame.index in self.broken:
+            raise RuntimeError("injected compositing failure")
+        return super().redact_regions(frame, masks, age_s=age_s)
+
+    def redact_all(self, frame, *, reason):  # type: ignore[no-untyped-def]
+        if frame.index in self.broken:
+            raise MemoryError("injected: cannot even redact the whole frame")
+        return super().redact_all(frame, reason=reason)
+
+
+def check_last_resort(outlets: Collecting, metrics: Metrics, shown: list[int]) -> None:
+    assert all(isinstance(f, RedactedFrame) for f in outlets.sent), "a raw frame was handed to the sinks"
+    assert [f.index for f in outlets.sent] == shown  # nothing for the broken frames, the stream goes on
+    assert all(leaked_pixels(f.image, SQUARE_COLORS) == 0 for f in outlets.sent)  # the masked secret
+    assert metrics.snapshot().render_errors == 2 and outlets.closed
+
+
+def test_low_latency_shows_nothing_when_even_full_redaction_fails_and_goes_on() -> None:
+    import threading
+
+    frames: LatestSlot[Frame] = LatestSlot()
+    results: LatestSlot[EngineResult] = LatestSlot()
+
+    def show(index: int):  # type: ignore[no-untyped-def]
+        def step() -> None:
+            frames.put(SCENE.frame(index, t_capture=index / 50))
+            results.put(result(index=index, t_capture=index / 50))
+
+        return step
+
+    outlets, metrics = Collecting(), Metrics()
+    run_low_latency(
+        BrokenOn({2, 3}),
+        latest_frame=frames,
+        latest_result=results,
+        prompts=PromptBoard(),
+        engine_done=threading.Event(),
+        config=RenderConfig(),
+        outlets=outlets,  # type: ignore[arg-type]
+        pacer=Scripted(show(i) for i in range(6)),  # type: ignore[arg-type]
+        metrics=metrics,
+        stop=threading.Event(),
+        clock=lambda: 0.1,
+    )
+    check_last_resort(outlets, metrics, [0, 1, 4, 5])
+
+
+def test_exact_shows_nothing_when_even_full_redaction_fails_and_goes_on() -> None:
+    import threading
+
+    queue: BoundedQueue[EngineResult] = BoundedQueue(8)
+    for index in range(6):
+        queue.put_latest(result(index=index, t_capture=index / 50))
+    queue.close()
+    outlets, metrics = Collecting(), Metrics()
+    run_exact(
+        BrokenOn({1, 4}),
+        results=queue,
+        prompts=PromptBoard(),
+        config=RenderConfig(mode="exact"),
+        outlets=outlets,  # type: ignore[arg-type]
+        metrics=metrics,
+        stop=threading.Event(),
+    )
+    check_last_resort(outlets, metrics, [0, 2, 3, 5])
