@@ -8,7 +8,7 @@ import threading
 
 from livefilter.daemon.config import load_site
 from livefilter.daemon.http import ControlServer
-from livefilter.daemon.service import Daemon, watch_file
+from livefilter.daemon.service import Daemon
 
 __all__ = ["serve"]
 
@@ -47,8 +47,6 @@ def serve(path: str, *, stop: threading.Event | None = None) -> int:
         daemon.start()
         if control is not None:
             control.open()
-        watcher = threading.Thread(target=watch_file, args=(daemon, stop), name="reload:watch", daemon=True)
-        watcher.start()
         stop.wait()
     finally:
         if control is not None:

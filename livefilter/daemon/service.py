@@ -3,8 +3,9 @@
 :class:`Daemon` is what ``livefilter serve`` runs. Its methods are the control surface the
 HTTP API calls (list cameras, change a camera's prompts, switch a zone) and the reload
 (:meth:`Daemon.reload`): cameras whose resolved settings did not change keep their
-pipeline untouched (not a frame dropped), changed ones restart, added and removed ones
-start and stop. A file that does not validate is rejected with its errors in the log and
+pipeline untouched (not a frame dropped); a camera whose prompts or zones changed gets
+them in place (its outputs stay open); any other change restarts that camera; added and
+removed ones start and stop. A file that does not validate is rejected with its errors in the log and
 the audit log, and the running configuration stays.
 """
 
@@ -16,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
-from livefilter.config import PromptConfig
+from livefilter.config import Config, PromptConfig
 from livefilter.daemon.audit import AuditLog
 from livefilter.daemon.camera import CameraRunner
 from livefilter.daemon.config import SiteConfig, camera_config, load_site
@@ -28,7 +29,7 @@ from livefilter.render.zones import ZoneBoard
 from livefilter.secrets import redact_text
 from livefilter.types import Prompt
 
-__all__ = ["Daemon", "watch_file"]
+__all__ = ["Daemon"]
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Daemon:
         self.engine = SharedEngine(lambda: shared_model(site.engine), kind="shared")
         self._cameras: dict[str, CameraRunner] = {}
         self._file_digest = _digest(path) if path else None
+        self._stopping = threading.Event()
         self.stopped = threading.Event()
 
     @property
@@ -66,9 +68,12 @@ class Daemon:
             self.audit.event("daemon_start", cameras=sorted(self._site.cameras), config=self.path)
             for name in self._site.cameras:
                 self._start_camera(name, self._site)
+        if self.path is not None:
+            threading.Thread(target=self._watch_file, name="reload:watch", daemon=True).start()
 
     def stop(self) -> None:
         """Drain: stop every camera (sinks finalise their files), then the engine. Idempotent."""
+        self._stopping.set()
         with self._lock:
             if self.stopped.is_set():
                 return
@@ -159,18 +164,35 @@ class Daemon:
                     or old.cameras[name].zones != new.cameras[name].zones
                 )
             ]
+            # prompts and zones change in place (no gap, no reopened outputs); anything else restarts
+            restarted = [name for name in changed if _without_prompts(old, name) != _without_prompts(new, name)]
             self._site = new
-            for name in removed + changed:
+            for name in removed + restarted:
                 self._cameras.pop(name).stop()
-            for name in changed + added:
+            for name in restarted + added:
                 self._start_camera(name, new)
+            for name in set(changed) - set(restarted):
+                runner = self._cameras[name]
+                runner.zones.replace([zone.zone() for zone in new.cameras[name].zones])
+                prompts = camera_config(new, name).prompts
+                if prompts != runner.config.prompts:
+                    runner.set_prompts(prompts)
         unchanged = sorted(set(new.cameras) - set(added) - set(changed))
-        logger.info("reload (%s): added %s, changed %s, removed %s, unchanged %s", trigger, added, changed, removed, unchanged)
+        logger.info(
+            "reload (%s): added %s, changed %s (restarted %s), removed %s, unchanged %s",
+            trigger, added, changed, restarted, removed, unchanged,
+        )
         self.audit.event(
-            "reload", ok=True, trigger=trigger, added=added, changed=changed, removed=removed,
-            unchanged=unchanged, not_applied=fixed,
+            "reload", ok=True, trigger=trigger, added=added, changed=changed, restarted=restarted,
+            removed=removed, unchanged=unchanged, not_applied=fixed,
         )
         return True
+
+    def _watch_file(self) -> None:
+        """The ``reload:watch`` thread: reload when the file's content changes (``reload.watch``)."""
+        while not self._stopping.wait(self.site.reload.poll_s):
+            if self.site.reload.watch and self.file_changed():
+                self.reload("file changed")
 
     def _start_camera(self, name: str, site: SiteConfig) -> None:
         runner = CameraRunner(
@@ -185,17 +207,14 @@ class Daemon:
         runner.start()
 
 
+def _without_prompts(site: SiteConfig, name: str) -> Config:
+    """Camera ``name``'s settings apart from what changes in place (prompts; zones are not in Config)."""
+    return camera_config(site, name).model_copy(update={"prompts": []})
+
+
 def _digest(path: str) -> str | None:
     try:
         with open(path, "rb") as file:
             return hashlib.sha256(file.read()).hexdigest()
     except OSError:
         return None
-
-
-def watch_file(daemon: Daemon, stop: threading.Event) -> None:
-    """The ``reload:watch`` thread: reload when the file's content changes (``reload.watch``)."""
-    while not stop.wait(daemon.site.reload.poll_s):
-        if daemon.site.reload.watch and daemon.file_changed():
-            daemon.reload("file changed")
-

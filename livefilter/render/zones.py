@@ -149,6 +149,15 @@ class ZoneBoard:
             self._cache = None
             return zone
 
+    def replace(self, zones: Sequence[Zone]) -> None:
+        """Use ``zones`` from the next frame on (a reloaded config)."""
+        names = [zone.name for zone in zones]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ZoneBoard: expected unique zone names, got {names}")
+        with self._lock:
+            self._zones = {zone.name: zone for zone in zones}
+            self._cache = None
+
     def mask(self, height: int, width: int) -> np.ndarray | None:
         """The read-only (H, W) bool mask of pixels to redact, or None (built once per size and change)."""
         with self._lock:

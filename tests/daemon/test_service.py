@@ -123,7 +123,7 @@ def test_a_token_is_required_when_configured(start_daemon) -> None:
 
 
 def test_reload_adds_changes_and_keeps_untouched_cameras_running(start_daemon, tmp_path: Path) -> None:
-    site = {"cameras": {"keep": camera(), "change": camera()}, "http": {"port": 0}}
+    site = {"cameras": {"keep": camera(), "change": camera(), "restyle": camera()}, "http": {"port": 0}}
     running = start_daemon(site, write=True)
     daemon = running.daemon
     wait_for(lambda: all(c["output_fps"] > 5 for c in daemon.cameras()), what="cameras publishing")
@@ -134,23 +134,26 @@ def test_reload_adds_changes_and_keeps_untouched_cameras_running(start_daemon, t
     path = tmp_path / "site.yaml"
     site["cameras"]["change"] = camera(prompts=["head"])
     site["cameras"]["added"] = camera()
+    site["cameras"]["restyle"] = camera(render={"style": "solid"})
+    change = daemon.camera("change")
     path.write_text(yaml.safe_dump({**yaml.safe_load(path.read_text()), "cameras": site["cameras"]}))
     assert daemon.reload("test")
 
     assert daemon.camera("keep") is keep and keep._pipeline is kept_pipeline  # not restarted
     wait_for(lambda: daemon.camera("added").status()["ready"], what="the added camera")
-    assert [p.text for p in daemon.camera("change").config.prompts] == ["head"]
+    assert daemon.camera("change") is change and [p.text for p in change.config.prompts] == ["head"]  # in place
+    assert daemon.camera("restyle").config.render.style == "solid"
     after = keep.totals()
     assert after.fail_closed == before.fail_closed  # not one frame fully redacted by the reload
     assert after.counters["frames_published"] > before.counters["frames_published"]
 
     path.write_text("cameras:\n  keep:\n    source: {kind: demo}\n    sinks: [{kind: nul}]\n")  # invalid
     assert not daemon.reload("test")
-    assert sorted(daemon.site.cameras) == ["added", "change", "keep"]
+    assert sorted(daemon.site.cameras) == ["added", "change", "keep", "restyle"]
     assert daemon.camera("keep") is keep
     reloads = [e for e in audit_events(tmp_path / "audit.jsonl") if e["event"] == "reload"]
-    assert reloads[0]["ok"] and reloads[0]["added"] == ["added"] and reloads[0]["changed"] == ["change"]
-    assert reloads[0]["unchanged"] == ["keep"]
+    assert reloads[0]["ok"] and reloads[0]["added"] == ["added"] and reloads[0]["changed"] == ["change", "restyle"]
+    assert reloads[0]["unchanged"] == ["keep"] and reloads[0]["restarted"] == ["restyle"]
     assert not reloads[1]["ok"] and "sinks[0].kind" in reloads[1]["errors"][0]
 
 
