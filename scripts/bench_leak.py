@@ -10,11 +10,11 @@ real face photos (the labelled faces of ``shared/data/faces`` cut out with a sof
 elliptical edge, and scikit-image's astronaut) composited into moving scenes over real
 photos (``shared/data/plates`` car photos, scikit-image images). The generator knows
 which pixels of every face are visible in every frame (after occlusion, frame edges,
-blur, scaling): that is the ground truth. Faces are real; three things are
-approximations and are labelled so in the output: *turned* faces are planar
-perspective warps of frontal photos (``turned_face``), *profiles* are half-face crops
-(``half_face``) — no real profile photo with ground truth is available offline — and
-the *drawn* posters, sockets and fabric of the pattern scene are drawn by this script.
+blur, scaling): that is the ground truth. Faces are real photos; the *profiles* scene
+uses the one real profile available offline (scikit-image's cameraman, traced by eye).
+Approximations are labelled APPROX. in the output: the *turned* faces are planar
+perspective warps of frontal photos (``turned_face``) and half-face crops
+(``half_face``), and the pattern scene's poster, socket and fabric are drawn by this script.
 
 Scoring (``benchlib``), per (frame, visible face) pair ("face-frame"): the face leaks at
 τ when more than τ of its visible pixels are unredacted (leak@0: any pixel). Longest run:
@@ -91,6 +91,7 @@ class Media:
 
     faces: list[np.ndarray]  # frontal BGRA cut-outs (real)
     partial: np.ndarray  # a real face cut by its photo's edge
+    profile: np.ndarray  # a real face in profile (scikit-image's cameraman, grey)
     cars: list[Path]  # real car photos (mostly fronts), read when a scene needs one
     objects: list[np.ndarray]  # scikit-image photos without people
 
@@ -98,7 +99,7 @@ class Media:
     def load(cls) -> Media:
         from skimage import data
 
-        from livefilter.sources.scene import astronaut_face
+        from livefilter.sources.scene import astronaut_face, cameraman_profile
 
         root = benchlib.shared_data()
         boxes = json.loads((root / "faces" / "faces.json").read_text())["boxes"]
@@ -115,7 +116,7 @@ class Media:
             image = getattr(data, name)()
             image = image[0] if isinstance(image, tuple) else image  # stereo_motorcycle: (left, right, disparity)
             objects.append(cv2.cvtColor(image, cv2.COLOR_GRAY2BGR) if image.ndim == 2 else image[..., ::-1].copy())
-        return cls(faces, partial, cars, objects)
+        return cls(faces, partial, cameraman_profile(), cars, objects)
 
 
 def turned(media: Media, rng: np.random.Generator, low: float, high: float) -> list[np.ndarray]:
@@ -215,8 +216,13 @@ def frontal(media: Media, rng: np.random.Generator) -> list[np.ndarray]:
     return media.faces
 
 
+def real_profiles(media: Media, rng: np.random.Generator) -> list[np.ndarray]:
+    """The real profile, facing left and (mirrored) right."""
+    return [media.profile, np.ascontiguousarray(media.profile[:, ::-1])]
+
+
 def mixed_crowd(media: Media, rng: np.random.Generator) -> list[np.ndarray]:
-    return media.faces + turned(media, rng, 20, 45) + profiles(media)[::3]
+    return media.faces + real_profiles(media, rng) + turned(media, rng, 20, 45) + profiles(media)[::3]
 
 
 def turned_heads(media: Media, rng: np.random.Generator) -> list[np.ndarray]:
@@ -278,14 +284,18 @@ SCENARIOS: list[Scenario] = [
     # Where users are: 1280x720 and 1920x1080.
     Scenario("small faces", HD, "6 faces 20-48 px tall, slow",
              one_shot(lambda h: {**px(20, 48, h), "faces": 6, "speed_px_s": 60.0}, frontal, car)),
-    Scenario("profiles", HD, "APPROX.: yaw-warped (60-75°) and half-face crops, 40-140 px, leaving and re-entering",
+    Scenario("profiles", HD, "a real face in profile (~70° yaw, grey photo), facing left and right, 40-200 px, "
+             "leaving and re-entering", one_shot(lambda h: {**px(40, 200, h), "faces": 3, "speed_px_s": 250.0,
+                                                            "enter_exit": True}, real_profiles, car)),
+    Scenario("turned (approx.)", HD, "APPROX.: frontal photos yaw-warped 60-75°, half-face crops, a real face cut by "
+             "its photo's edge; 40-140 px, leaving and re-entering",
              one_shot(lambda h: {**px(40, 140, h), "faces": 4, "speed_px_s": 250.0, "enter_exit": True},
                       turned_heads, car)),
     Scenario("edges", HD, "5 faces 40-160 px crossing the frame, in and out through all four edges",
              one_shot(lambda h: {**px(40, 160, h), "faces": 5, "speed_px_s": 350.0, "path": "cross"}, frontal, car)),
     Scenario("close-up", HD, "1 face over 400 px tall, cut by the frame edges",
              one_shot(lambda h: {**px(420, min(900, 0.86 * h), h), "speed_px_s": 150.0}, frontal, car)),
-    Scenario("crowd", HD, "16 faces 24-96 px, frontal + turned 20-45° (APPROX.) + half faces",
+    Scenario("crowd", HD, "16 faces 24-96 px: frontal, real profiles, turned 20-45° and half faces (APPROX.)",
              one_shot(lambda h: {**px(24, 96, h), "faces": 16, "speed_px_s": 40.0}, mixed_crowd, car)),
     Scenario("low light", HD, "3 faces 40-120 px, brightness x0.25, sensor noise σ 10",
              one_shot(lambda h: {**px(40, 120, h), "faces": 3, "brightness": 0.25, "noise_sigma": 10.0},

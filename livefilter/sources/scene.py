@@ -31,12 +31,24 @@ from typing import Literal
 import cv2
 import numpy as np
 
-__all__ = ["Scene", "SceneFrame", "SceneSpec", "Shots", "astronaut_face", "fit_background", "half_face", "turned_face"]
+__all__ = [
+    "Scene", "SceneFrame", "SceneSpec", "Shots", "astronaut_face", "cameraman_profile", "fit_background",
+    "half_face", "turned_face",
+]
 
 # The face in skimage.data.astronaut() (512x512): centre and semi-axes of an
 # ellipse from the hairline to the chin and cheek to cheek, measured on the image.
 _ASTRONAUT_FACE_CENTRE = (221.0, 124.0)
 _ASTRONAUT_FACE_AXES = (40.0, 54.0)
+# The man's face in skimage.data.camera() (512x512), seen from the side (about 70 degrees
+# of yaw): ear, temple, forehead, nose, lips and chin, traced by eye on the image.
+_CAMERAMAN_FACE = (
+    (182, 127), (210, 130), (250, 120), (258, 128), (253, 143), (257, 162), (247, 172),
+    (245, 183), (239, 192), (227, 195), (210, 183), (197, 167), (183, 157), (178, 137),
+)
+# The cameraman cut-out's alpha rises to 1 over this many pixels inside the outline and
+# fades to 0 over the second figure outside it (hair, neck and camera show faintly).
+_CAMERAMAN_EDGE_PX = (2.0, 12.0)
 # Width of the soft alpha edge, as a fraction of the ellipse radius on each side.
 _SOFT_EDGE = 0.15
 # Exposure of one frame, as a fraction of the frame interval (a webcam indoors).
@@ -244,6 +256,35 @@ def astronaut_face() -> np.ndarray:
     radius = np.sqrt(((xs - cx) / ax) ** 2 + ((ys - cy) / ay) ** 2)
     alpha = np.clip(0.5 + (1.0 - radius) / (2 * _SOFT_EDGE), 0.0, 1.0)
     cutout = np.dstack([bgr, np.round(alpha * 255).astype(np.uint8)])
+    cutout.flags.writeable = False
+    return cutout
+
+
+@lru_cache(maxsize=1)
+def cameraman_profile() -> np.ndarray:
+    """BGRA cut-out of the face in profile in ``skimage.data.camera()`` (grey; scikit-image ships it).
+
+    A real photograph of a head turned about 70 degrees (ear, one eye, the nose in
+    silhouette; the camera's viewfinder touches the brow). Alpha is above 0.5 exactly
+    inside the traced outline of the face, fading to 0 over a ring of hair and neck outside it.
+    Read-only (cached).
+    """
+    from skimage import data  # scikit-image ships the photo; no download
+
+    grey = data.camera()
+    outline = np.array(_CAMERAMAN_FACE, np.int32)
+    inner, outer = _CAMERAMAN_EDGE_PX
+    pad = math.ceil(outer) + 1
+    (x0, y0), (x1, y1) = outline.min(axis=0) - pad, outline.max(axis=0) + pad + 1
+    inside = np.zeros((y1 - y0, x1 - x0), np.uint8)
+    cv2.fillPoly(inside, [outline - (x0, y0)], 1)
+    depth = cv2.distanceTransform(inside, cv2.DIST_L2, 3)
+    away = cv2.distanceTransform(1 - inside, cv2.DIST_L2, 3)
+    alpha = np.where(inside == 1, np.minimum(1.0, 0.5 + depth / (2 * inner)), np.maximum(0.0, 0.5 - away / (2 * outer)))
+    crop = grey[y0:y1, x0:x1]
+    cutout = np.dstack([crop, crop, crop, np.round(alpha * 255).astype(np.uint8)])
+    # Alpha > 0.5 (> 127) exactly inside the outline, whatever the rounding.
+    cutout[:, :, 3] = np.where(inside == 1, np.maximum(cutout[:, :, 3], 128), np.minimum(cutout[:, :, 3], 127))
     cutout.flags.writeable = False
     return cutout
 

@@ -10,7 +10,15 @@ import cv2
 import numpy as np
 import pytest
 
-from livefilter.sources.scene import Scene, SceneSpec, Shots, astronaut_face, half_face, turned_face
+from livefilter.sources.scene import (
+    Scene,
+    SceneSpec,
+    Shots,
+    astronaut_face,
+    cameraman_profile,
+    half_face,
+    turned_face,
+)
 
 SMALL = {"width": 320, "height": 180, "fps": 10.0}
 # shared/data beside the project; a git worktree may sit one level deeper than the checkout.
@@ -363,3 +371,25 @@ def test_shots_cut_between_scenes_with_faces_numbered_across_shots() -> None:
         Shots([(one, 2), (Scene(SceneSpec(width=160, height=120)), 2)])
     with pytest.raises(ValueError, match="at least 1"):
         Shots([(one, 0)])
+
+
+def test_cameraman_profile_is_the_traced_face_of_the_photo() -> None:
+    from skimage import data
+
+    from livefilter.sources import scene as scene_module
+
+    cutout = cameraman_profile()
+    assert cutout.dtype == np.uint8 and cutout.shape[2] == 4 and not cutout.flags.writeable
+    outline = np.array(scene_module._CAMERAMAN_FACE, np.int32)
+    face = cutout[:, :, 3] > 127
+    # Where is the cut-out in the photo? Its grey pixels are the photo's, unchanged.
+    grey = data.camera()
+    pad = (cutout.shape[0] - (outline[:, 1].max() - outline[:, 1].min() + 1)) // 2
+    x0, y0 = outline.min(axis=0) - pad
+    np.testing.assert_array_equal(cutout[:, :, 0], grey[y0 : y0 + cutout.shape[0], x0 : x0 + cutout.shape[1]])
+    assert (cutout[:, :, 0] == cutout[:, :, 2]).all()
+    traced = np.zeros(face.shape, np.uint8)
+    cv2.fillPoly(traced, [outline - (x0, y0)], 1)
+    np.testing.assert_array_equal(face, traced == 1)  # face = exactly the traced outline
+    assert 0 < cutout[:, :, 3][~face].max() < 128  # a soft ring of hair and neck, never counted as face
+    assert 60 <= face.sum(axis=0).nonzero()[0].size <= 90  # about 80 px wide in the photo
