@@ -138,3 +138,19 @@ def test_placeholders_keep_secrets_out_of_errors(tmp_path: Path, monkeypatch: py
     with pytest.raises(ConfigError) as caught:
         load_site(path)
     assert "hunter2" not in str(caught.value) and "read_timeout_s" in str(caught.value)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("path", ["configs/site.yaml", "deploy/compose/site.yaml"])
+def test_the_shipped_site_files_check(path: str, monkeypatch, capsys) -> None:
+    for name in ("DOOR_PASSWORD", "YARD_PASSWORD", "PUBLISH_PASSWORD"):
+        monkeypatch.setenv(f"LIVEFILTER_{name}", f"pw-{name.lower()}-77")
+    monkeypatch.setenv("LIVEFILTER_API_TOKEN", "a-token-of-sufficient-length")
+    assert main(["check", str(ROOT / path)]) == 0
+    out, err = capsys.readouterr()
+    assert "-77" not in out + err and "viewer:***@" in out
+    site = load_site(ROOT / path)
+    assert all(sink.url.split("@")[1].split("/", 1)[1].startswith("redacted/")  # type: ignore[union-attr]
+               for camera in site.cameras.values() for sink in camera.sinks)
