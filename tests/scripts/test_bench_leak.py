@@ -83,3 +83,34 @@ def test_every_hd_scenario_renders_with_consistent_ground_truth() -> None:
             assert frame.image.shape == (720, 1280, 3)
             seen += int(benchlib.labels_from_masks(frame.face_masks).any())
         assert (seen > 0) == ("no faces" not in scenario.name), scenario.name
+
+
+class FakeDeface:
+    """Stands in for benchlib.DefaceBaseline: its settings, and a redaction that hides the left half."""
+
+    threshold, mask_scale = 0.2, 1.3
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def redact(self, image: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        out = image.copy()
+        out[:, : image.shape[1] // 2] = benchlib.SENTINEL_BGR
+        return out
+
+
+def test_deface_outputs_are_cached_per_exact_clip(tmp_path) -> None:
+    clip = small_clip()
+    cache, deface = bench_leak.DefaceCache(tmp_path), FakeDeface()
+    first = bench_leak.run_deface(clip, deface, cache, fps_sample=2)
+    assert deface.calls == len(clip.frames) and cache.hits == 0
+    again = bench_leak.run_deface(clip, deface, cache, fps_sample=2)
+    assert cache.hits == 1 and deface.calls == len(clip.frames) + 2  # only the fps sample ran
+    assert again.result == first.result and again.fps > 0
+    changed = bench_leak.Clip(clip.name, clip.tier, clip.fps, [f.copy() for f in clip.frames], clip.labels, clip.faces)
+    changed.frames[3][0, 0, 0] ^= 1  # one pixel differs: not the same clip
+    bench_leak.run_deface(changed, deface, cache, fps_sample=2)
+    assert cache.hits == 1 and len(list(tmp_path.glob("*.npz"))) == 2
+    uncached = bench_leak.DefaceCache(None)
+    assert bench_leak.run_deface(clip, deface, uncached).result == first.result and uncached.hits == 0
