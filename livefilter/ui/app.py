@@ -252,8 +252,8 @@ def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions) -> 
 
         @speaks_errors
         def on_frame(
-            frame: np.ndarray | None, engine_kind: str, sam3_model: str, *values: Any, request: gr.Request
-        ) -> tuple[Any, str]:
+            request: gr.Request, frame: np.ndarray | None, engine_kind: str, sam3_model: str, *values: Any
+        ) -> tuple[Any, str]:  # the request first: Gradio fills it in by position, before *values
             if frame is None:
                 return gr.skip(), "waiting for the camera"
             session = sessions.get(_session_key(request), settings_from(values, engine_kind, sam3_model))
