@@ -37,6 +37,12 @@ class CpuFaceConfig(StrictModel):
     input_width: int = Field(default=640, ge=64, le=4096, description="Detector input width (frames are downscaled to it, never upscaled).")
     hold_ms: float = Field(default=1000.0, ge=0, le=60000, description="Keep a track's mask this long after its last detection.")
     max_tracks: int = Field(default=64, ge=1, le=1024, description="Most faces tracked at once.")
+    verify_candidates: bool = Field(
+        default=True,
+        description="Look again (one small extra detection) at a face that would cover much of the frame, or that "
+        "scored marginally on a downscaled frame, before tracking it: drops look-alikes such as car fronts "
+        "(see engines/plausibility.py).",
+    )
 
 
 class Sam3Config(StrictModel):

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from livefilter.config.engine import CpuFaceConfig
+from livefilter.engines.plausibility import Plausibility
 from livefilter.engines.tracking import TrackedBox, Tracker, TrackerSettings
 from livefilter.errors import DependencyError, EngineError
 from livefilter.lifecycle import Lifecycle
@@ -303,6 +304,7 @@ class CpuFaceEngine(Lifecycle):
             TrackerSettings(hold_s=settings.hold_ms / 1000.0, max_tracks=settings.max_tracks)
         )
         self._detector: Detector | None = detector
+        self._plausibility = Plausibility() if settings.verify_candidates else None
         self._until_detect = 0
 
     @property
@@ -337,7 +339,7 @@ class CpuFaceEngine(Lifecycle):
         if self._prompt is None:
             tracks: list[TrackedBox] = []
         elif self._until_detect <= 0:
-            found = self.detect(frame.image)
+            found = self._plausible(frame.image, self.detect(frame.image), t)
             labels = [self._prompt.text] * len(found)
             tracks = self._tracker.update(t, found.boxes, found.scores, labels)
             self._until_detect = self.settings.detect_every - 1
@@ -350,12 +352,35 @@ class CpuFaceEngine(Lifecycle):
         """Faces in a BGR picture at or above the prompt's threshold, in its pixels."""
         assert self._detector is not None and self._prompt is not None
         h, w = image.shape[:2]
-        scale = min(1.0, self.settings.input_width / w)
+        scale = self._input_scale(w)
         if scale < 1.0:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             image = _cv2().resize(image, size, interpolation=_cv2().INTER_AREA)
         found = self._detector.detect(image, self._prompt.threshold)
         return Detections(found.boxes / np.float32(scale), found.scores)
+
+    def _input_scale(self, width: int) -> float:
+        """The factor a frame ``width`` pixels wide is resized by for the detector."""
+        return min(1.0, self.settings.input_width / width)
+
+    def _plausible(self, image: np.ndarray, found: Detections, t: float) -> Detections:
+        """``found`` without the candidates that fail a second look (large or marginal ones,
+        see :mod:`livefilter.engines.plausibility`): they never become tracks."""
+        if self._plausibility is None or len(found) == 0:
+            return found
+        assert self._detector is not None
+        detector = self._detector
+
+        def detect(crop: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+            again = detector.detect(crop, threshold)
+            return again.boxes, again.scores
+
+        verdict = self._plausibility.check(
+            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=self._input_scale(image.shape[1])
+        )
+        if verdict.rejected:
+            logger.debug("engine cpu-face: %d of %d face candidates failed a second look", verdict.rejected, len(found))
+        return Detections(found.boxes[verdict.keep], found.scores[verdict.keep])
 
     def set_prompts(self, prompts: Sequence[Prompt]) -> None:
         """Answer ``prompts`` from the next frame on (tracks are forgotten)."""
@@ -363,7 +388,10 @@ class CpuFaceEngine(Lifecycle):
         self.reset()
 
     def reset(self) -> None:
+        """Forget every track and known face; the next frame is a detection frame."""
         self._tracker.reset()
+        if self._plausibility is not None:
+            self._plausibility.reset()
         self._until_detect = 0
 
     def close(self) -> None:

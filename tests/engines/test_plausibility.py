@@ -1,0 +1,188 @@
+"""A large or marginal face candidate is looked at again before it becomes a track."""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livefilter.config.engine import CpuFaceConfig
+from livefilter.engines.face_cpu import CpuFaceEngine
+from livefilter.engines.plausibility import Plausibility, PlausibilitySettings, crop_for
+from livefilter.types import Frame, Prompt
+
+# shared/data beside the project; a git worktree may sit one level deeper than the checkout.
+SHARED_DATA = next(
+    (p / "shared" / "data" for p in Path(__file__).resolve().parents[2].parents if (p / "shared" / "data").is_dir()),
+    Path(__file__).resolve().parents[2].parent / "shared" / "data",
+)
+HD = (1080, 1920)
+GIANT = np.array([[115, 0, 1805, 1080]], np.float32)  # the reported phantom: ~1690x1080
+FACE = np.array([[900, 500, 960, 570]], np.float32)  # a 60x70 face
+
+
+class FakeDetector:
+    """Records every second look; answers with fixed boxes (in the crop's pixels) or a function of the crop."""
+
+    def __init__(self, answer=None) -> None:
+        self.crops: list[np.ndarray] = []
+        self.thresholds: list[float] = []
+        self.answer = answer
+
+    def __call__(self, crop: np.ndarray, threshold: float):
+        self.crops.append(crop)
+        self.thresholds.append(threshold)
+        boxes = np.zeros((0, 4)) if self.answer is None else np.asarray(self.answer(crop), float).reshape(-1, 4)
+        return boxes, np.full(len(boxes), 0.99)
+
+
+def centered_face(fraction: float = 0.5):
+    """A detector that finds one face in the middle of any crop (as a real face looks again)."""
+
+    def answer(crop: np.ndarray) -> np.ndarray:
+        h, w = crop.shape[:2]
+        return np.array([w * (1 - fraction) / 2, h * (1 - fraction) / 2, w * (1 + fraction) / 2, h * (1 + fraction) / 2])
+
+    return answer
+
+
+def image(shape=HD) -> np.ndarray:
+    return np.zeros((*shape, 3), np.uint8)
+
+
+def check(plausibility, boxes, scores, detect, *, t=0.0, shape=HD, detect_scale=1 / 3):
+    return plausibility.check(image(shape), boxes, np.asarray(scores), t=t, detect=detect, detect_scale=detect_scale)
+
+
+def test_an_unconfirmed_giant_is_dropped() -> None:
+    detect = FakeDetector()  # the second look finds nothing
+    verdict = check(Plausibility(), GIANT, [0.71], detect)
+    assert verdict.keep.tolist() == [False]
+    assert (verdict.checked, verdict.rejected) == (1, 1)
+    # Looked at again smaller: the box spans target_px in the crop, at the confirming score.
+    settings = PlausibilitySettings()
+    crop_h, crop_w = detect.crops[0].shape[:2]
+    assert max(crop_h, crop_w) <= 2 * (1 + 2 * settings.context) * settings.target_px
+    assert detect.thresholds == [settings.confirm_score]
+
+
+def test_a_confirmed_giant_is_kept() -> None:
+    verdict = check(Plausibility(), GIANT, [0.99], FakeDetector(centered_face(0.9)))
+    assert verdict.keep.tolist() == [True]
+    assert (verdict.checked, verdict.rejected) == (1, 0)
+
+
+def test_a_face_found_elsewhere_in_the_crop_does_not_confirm() -> None:
+    # The second look finds a small "face" (a logo on the grille) inside the giant box.
+    verdict = check(Plausibility(), GIANT, [0.9], FakeDetector(centered_face(0.1)))
+    assert verdict.keep.tolist() == [False]
+
+
+def test_a_confident_face_of_ordinary_size_is_not_looked_at_again() -> None:
+    detect = FakeDetector()
+    verdict = check(Plausibility(), FACE, [0.99], detect)
+    assert verdict.keep.tolist() == [True] and verdict.checked == 0 and detect.crops == []
+
+
+@pytest.mark.parametrize(
+    "detect_scale, checked",
+    [(1 / 3, True), (1.0, False)],  # 1080p at 640 px: its own pixels show more; at 1:1 they show nothing new
+)
+def test_a_marginal_candidate_is_looked_at_again_where_the_frame_shows_more(detect_scale, checked) -> None:
+    detect = FakeDetector()
+    verdict = check(Plausibility(), FACE, [0.6], detect, detect_scale=detect_scale)
+    assert verdict.checked == int(checked)
+    assert verdict.keep.tolist() == [not checked]
+    if checked:  # at the frame's own resolution: box + half a box of context per side
+        assert detect.crops[0].shape[:2] == (140, 120)
+
+
+def test_a_known_face_is_not_looked_at_again_until_forgotten() -> None:
+    plausibility = Plausibility(PlausibilitySettings(remember_s=1.0))
+    detect = FakeDetector(centered_face(0.9))
+    check(plausibility, GIANT, [0.99], detect, t=0.0)
+    moved = GIANT + np.array([20, 0, 20, 0], np.float32)
+    assert check(plausibility, moved, [0.99], detect, t=0.5).checked == 0  # the same face, moved on
+    assert check(plausibility, moved, [0.99], detect, t=1.4).checked == 0  # seen at 0.5: still known
+    assert check(plausibility, moved, [0.99], detect, t=2.5).checked == 1  # not seen for > 1 s
+    plausibility.reset()
+    assert check(plausibility, moved, [0.99], detect, t=2.6).checked == 1
+    assert len(detect.crops) == 3
+
+
+def test_a_rejected_giant_is_not_remembered() -> None:
+    plausibility = Plausibility()
+    detect = FakeDetector()
+    check(plausibility, GIANT, [0.71], detect, t=0.0)
+    assert check(plausibility, GIANT, [0.71], detect, t=0.1).keep.tolist() == [False]
+    assert len(detect.crops) == 2
+
+
+def test_crop_for_stays_in_the_frame_and_never_upscales() -> None:
+    settings = PlausibilitySettings()
+    x0, y0, x1, y1, scale = crop_for(GIANT[0], HD, settings)
+    assert (x0, y0, x1, y1) == (0, 0, 1920, 1080) and scale == pytest.approx(96 / 1690)
+    assert crop_for(np.array([10, 10, 40, 50]), HD, settings)[4] == 1.0
+
+
+@pytest.mark.parametrize(
+    "field, value, expectation",
+    [
+        ("large_area", 0.0, pytest.raises(ValueError, match=r"large_area: expected in \(0, 1\], got 0.0")),
+        ("target_px", 8, pytest.raises(ValueError, match="target_px: expected >= 16, got 8")),
+        ("min_zoom", 0.5, pytest.raises(ValueError, match="min_zoom: expected >= 1")),
+        ("confirm_score", 0.9, nullcontext()),
+    ],
+)
+def test_settings_are_checked(field, value, expectation) -> None:
+    with expectation:
+        PlausibilitySettings(**{field: value})
+
+
+# --------------------------------------------------------------------------- the real engine
+
+
+def car_front(name: str, zoom: float, width: int, height: int) -> np.ndarray:
+    """The lower-middle ``zoom`` part of a car photo, scaled to cover ``width`` x ``height``."""
+    photo = cv2.imread(str(SHARED_DATA / "plates" / name))
+    h, w = photo.shape[:2]
+    ch, cw = int(h * zoom), int(w * zoom)
+    crop = photo[h - ch :, (w - cw) // 2 : (w - cw) // 2 + cw]
+    s = max(width / cw, height / ch)
+    big = cv2.resize(crop, (round(cw * s), round(ch * s)), interpolation=cv2.INTER_CUBIC)
+    y0, x0 = (big.shape[0] - height) // 2, (big.shape[1] - width) // 2
+    return np.ascontiguousarray(big[y0 : y0 + height, x0 : x0 + width])
+
+
+def engine(**settings) -> CpuFaceEngine:
+    e = CpuFaceEngine(CpuFaceConfig(**settings), [Prompt("face")])
+    e.open()
+    return e
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (1280, 720)])
+def test_a_car_front_is_not_taken_for_a_giant_face(width, height) -> None:
+    if not (SHARED_DATA / "plates").is_dir():
+        pytest.skip(f"real car photos not found at {SHARED_DATA / 'plates'} (shared/data beside the project)")
+    frame = Frame(car_front("test_039.jpg", 0.7, width, height), 0, 0.0)
+    unverified = engine(verify_candidates=False).infer(frame)
+    assert len(unverified) and unverified.union().mean() > 0.1  # the phantom the issue reports
+    masks = engine().infer(frame)
+    assert len(masks) == 0
+
+
+def test_a_close_up_face_is_still_covered() -> None:
+    from skimage import data
+
+    astronaut = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+    face = np.s_[62 - 30 : 62 + 124 + 30, 176 - 140 : 176 + 96 + 140]  # the face with some context
+    close_up = cv2.resize(astronaut[face], (1920, 1080), interpolation=cv2.INTER_CUBIC)  # face ~ 70 % of the height
+    masks = engine().infer(Frame(close_up, 0, 0.0))
+    assert len(masks) == 1
+    hidden = masks.union()
+    fx, fy = 1920 / 376, 1080 / 184  # the labelled face box in the close-up
+    box = np.s_[round(30 * fy) : round(154 * fy), round(140 * fx) : round(236 * fx)]
+    assert hidden[box].mean() > 0.9
