@@ -492,7 +492,8 @@ def row(tier: str, scenario: str, redactor: str, run: Run, deface_fps: float | N
     return [
         tier, scenario, redactor, r.face_frames,
         pct(r.leak_rate(0.0)), pct(r.leak_rate(0.05)), r.longest_run[0.0],
-        pct(r.over_redaction), f"{r.heavy_frames}/{shown}", f"{r.face_free_over}/{r.face_free_frames}",
+        pct(r.over_redaction), f"{pct(r.heavy_share)} ({r.heavy_frames}/{shown})",
+        f"{r.face_free_over}/{r.face_free_frames}",
         f"{r.fully_redacted}/{r.frames}" + (f" ({reasons})" if reasons else ""),
         f"{run.fps:.1f}", f"{run.fps / deface_fps:.2f}×" if deface_fps and redactor == "livefilter file" else "",
     ]
