@@ -1,8 +1,9 @@
 """Command line: ``livefilter run | check | serve | image | video | schema | ui``.
 
 Exit codes: 0 done; 1 runtime failure (a source, engine or sink could not open or failed
-while running); 2 bad command line, config, input path or installation (nothing was run);
-128+N stopped by signal N after a clean shutdown (130 for Ctrl-C, 143 for SIGTERM).
+while running, or a sink never delivered a frame); 2 bad command line, config, installation or
+input (a missing, undecodable or truncated input file, whether named on the command line or in a
+config); 128+N stopped by signal N after a clean shutdown (130 for Ctrl-C, 143 for SIGTERM).
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from livefilter.config import Config
 from livefilter.config.loader import load_config, parse_config, with_overrides
-from livefilter.errors import ConfigError, DependencyError, EngineError, LivefilterError
+from livefilter import __version__
+from livefilter.errors import ConfigError, DependencyError, EngineError, InputError, LivefilterError
 from livefilter.lifecycle import Lifecycle
 from livefilter.secrets import redact_text, redact_url
 from livefilter.types import Prompt, RedactedFrame
@@ -246,14 +248,13 @@ def _cmd_file_job(args: argparse.Namespace) -> int:
     """``image`` / ``video``: one input file → one output file, every frame exact."""
     is_image = args.command == "image"
     if not Path(args.input).is_file():
-        raise ConfigError(f"input {args.input!r}: no such file")
-    sink = parse_sink(args.output)
-    wanted = "image" if is_image else "file"
-    if sink["kind"] != wanted:
-        extensions = IMAGE_EXTENSIONS if is_image else VIDEO_EXTENSIONS
+        raise InputError(f"input {args.input!r}: no such file")
+    extensions = IMAGE_EXTENSIONS if is_image else VIDEO_EXTENSIONS
+    if not args.output.lower().endswith(extensions):
         raise ConfigError(
             f"output {args.output!r}: `livefilter {args.command}` writes {', '.join(extensions)} files"
         )
+    sink = parse_sink(args.output)
     if is_image:
         source = {"kind": "image", "path": args.input, "frames": 1, "realtime": False}
     else:
@@ -364,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time privacy filter: say what must never be seen, publish only redacted frames.",
         epilog="Exit codes: 0 done, 1 runtime failure, 2 bad command/config/input, 130 Ctrl-C.",
     )
+    parser.add_argument("--version", action="version", version=f"livefilter {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = commands.add_parser("run", parents=[common, engine], help="run a config (live or file)")
@@ -398,8 +400,13 @@ def build_parser() -> argparse.ArgumentParser:
         ("video", "a video file, every frame exact, audio copied"),
     ):
         job = commands.add_parser(name, parents=[common, engine], help=f"redact {what}")
-        job.add_argument("input", metavar="IN")
-        job.add_argument("output", metavar="OUT")
+        extensions = IMAGE_EXTENSIONS if name == "image" else VIDEO_EXTENSIONS
+        job.add_argument("input", metavar="IN", help=f"the {name} file to redact")
+        job.add_argument(
+            "output",
+            metavar="OUT",
+            help=f"where to write the redacted copy ({', '.join(extensions)}); folders are created",
+        )
         job.add_argument(
             "--prompt", action="append", required=True, metavar="P", help="what to hide (repeat)"
         )
@@ -457,7 +464,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with _logging(args.verbose):
         try:
             return int(args.handler(args))
-        except (ConfigError, DependencyError) as exc:
+        except (ConfigError, DependencyError, InputError) as exc:
             return _report(exc, EXIT_USAGE)
         except LivefilterError as exc:
             return _report(exc, EXIT_FAILURE)

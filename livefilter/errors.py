@@ -15,6 +15,14 @@ class SourceError(LivefilterError):
     """A video source could not be opened or read (URLs are shown without credentials)."""
 
 
+class InputError(SourceError):
+    """The input itself is bad: a file that is missing, undecodable or ends early.
+
+    The command line exits 2 for it (bad input), whether the path came from the command
+    line or from a config; frames read before a truncated file ended are still published.
+    """
+
+
 class EngineError(LivefilterError):
     """A segmentation engine could not be loaded or failed while running."""
 

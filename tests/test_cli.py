@@ -305,6 +305,127 @@ def test_bad_command_lines_exit_2(tmp_path, capsys, monkeypatch, argv, message):
     assert message in err and "Traceback" not in err
 
 
+def test_video_output_with_a_wrong_extension_names_no_missing_flag(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "clip.mp4").write_bytes(b"")
+    code, out, err = run_cli(capsys, "video", "clip.mp4", "out/x.txt", "--prompt", "face")
+    assert (code, out) == (2, "")
+    assert "`livefilter video` writes .mp4, .mkv, .mov files" in err
+    assert "--sink" not in err  # `video` has no such flag
+
+
+def test_version(capsys):
+    from livefilter import __version__
+
+    with pytest.raises(SystemExit) as caught:
+        main(["--version"])
+    assert caught.value.code == 0
+    assert capsys.readouterr().out.strip() == f"livefilter {__version__}"
+
+
+@pytest.mark.parametrize("command", ["image", "video"])
+def test_file_job_arguments_have_help(capsys, command):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    text = capsys.readouterr().out
+    assert re.search(rf"\n  IN +the {command} file to redact", text), text
+    assert re.search(r"\n  OUT +where to write the redacted copy", text), text
+
+
+BAD_INPUTS = {
+    "undecodable image": (["image", "{junk}.jpg", "out.png", "--prompt", "face"], "cannot decode the image"),
+    "undecodable video": (["video", "{junk}.mp4", "out.mp4", "--prompt", "face"], "cannot read"),
+    "video missing, from the command line": (["video", "nope.mp4", "out.mp4", "--prompt", "face"], "no such file"),
+    "video missing, from a config": (["run", "{missing_config}"], "does not exist (source.path)"),
+    "image missing, from a config": (["run", "{missing_image_config}"], "does not exist"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS), ids=list(BAD_INPUTS))
+def test_bad_input_exits_2_from_the_command_line_and_from_a_config(tmp_path, capsys, monkeypatch, case):
+    monkeypatch.chdir(tmp_path)
+    junk = bytes(range(256)) * 64
+    (tmp_path / "junk.jpg").write_bytes(junk)
+    (tmp_path / "junk.mp4").write_bytes(junk)
+    (tmp_path / "missing.yaml").write_text(
+        "source: {kind: file, path: nope.mp4, realtime: false}\nengine: {kind: cpu-face}\nsinks: [{kind: null}]\n"
+    )
+    (tmp_path / "missing_image.yaml").write_text(
+        "source: {kind: image, path: nope.jpg}\nengine: {kind: cpu-face}\nsinks: [{kind: null}]\n"
+    )
+    names = {
+        "{junk}.jpg": "junk.jpg",
+        "{junk}.mp4": "junk.mp4",
+        "{missing_config}": "missing.yaml",
+        "{missing_image_config}": "missing_image.yaml",
+    }
+    argv, words = BAD_INPUTS[case]
+    code, out, err = run_cli(capsys, *[names.get(arg, arg) for arg in argv])
+    assert code == 2, err
+    assert words in err and "Traceback" not in err and "Errno" not in err
+
+
+def _truncated_video(tmp_path: Path, frames: int) -> tuple[Path, int]:
+    """An MP4 with its index at the start (faststart), cut in half: (path, frames it lists)."""
+    import av
+
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w", options={"movflags": "faststart"}) as out:
+        video = out.add_stream("libx264", rate=24, options={"g": "12"})
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        for i in range(frames):
+            noise = np.random.default_rng(i).integers(0, 256, (48, 64, 3), np.uint8)
+            out.mux(video.encode(av.VideoFrame.from_ndarray(noise, format="bgr24")))
+        out.mux(video.encode())
+    data = whole.read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    return cut, frames
+
+
+def test_a_truncated_video_is_reported_and_its_frames_kept(tmp_path, capsys):
+    import av
+
+    clip, listed = _truncated_video(tmp_path, 120)
+    out_path = tmp_path / "out.mp4"
+    code, out, err = run_cli(capsys, "video", str(clip), str(out_path), "--prompt", "face", "--engine", "cpu-face")
+    assert code == 2, err
+    assert f"ended early, after" in err and f"of the {listed} frames its index lists" in err
+    assert "Traceback" not in err
+    with av.open(str(out_path)) as container:
+        written = sum(1 for _ in container.decode(video=0))
+    assert 0 < written < listed  # what was read is kept
+    assert f"ended early, after {written} of the {listed} frames" in err
+
+
+def test_source_file_keeps_a_file_job_a_file_job(tmp_path, capsys, monkeypatch):
+    """configs/file-job.yaml documents `--source my.mp4 --sink out.mp4`: that must stay an
+    unpaced, lossless file job (a paced "camera" drops frames whenever the engine is slower)."""
+    import av
+
+    import livefilter.pipeline
+
+    monkeypatch.chdir(tmp_path)
+    clip = make_video(tmp_path / "my.mp4", 20, fps=10)
+    built = []
+    real_build = livefilter.pipeline.build_pipeline
+
+    def build_and_keep(config, **kwargs):
+        built.append(config)
+        return real_build(config, **kwargs)
+
+    monkeypatch.setattr(livefilter.pipeline, "build_pipeline", build_and_keep)
+    code, _, err = run_cli(
+        capsys, "run", str(REPO / "configs" / "file-job.yaml"), "--source", str(clip), "--sink", "out/my.mp4",
+        "--engine", "cpu-face",
+    )
+    assert code == 0, err
+    source = built[0].source
+    assert (source.kind, source.path, source.realtime) == ("file", str(clip), False)
+    with av.open("out/my.mp4") as container:
+        assert sum(1 for _ in container.decode(video=0)) == 20
+
+
 def test_file_jobs_take_settings_from_config(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "clip.mp4").write_bytes(b"")

@@ -136,9 +136,17 @@ def parse_model(data: Mapping[str, Any], model: type[M], *, origin: str = "<dict
 def with_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """Return a copy of ``data`` where each dotted key of ``overrides`` replaces that value.
 
+    A section replaced by one of the same ``kind`` keeps its other settings, so
+    ``--source other.mp4`` on a file job stays a file job (e.g. ``realtime: false``).
+
     Example:
         >>> with_overrides({"render": {"style": "blur", "fps": 30}}, {"render.style": "solid"})
         {'render': {'style': 'solid', 'fps': 30}}
+        >>> with_overrides({"source": {"kind": "file", "path": "a.mp4", "realtime": False}},
+        ...                {"source": {"kind": "file", "path": "b.mp4"}})
+        {'source': {'kind': 'file', 'path': 'b.mp4', 'realtime': False}}
+        >>> with_overrides({"source": {"kind": "demo", "fps": 15}}, {"source": {"kind": "file", "path": "b.mp4"}})
+        {'source': {'kind': 'file', 'path': 'b.mp4'}}
     """
     result: dict[str, Any] = dict(data)
     for key, value in overrides.items():
@@ -149,6 +157,14 @@ def with_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any]) -> dic
             child = dict(child) if isinstance(child, Mapping) else {}
             target[part] = child
             target = child
+        current = target.get(last)
+        if (
+            isinstance(value, Mapping)
+            and isinstance(current, Mapping)
+            and "kind" in value
+            and current.get("kind") == value["kind"]
+        ):
+            value = {**current, **value}
         target[last] = value
     return result
 

@@ -13,7 +13,7 @@ import logging
 import threading
 from collections.abc import Callable
 
-from livefilter.errors import SourceError
+from livefilter.errors import InputError, SourceError
 from livefilter.lifecycle import close_quietly
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import Metrics
@@ -52,7 +52,7 @@ def run_capture(
             try:
                 frame = source.read()
             except Exception as exc:
-                if not source.live:
+                if not source.live or isinstance(exc, InputError):
                     raise
                 _log_source_failure(source, exc)
                 if not _reopen(source, backoff, stop, metrics):
@@ -71,9 +71,16 @@ def run_capture(
             metrics.frame_captured(queue_depth=len(engine_queue))
             backoff.reset()
     except Exception as exc:
-        logger.exception(
-            "source %s failed; ending the stream (frames already read are still published)", source.name
-        )
+        if isinstance(exc, SourceError):  # an expected failure, said in words: no traceback
+            logger.warning(
+                "source %s: %s; ending the stream (frames already read are still published)",
+                source.name,
+                redact_text(str(exc)),
+            )
+        else:
+            logger.exception(
+                "source %s failed; ending the stream (frames already read are still published)", source.name
+            )
         on_error(exc)
     finally:
         engine_queue.close()

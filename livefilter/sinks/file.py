@@ -196,6 +196,8 @@ class FileSink(Lifecycle):
         self._audio_path: Path | None = None
         self._input_size: tuple[int, int] | None = None
         self._last_ticks: int | None = None
+        self._last_index: int | None = None
+        self._live_repeats = False
         self._step = max(1, round(1 / (fps * TIME_BASE)))
         self._frames = 0
         self._warned_pts = False
@@ -232,6 +234,7 @@ class FileSink(Lifecycle):
             raise SinkError(f"file sink: the folder {path.parent} is not writable")
         self._audio_path = self._check_audio_source()
         self._video, self._input_size, self._last_ticks, self._frames = None, None, None, 0
+        self._last_index, self._live_repeats = None, False
         options = (
             {"movie_timescale": str(TIME_BASE.denominator)} if path.suffix.lower() in _MOV_SUFFIXES else {}
         )
@@ -296,14 +299,21 @@ class FileSink(Lifecycle):
                 "file sink %s: audio from %s, %s", self.path, self._audio_path, self._audio.description
             )
 
-    def _ticks(self, pts: float | None) -> int:
-        """The output timestamp: the frame's own, else the next slot at ``fps``; always rising."""
+    def _ticks(self, pts: float | None, index: int) -> int:
+        """The output timestamp: the frame's own, else the next slot at ``fps``; always rising.
+
+        The same source frame shown again (``index`` repeats: a live render ticking faster than
+        its source) goes in the next slot, and from then on the timeline runs ahead of the
+        source's timestamps: that is a live recording, expected, so nothing is said.
+        """
         last = self._last_ticks
+        if index == self._last_index:
+            self._live_repeats = True
         if pts is not None:
             ticks = round(pts / TIME_BASE)
             if last is None or ticks > last:
                 return ticks
-            if not self._warned_pts:
+            if not self._live_repeats and not self._warned_pts:
                 self._warned_pts = True
                 logger.warning(
                     "file sink %s: a frame's timestamp (%.6f s) does not advance; writing such frames "
@@ -334,11 +344,11 @@ class FileSink(Lifecycle):
             if (out_w, out_h) != (width, height):
                 image = cv2.copyMakeBorder(image, 0, out_h - height, 0, out_w - width, cv2.BORDER_REPLICATE)
             picture = av.VideoFrame.from_ndarray(bgr_to_i420(image), format="yuv420p")
-            ticks = self._ticks(frame.pts)
+            ticks = self._ticks(frame.pts, frame.index)
             picture.pts, picture.time_base = ticks, TIME_BASE
             for packet in self._video.encode(picture):
                 self._container.mux(packet)
-            self._last_ticks = ticks
+            self._last_ticks, self._last_index = ticks, frame.index
             self._frames += 1
             if self._audio is not None:
                 self._audio.pump(float(ticks * TIME_BASE))

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from livefilter.av_errors import describe
 from livefilter.config.sinks import RtspSinkConfig
 from livefilter.errors import DependencyError, SinkError
 from livefilter.lifecycle import Lifecycle
@@ -296,7 +297,7 @@ class RtspSink(Lifecycle):
     def _why(self, error: BaseException) -> str:
         if self._guard is not None and self._guard.tripped:
             return f"it stopped reading for {self.config.timeout_s:g} s (frozen, or the network is down)"
-        return redact_text(str(error))
+        return describe(error)
 
     def _connect(self, width: int, height: int) -> None:
         import av
@@ -315,7 +316,7 @@ class RtspSink(Lifecycle):
             ) from None
         except (av.FFmpegError, OSError) as error:
             raise SinkError(
-                f"cannot reach RTSP server {self.url}: {redact_text(str(error))}. Is the server "
+                f"cannot reach RTSP server {self.url}: {describe(error)}. Is the server "
                 "running and does it accept publishing (RECORD) on this path?"
             ) from None
         rate = fractions.Fraction(self.fps).limit_denominator(1001)
@@ -330,7 +331,7 @@ class RtspSink(Lifecycle):
         except (av.FFmpegError, OSError) as error:
             self._close_guard()
             _close_quietly(container)
-            raise SinkError(f"RTSP server {self.url} did not take the stream: {redact_text(str(error))}") from None
+            raise SinkError(f"RTSP server {self.url} did not take the stream: {describe(error)}") from None
         self._guard.connected()
         self._container, self._stream, self._size = container, stream, (width, height)
         self._t0, self._last_pts = time.monotonic(), -1

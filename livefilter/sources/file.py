@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from livefilter.av_errors import describe
 from livefilter.config.source import FileSourceConfig
-from livefilter.errors import SourceError
+from livefilter.errors import InputError, SourceError
 from livefilter.lifecycle import Lifecycle
 from livefilter.sources.pacing import Pacer
 from livefilter.types import Frame
@@ -30,32 +31,37 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class VideoInfo:
-    """What the container says about its first video stream."""
+    """What the container says about its first video stream.
+
+    ``frame_count`` is exact when ``counted`` (the container's index says it), otherwise an
+    estimate from the duration (or None).
+    """
 
     width: int
     height: int
     fps: float | None
     frame_count: int | None
     duration_s: float | None
+    counted: bool = False
 
 
 def _open_input(path: Path) -> Any:
-    """Open ``path`` with PyAV; every failure becomes a SourceError naming the file."""
+    """Open ``path`` with PyAV; every failure becomes an InputError naming the file."""
     import av
 
     if not path.exists():
-        raise SourceError(f"file source: {path} does not exist (source.path); check the path")
+        raise InputError(f"file source: {path} does not exist (source.path); check the path")
     if not path.is_file():
-        raise SourceError(f"file source: {path} is not a file (source.path)")
+        raise InputError(f"file source: {path} is not a file (source.path)")
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError, UnicodeDecodeError) as error:
-        raise SourceError(
-            f"file source: cannot read {path} as a video ({error}); is it a video file?"
+        raise InputError(
+            f"file source: cannot read {path} as a video ({describe(error)}); is it a video file?"
         ) from error
     if not container.streams.video:
         container.close()
-        raise SourceError(f"file source: {path} has no video stream")
+        raise InputError(f"file source: {path} has no video stream")
     return container
 
 
@@ -75,7 +81,23 @@ def _info(container: Any) -> VideoInfo:
         count = round(duration * fps)
     else:
         count = None
-    return VideoInfo(stream.width, stream.height, fps, count, duration)
+    return VideoInfo(stream.width, stream.height, fps, count, duration, counted=bool(stream.frames))
+
+
+def ended_early(decoded: int, info: VideoInfo) -> bool:
+    """Whether a pass that decoded ``decoded`` frames stopped short of what the index promises.
+
+    Only an exact count (from the container's index) is trusted; a frame or two (or 1 %)
+    may legitimately be cut by edit lists.
+
+    Example:
+        >>> info = VideoInfo(64, 48, 24.0, 241, 10.0, counted=True)
+        >>> ended_early(109, info), ended_early(240, info)
+        (True, False)
+    """
+    if not info.counted or info.frame_count is None:
+        return False
+    return decoded < info.frame_count - max(2, info.frame_count // 100)
 
 
 def probe_video(path: str | Path) -> VideoInfo:
@@ -152,10 +174,18 @@ class FileSource(Lifecycle):
         try:
             return next(self._frames)
         except StopIteration:
+            info = self.info
+            if ended_early(self._pass_frames, info):
+                raise InputError(
+                    f"file source: {self.path} ended early, after {self._pass_frames} of the "
+                    f"{info.frame_count} frames its index lists (the file looks truncated or damaged); "
+                    "the frames before that were written"
+                ) from None
             return None
         except av.FFmpegError as error:
-            raise SourceError(
-                f"file source: cannot decode {self.path} ({error}); the file may be damaged"
+            raise InputError(
+                f"file source: cannot decode {self.path} after {self._pass_frames} frames ({describe(error)}); "
+                "the file may be damaged; the frames before that were written"
             ) from error
 
     def read(self) -> Frame | None:

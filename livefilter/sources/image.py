@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 
 from livefilter.config.source import ImageSourceConfig
-from livefilter.errors import SourceError
+from livefilter.errors import InputError, SourceError
 from livefilter.lifecycle import Lifecycle
 from livefilter.sources.pacing import Pacer
 from livefilter.types import Frame
@@ -18,13 +18,13 @@ __all__ = ["ImageSource", "read_image"]
 
 
 def read_image(path: Path) -> np.ndarray:
-    """The image at ``path`` as HxWx3 uint8 BGR; SourceError naming the file otherwise."""
+    """The image at ``path`` as HxWx3 uint8 BGR; InputError naming the file otherwise."""
     if not path.is_file():
-        raise SourceError(f"image {path} does not exist; check the path")
+        raise InputError(f"image {path} does not exist; check the path")
     # imdecode instead of imread: works for any path encoding and reports failure plainly.
     image = cv2.imdecode(np.fromfile(path, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
-        raise SourceError(f"cannot decode the image {path}; expected a .jpg, .png, .bmp, .webp or .tiff file")
+        raise InputError(f"cannot decode the image {path}; expected a .jpg, .png, .bmp, .webp or .tiff file")
     return image
 
 

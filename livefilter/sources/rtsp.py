@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from livefilter.av_errors import describe
 from livefilter.config.source import RtspSourceConfig
 from livefilter.errors import DependencyError, SourceError
 from livefilter.lifecycle import Lifecycle
@@ -83,14 +84,16 @@ class RtspSource(Lifecycle):
         except ImportError:
             raise DependencyError("source 'rtsp' needs PyAV: pip install av") from None
         cfg = self.config
+        started = time.monotonic()
         try:
             container = av.open(
                 cfg.url, options=demux_options(cfg), timeout=(cfg.open_timeout_s, _ffmpeg_read_timeout(cfg))
             )
         except (av.FFmpegError, OSError) as error:
             # `from None`: the original exception text carries the URL with its password.
+            timed_out = time.monotonic() - started >= 0.9 * cfg.open_timeout_s
             raise SourceError(
-                f"cannot open stream {self.url}: {redact_text(str(error))} (open_timeout_s "
+                f"cannot open stream {self.url}: {describe(error, timed_out=timed_out)} (open_timeout_s "
                 f"{cfg.open_timeout_s:g}). Check the address, port, path and credentials, and that "
                 "the camera is reachable from this machine."
             ) from None
@@ -129,7 +132,7 @@ class RtspSource(Lifecycle):
             except StopIteration:
                 raise SourceError(f"stream {self.url} ended") from None
             except (av.FFmpegError, OSError) as error:
-                raise SourceError(f"lost stream {self.url}: {redact_text(str(error))}") from None
+                raise SourceError(f"lost stream {self.url}: {describe(error)}") from None
             try:
                 self._pending.extend(packet.decode())
             except av.InvalidDataError:

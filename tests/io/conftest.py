@@ -217,3 +217,61 @@ class Viewer:
                 if container is not None:
                     with contextlib.suppress(Exception):
                         container.close()
+
+
+class ScriptedRtspServer:
+    """A TCP server on 127.0.0.1 that answers every RTSP request with ``status`` (e.g.
+    ``"401 Unauthorized"``), or never answers when ``status`` is None (a hung camera)."""
+
+    def __init__(self, status: str | None) -> None:
+        self.status = status
+        self._listener = socket.create_server((HOST, 0))
+        self.port = int(self._listener.getsockname()[1])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, name="scripted-rtsp", daemon=True)
+
+    def url(self, path: str = "stream1", credentials: str = "") -> str:
+        return f"rtsp://{credentials + '@' if credentials else ''}{HOST}:{self.port}/{path}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._listener.close()
+        self._thread.join(5)
+
+    def _serve(self) -> None:
+        self._listener.settimeout(0.1)
+        connections: list[socket.socket] = []
+        try:
+            while not self._stop.is_set():
+                try:
+                    conn, _ = self._listener.accept()
+                except (TimeoutError, OSError):
+                    continue
+                connections.append(conn)
+                if self.status is not None:
+                    threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
+        finally:
+            for conn in connections:
+                conn.close()
+
+    def _answer(self, conn: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            buffer = b""
+            while not self._stop.is_set():
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                buffer += chunk
+                while b"\r\n\r\n" in buffer:
+                    request, buffer = buffer.split(b"\r\n\r\n", 1)
+                    cseq = next(
+                        (line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
+                         if line.lower().startswith(b"cseq:")),
+                        b"1",
+                    )
+                    extra = b'WWW-Authenticate: Basic realm="cam"\r\n' if self.status.startswith("401") else b""
+                    conn.sendall(b"RTSP/1.0 " + self.status.encode() + b"\r\nCSeq: " + cseq + b"\r\n" + extra + b"\r\n")

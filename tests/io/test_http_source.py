@@ -62,5 +62,5 @@ def test_reads_an_http_stream_and_reports_its_end_as_signal_loss(http_base: str,
 
 def test_a_missing_http_stream_is_a_source_error(http_base: str) -> None:
     source = RtspSource(RtspSourceConfig(url=f"{http_base}/missing.ts", open_timeout_s=3))
-    with pytest.raises(SourceError, match="404|Not Found"):
+    with pytest.raises(SourceError, match=r"missing\.ts: not found \(check the path\)"):
         source.open()

@@ -17,7 +17,7 @@ from livefilter.render.compositor import Compositor
 from livefilter.sinks.rtsp import RtspSink
 from livefilter.sources.rtsp import RtspSource
 from tests.fakes import Scene, decode_index, redacted
-from tests.io.conftest import Publisher, Viewer, free_port
+from tests.io.conftest import Publisher, ScriptedRtspServer, Viewer, free_port
 
 SCENE = Scene()
 SECRET = "hunter2"
@@ -54,6 +54,32 @@ def test_source_open_refused_is_quick_and_hides_the_password() -> None:
     assert caught.value.__cause__ is None and caught.value.__suppress_context__
 
 
+@pytest.mark.parametrize(
+    ("status", "words"),
+    [
+        (None, "timed out"),
+        ("401 Unauthorized", "unauthorised (check credentials)"),
+        ("404 Not Found", "not found (check the path)"),
+    ],
+    ids=["silent", "401", "404"],
+)
+def test_source_open_failures_are_said_in_words(status, words) -> None:
+    with ScriptedRtspServer(status) as server:
+        source = RtspSource(RtspSourceConfig(url=server.url(credentials=f"admin:{SECRET}"), open_timeout_s=1))
+        with pytest.raises(SourceError) as caught:
+            source.open()
+    message = str(caught.value)
+    assert f"cannot open stream rtsp://admin:***@127.0.0.1:{server.port}/stream1: {words}" in message
+    assert "Errno" not in message and SECRET not in message
+
+
+def test_source_open_refused_says_refused() -> None:
+    source = RtspSource(RtspSourceConfig(url=f"rtsp://127.0.0.1:{free_port()}/stream1", open_timeout_s=3))
+    with pytest.raises(SourceError, match=r"/stream1: connection refused \(is the server running") as caught:
+        source.open()
+    assert "Errno" not in str(caught.value)
+
+
 def test_sink_to_a_missing_server_raises_sink_error_without_the_password() -> None:
     url = f"rtsp://pub:{SECRET}@127.0.0.1:{free_port()}/publish/out"
     sink = RtspSink(RtspSinkConfig(url=url), fps=15)
@@ -62,6 +88,7 @@ def test_sink_to_a_missing_server_raises_sink_error_without_the_password() -> No
         sink.write(_redacted(0))
     assert SECRET not in str(caught.value) and SECRET not in sink.name
     assert "pub:***@" in str(caught.value)
+    assert "connection refused" in str(caught.value) and "Errno" not in str(caught.value)
     sink.close()
     sink.close()  # idempotent
 
@@ -109,9 +136,10 @@ def test_source_read_gives_up_within_the_read_timeout_when_the_server_freezes(rt
         os.kill(server.process.pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
-            with pytest.raises(SourceError, match="lost stream|no picture|ended"):
+            with pytest.raises(SourceError, match="lost stream|no picture|ended") as caught:
                 for _ in range(1000):  # frames already buffered come first
                     source.read()
+            assert "Errno" not in str(caught.value) and "exit requested" not in str(caught.value)
             waited = time.monotonic() - started
             closing = time.monotonic()
             source.close()  # still frozen: closing must not wait for it either

@@ -185,7 +185,7 @@ def high_frequency_energy(gray: np.ndarray) -> float:
 def test_blurred_face_in_a_real_photo_loses_its_detail():
     faces = DATA / "faces" / "faces.json"
     if not faces.exists():
-        pytest.skip(f"real test photos not found at {DATA} (see /work/shared/data/README.md)")
+        pytest.skip(f"real test photos not found at {DATA} (../shared/data beside the project; see its README.md)")
     boxes = json.loads(faces.read_text())["boxes"]
     for name, face_boxes in boxes.items():
         image = cv2.imread(str(DATA / "faces" / name))

@@ -164,6 +164,23 @@ def test_repeated_timestamps_still_produce_every_frame(
     assert sum("does not advance" in r.message for r in caplog.records) == 1  # said once
 
 
+def test_the_same_source_frame_shown_again_is_no_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A live run's render repeats the newest frame until the source sends the next one (the demo's
+    # first frame, while the engine warms up): expected, so nothing to warn about.
+    sink = FileSink(FileSinkConfig(path=str(tmp_path / "live.mp4"), preset="ultrafast"), fps=25)
+    sink.open()
+    image = pictures(1)[0]
+    with caplog.at_level(logging.WARNING, logger="livefilter.sinks.file"):
+        for index, stamp in [(0, 0.0), (0, 0.0), (0, 0.0), (1, 0.04), (1, 0.04), (2, 0.08)]:
+            sink.write(redacted(image, index, stamp))
+        sink.close()
+    assert not [r.message for r in caplog.records if r.levelno >= logging.WARNING]
+    frames = read(tmp_path / "live.mp4")
+    assert len(frames) == 6 and np.all(np.diff([f.pts for f in frames]) > 0)
+
+
 def test_odd_sizes_are_padded_to_even_and_said(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     rng = np.random.default_rng(0)
     grey = np.kron(rng.integers(0, 255, (7, 5)), np.ones((7, 13)))  # 49x65 blocks (grey: no chroma loss)
