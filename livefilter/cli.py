@@ -28,6 +28,7 @@ from livefilter import __version__
 from livefilter.errors import ConfigError, DependencyError, EngineError, InputError, LivefilterError
 from livefilter.lifecycle import Lifecycle
 from livefilter.secrets import redact_text, redact_url
+from livefilter.runtime.metrics import Stats
 from livefilter.types import Prompt, RedactedFrame
 
 __all__ = [
@@ -137,6 +138,7 @@ class ProgressSink(Lifecycle):
 
     name = "progress"
     lossless = True
+    internal = True  # not an output: left out of the statistics
 
     def __init__(self, total: int | None, *, enabled: bool = True, file: IO[str] | None = None) -> None:
         self.total = total
@@ -283,9 +285,44 @@ def _execute(config: Config, extra_sinks: Sequence[Any] = ()) -> int:
 
     pipeline = build_pipeline(config, extra_sinks=list(extra_sinks))
     with _stop_on_signals(pipeline.stop) as received:
-        stats = pipeline.run()
-    print(stats.format())
-    return 128 + received[0] if received else EXIT_OK
+        try:
+            stats = pipeline.run()
+        except LivefilterError:
+            if pipeline.stats().frames_published:  # what was done before the failure
+                print(pipeline.stats().format(final=True))
+            raise
+    print(stats.format(final=True))
+    if received:
+        return 128 + received[0]
+    _say_how_much_is_hidden(stats)
+    silent = [name for name, sink in stats.sinks.items() if sink.written == 0]
+    if silent:
+        for name in silent:
+            errors = stats.sinks[name].errors
+            logger.error(
+                "sink %s never delivered a frame%s; the run failed",
+                name,
+                f" ({errors} failed writes; see the warnings above)" if errors else "",
+            )
+        return EXIT_FAILURE
+    return EXIT_OK
+
+
+def _say_how_much_is_hidden(stats: Stats) -> None:
+    """A warning when most of the output is hidden (the statistics' redacted line has the detail)."""
+    if not stats.mostly_redacted:
+        return
+    shown = stats.frames_published - stats.frames_repeated
+    reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(stats.fail_closed.items()))
+    logger.warning(
+        "most of the output is hidden: %d of %d frames hide more than half of the picture "
+        "(%d fully redacted%s). Check the prompts and their thresholds; a detection covering "
+        "most of the frame may be a false positive",
+        stats.frames_mostly_hidden,
+        shown,
+        stats.frames_fully_redacted,
+        f": {reasons}" if reasons else "",
+    )
 
 
 @contextlib.contextmanager

@@ -301,6 +301,7 @@ class Pipeline:
         started = self._clock()
         next_stats = started + runtime.stats_interval_s
         sink_threads = [t for t in self._threads if t.name.startswith("sink:")]
+        capture = next(t for t in self._threads if t.name.startswith("capture:"))
         while not self._stop.is_set() and any(t.is_alive() for t in sink_threads):
             now = self._clock()
             if runtime.max_duration_s is not None and now - started >= runtime.max_duration_s:
@@ -308,7 +309,7 @@ class Pipeline:
                     "pipeline: runtime.max_duration_s (%g s) reached, stopping", runtime.max_duration_s
                 )
                 return
-            if now >= next_stats:
+            if now >= next_stats and capture.is_alive():  # once the source ended, the final block follows
                 logger.info("%s", self.stats().format())
                 next_stats = now + runtime.stats_interval_s
             self._stop.wait(0.1)

@@ -223,6 +223,7 @@ class RedactedFrame(_Picture):
         fully_redacted: True when the whole picture was redacted (fail-closed).
         mask_frame_index: index of the frame the masks came from (None when fully redacted).
         reason: why the frame was fully redacted ("no_masks_yet", "stale_masks", ...), else "".
+        redacted_fraction: share of the picture's pixels hidden (1.0 when fully redacted).
         seal: the compositor's seal (init only, not stored).
     """
 
@@ -233,6 +234,7 @@ class RedactedFrame(_Picture):
     fully_redacted: bool
     mask_frame_index: int | None = None
     reason: str = ""
+    redacted_fraction: float = 0.0
     seal: InitVar[object] = None
 
     def __post_init__(self, seal: object) -> None:

@@ -546,7 +546,7 @@ def test_image_command_redacts_the_face(tmp_path, capsys):
     corner_change = _box_change(before, after, [0, 0, 40, 40])
     assert face_change > 30, "the face was not redacted"
     assert corner_change < 3, "far from the face the picture should be untouched"
-    assert "livefilter stats" in out
+    assert "livefilter final stats" in out
 
 
 def test_video_command_keeps_every_frame_and_the_audio(tmp_path, capsys):
@@ -597,7 +597,7 @@ def test_run_command_with_a_duration(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")), "--duration", "0.8")
     assert code == 0, err
-    assert "livefilter stats" in out
+    assert "livefilter final stats" in out
     with av.open(str(tmp_path / "out" / "run.mp4")) as container:
         assert sum(1 for _ in container.decode(video=0)) > 0
 
@@ -632,7 +632,81 @@ def test_signal_stops_cleanly(tmp_path, capsys, monkeypatch, signum, code):
     exit_code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")))
     assert exit_code == code, err
     assert f"{signal.Signals(signum).name}: stopping cleanly" in err
-    assert "livefilter stats" in out
+    assert "livefilter final stats" in out
     assert signal.getsignal(signum) is original  # handlers restored
     with av.open(str(tmp_path / "out" / "run.mp4")) as container:  # the MP4 was finalised
         assert sum(1 for _ in container.decode(video=0)) > 0
+
+
+class _CoverEngine:
+    """TEST DOUBLE, not a detector: "finds" one object over the left 80 % of every frame (a
+    phantom detection that hides most of the picture)."""
+
+    name = "cover"
+
+    def __init__(self, *args, **kwargs) -> None:
+        pass
+
+    def open(self) -> None:
+        pass
+
+    def infer(self, frame):
+        from livefilter.types import MaskSet
+
+        masks = np.zeros((1, frame.height, frame.width), bool)
+        masks[0, :, : frame.width * 4 // 5] = True
+        return MaskSet(
+            masks, scores=[0.7], labels=("face",), object_ids=[1], frame_index=frame.index, t_capture=frame.t_capture
+        )
+
+    def set_prompts(self, prompts) -> None:
+        pass
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_file_job_whose_output_is_mostly_hidden_says_so(tmp_path, capsys, monkeypatch):
+    import livefilter.pipeline
+
+    monkeypatch.setattr(livefilter.pipeline, "create_engine", _CoverEngine)
+    clip = make_video(tmp_path / "in.mp4", 12, size=(80, 60))
+    code, out, err = run_cli(capsys, "video", str(clip), str(tmp_path / "out.mp4"), "--prompt", "face")
+    assert code == 0, err
+    assert "most of the output is hidden: 12 of 12 frames hide more than half of the picture" in err
+    assert "over 50 %: 12 frames (fully redacted apart)" in out
+
+
+def test_a_file_job_with_little_hidden_says_nothing(tmp_path, capsys):
+    clip = make_video(tmp_path / "in.mp4", 12, size=(80, 60))
+    code, out, err = run_cli(capsys, "video", str(clip), str(tmp_path / "out.mp4"), "--prompt", "face", "--engine", "cpu-face")
+    assert code == 0, err
+    assert "most of the output is hidden" not in err
+
+
+def test_the_final_statistics_are_printed_once(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    config = _small_demo(tmp_path, "1.5")
+    config.write_text(config.read_text() + "runtime: {stats_interval_s: 0.1}\n")
+    code, out, err = run_cli(capsys, "run", str(config))
+    assert code == 0, err
+    assert (out + err).count("livefilter final stats") == 1
+    # periodic blocks while it runs, none once the source has ended (the final block follows)
+    assert "livefilter stats after" not in err.split("end of stream", 1)[1]
+
+
+def test_a_sink_that_never_delivered_a_frame_fails_the_run(tmp_path, capsys, monkeypatch):
+    """Issue 10.7: a restream whose server is gone is not a success, and its retries are one line each."""
+    from tests.io.conftest import free_port
+
+    monkeypatch.chdir(tmp_path)
+    url = f"rtsp://127.0.0.1:{free_port()}/redacted"
+    code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")), "--sink", url, "--duration", "2")
+    assert code == 1, err
+    assert f"sink rtsp {url} never delivered a frame" in err and "the run failed" in err
+    assert "connection refused" in err
+    assert "Traceback" not in err and "reopened" not in err
+    assert f"rtsp {url}: wrote 0" in out

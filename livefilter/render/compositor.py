@@ -108,8 +108,10 @@ class Compositor:
         if static is not None:
             regions.append(static)
         image = frame.image.copy()
+        hidden = 0
         for box, members in _group_overlapping(regions):
             self._redact_group(frame.image, image, box, members)
+            hidden += _hidden_pixels(box, members)
         return RedactedFrame(
             image,
             index=frame.index,
@@ -117,6 +119,7 @@ class Compositor:
             pts=frame.pts,
             fully_redacted=False,
             mask_frame_index=masks.frame_index,
+            redacted_fraction=hidden / (frame.height * frame.width),
             seal=_SEAL,
         )
 
@@ -148,6 +151,7 @@ class Compositor:
             fully_redacted=True,
             mask_frame_index=None,
             reason=reason,
+            redacted_fraction=1.0,
             seal=_SEAL,
         )
 
@@ -178,6 +182,17 @@ class Compositor:
                 blend(target, part, alpha)  # overlapping soft edges only get more hidden
             else:
                 paste(target, part, alpha)
+
+
+def _hidden_pixels(box: Box, members: list[tuple[Box, np.ndarray]]) -> int:
+    """Pixels of ``box`` that some member hides completely (alpha 255)."""
+    if len(members) == 1:
+        return int(np.count_nonzero(members[0][1] == 255))
+    alpha = np.zeros((box.height, box.width), np.uint8)
+    for member_box, member_alpha in members:
+        part = alpha[member_box.within(box).slices]
+        np.maximum(part, member_alpha, out=part)
+    return int(np.count_nonzero(alpha == 255))
 
 
 def _group_overlapping(

@@ -185,4 +185,6 @@ def _publish(out: RedactedFrame, result: EngineResult | None, outlets: Outlets, 
     mask_age_s = None
     if not out.fully_redacted and result is not None and result.masks is not None:
         mask_age_s = out.t_capture - result.masks.t_capture
-    metrics.frame_published(t_capture=out.t_capture, reason=out.reason, mask_age_s=mask_age_s)
+    metrics.frame_published(
+        t_capture=out.t_capture, reason=out.reason, mask_age_s=mask_age_s, redacted_fraction=out.redacted_fraction
+    )

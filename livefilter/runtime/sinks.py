@@ -1,9 +1,10 @@
 """The ``sink:<name>`` threads: one per output, so a slow or broken sink delays no other.
 
 Lossless sinks (files) get every frame through a small queue the render waits on; live
-sinks get the newest frame (older ones are dropped and counted). A sink whose ``write``
-raises is logged, closed and reopened with backoff; while it is down its frames are
-dropped, so it never holds up the render or the other sinks.
+sinks get the newest frame (older ones are dropped and counted, per sink). A sink whose
+``write`` raises is logged (one line; the traceback with ``-v``), closed and reopened with
+backoff; while it is down its frames are dropped, so it never holds up the render or the
+other sinks. It is said to be back only once a frame went through again.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import threading
 import time
 from collections.abc import Sequence
 
+from livefilter.errors import LivefilterError
 from livefilter.lifecycle import close_quietly
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import Metrics
@@ -42,6 +44,9 @@ class Outlets:
         ]
         self._metrics = metrics
         self._stop = stop
+        for sink in self.sinks:
+            if not getattr(sink, "internal", False):  # e.g. the CLI's progress bar
+                metrics.watch_sink(sink.name)
 
     def send(self, frame: RedactedFrame) -> None:
         """Hand ``frame`` to every sink; waits only for lossless sinks that are behind."""
@@ -51,7 +56,9 @@ class Outlets:
             if sink.lossless:
                 inbox.put_wait(frame, self._stop)
             else:
-                self._metrics.count("sink_frames_dropped", inbox.put_latest(frame))
+                replaced = inbox.put_latest(frame)
+                if replaced:
+                    self._metrics.sink_dropped(sink.name, replaced)
 
     def close(self) -> None:
         """No more frames: each sink finishes what it has and closes."""
@@ -68,31 +75,52 @@ def run_sink(
     """
     backoff = Backoff(*getattr(sink, "reconnect_backoff", DEFAULT_REOPEN_BACKOFF))
     healthy = True
+    lost = 0  # frames dropped since the sink last failed
     retry_at = 0.0
     try:
         for frame in inbox.consume(stop):
             if not healthy:
                 healthy, retry_at = _try_reopen(sink, retry_at, backoff)
                 if not healthy:
-                    metrics.count("sink_frames_dropped")
+                    metrics.sink_dropped(sink.name)
+                    lost += 1
                     continue
             try:
                 sink.write(frame)
-            except Exception:
+            except Exception as exc:
                 delay = backoff.next()
-                logger.exception("sink %s: write failed; closing it, reopening in %.1f s", sink.name, delay)
-                metrics.count("sink_errors")
-                metrics.count("sink_frames_dropped")
+                _log_write_failure(sink, exc, delay)
+                metrics.sink_failed(sink.name)
+                lost += 1
                 close_quietly(sink, f"sink {sink.name}")
                 healthy, retry_at = False, time.monotonic() + delay
             else:
+                metrics.sink_wrote(sink.name)
+                if lost:
+                    logger.info("sink %s: delivering again (%d frames were lost)", sink.name, lost)
+                    lost = 0
                 backoff.reset()
     finally:
+        left = len(inbox)  # stopped before these were written
+        if left:
+            metrics.sink_dropped(sink.name, left)
         close_quietly(sink, f"sink {sink.name}")
 
 
+def _log_write_failure(sink: Sink, exc: BaseException, delay: float) -> None:
+    """An expected failure (a lost server) is one line, its traceback only with -v; a bug gets its traceback."""
+    message = "sink %s: write failed (%s); closing it, reopening in %.1f s"
+    if isinstance(exc, LivefilterError):
+        logger.warning(message, sink.name, redact_text(str(exc)), delay)
+        logger.debug("sink %s: where the failure came from", sink.name, exc_info=exc)
+    else:
+        logger.exception(message, sink.name, type(exc).__name__, delay)
+
+
 def _try_reopen(sink: Sink, retry_at: float, backoff: Backoff) -> tuple[bool, float]:
-    """Reopen ``sink`` once its retry time has come: (open now, next retry time)."""
+    """Reopen ``sink`` once its retry time has come: (open now, next retry time).
+
+    Success is not announced here: many sinks connect only at their first write."""
     now = time.monotonic()
     if now < retry_at:
         return False, retry_at
@@ -104,5 +132,5 @@ def _try_reopen(sink: Sink, retry_at: float, backoff: Backoff) -> tuple[bool, fl
             "sink %s: reopen failed (%s); next try in %.1f s", sink.name, redact_text(str(exc)), delay
         )
         return False, now + delay
-    logger.info("sink %s: reopened", sink.name)
+    logger.debug("sink %s: reopened; trying the next frame", sink.name)
     return True, retry_at

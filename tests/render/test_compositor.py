@@ -223,3 +223,22 @@ def test_feathered_edge_is_soft_outside_and_solid_inside():
     ring = gray[(distance > 8) & (distance < 16)]
     assert ((ring > 0) & (ring < 255)).mean() > 0.9, "between the mask and feather_px out, pixels are blended"
     assert (gray[distance > 20] == 255).all()
+
+
+def test_the_share_of_the_picture_hidden_is_recorded():
+    """Issue 16: statistics report how much of each picture is hidden; the compositor knows."""
+    comp = Compositor(
+        RenderConfig(style="solid", solid_color=(255, 255, 255), dilation_px=0, dilation_percent=0, feather_px=0)
+    )
+    frame = Frame(np.zeros((100, 200, 3), np.uint8), index=0, t_capture=0.0)
+    masks = np.zeros((3, 100, 200), bool)
+    masks[0, :50, :100] = True  # a quarter of the frame
+    masks[1, 25:75, 50:150] = True  # overlaps the first by 25x50
+    masks[2, 90:100, 190:200] = True  # apart: 100 pixels
+    ms = MaskSet(masks, scores=[1.0] * 3, labels=("face",) * 3, object_ids=[1, 2, 3], frame_index=0, t_capture=0.0)
+    out = comp.redact_regions(frame, ms)
+    expected = (5000 + 5000 - 1250 + 100) / 20000
+    assert out.redacted_fraction == pytest.approx(expected)
+    assert int((out.image != 0).any(axis=2).sum()) == round(expected * 20000)  # what the eye sees
+    assert comp.redact_regions(frame, MaskSet.empty(100, 200, frame_index=0, t_capture=0.0)).redacted_fraction == 0.0
+    assert comp.redact_all(frame, reason="test").redacted_fraction == 1.0

@@ -41,6 +41,7 @@ def test_live_sinks_get_the_newest_frame_lossless_ones_wait() -> None:
 
 def test_a_failing_sink_is_closed_reopened_and_keeps_writing() -> None:
     sink, metrics = RecordingSink(fail_on_writes={2}), Metrics()
+    metrics.watch_sink(sink.name)
     inbox = BoundedQueue(100)
 
     def produce() -> None:
@@ -57,3 +58,31 @@ def test_a_failing_sink_is_closed_reopened_and_keeps_writing() -> None:
     assert stats.sink_errors == 1 and (sink.opens, sink.closes) == (2, 2)
     assert sink.frames[0].index == 0 and sink.frames[-1].index == 29
     assert len(sink.frames) + stats.sink_frames_dropped == 30
+    assert stats.sinks["rec"].written == len(sink.frames)
+
+
+def test_a_lost_sink_is_one_line_per_failure_and_back_only_once_a_frame_went_through(caplog) -> None:
+    """No traceback per retry (that is what -v is for), and no "reopened" before the next failure."""
+    import logging
+
+    sink, metrics = RecordingSink(fail_on_writes={2, 3, 4}), Metrics()
+    metrics.watch_sink(sink.name)
+    inbox = BoundedQueue(100)
+
+    def produce() -> None:
+        for i in range(60):
+            inbox.put_latest(redacted(i))
+            time.sleep(0.005)
+        inbox.close()
+
+    sink.open()
+    with caplog.at_level(logging.INFO, logger="livefilter.runtime.sinks"):
+        threading.Thread(target=produce).start()
+        run_sink(sink, inbox=inbox, metrics=metrics, stop=threading.Event())
+    records = [r for r in caplog.records if r.name == "livefilter.runtime.sinks"]
+    failures = [r for r in records if "write failed" in r.getMessage()]
+    assert len(failures) == 3 and all(r.exc_info is None for r in failures)
+    assert "injected write failure" in failures[0].getMessage()
+    assert not any("reopened" in r.getMessage() and r.levelno >= logging.INFO for r in records)
+    back = [r for r in records if "delivering again" in r.getMessage()]
+    assert len(back) == 1 and records.index(back[0]) > records.index(failures[-1])
