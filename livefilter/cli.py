@@ -283,7 +283,7 @@ def _execute(config: Config, extra_sinks: Sequence[Any] = ()) -> int:
     """Build and run the pipeline; SIGINT/SIGTERM stop it cleanly; print the statistics."""
     from livefilter.pipeline import build_pipeline
 
-    pipeline = build_pipeline(config, extra_sinks=list(extra_sinks))
+    pipeline = build_pipeline(config, extra_sinks=list(extra_sinks), wait_for_source=True)
     with _stop_on_signals(pipeline.stop) as received:
         try:
             stats = pipeline.run()

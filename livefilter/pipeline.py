@@ -67,6 +67,9 @@ class Pipeline:
         sinks: built, not opened (``start()`` opens them).
         render, engine, runtime: the config sections; ``engine.kind`` names the engine thread.
         static_mask: pixels redacted on every frame (privacy zones), see :class:`StaticMask`.
+        wait_for_source: a camera that may be down (``source.wait_at_start``) is opened by the
+            capture thread, which waits for it with backoff while the outputs run fully
+            redacted, instead of ``start()`` raising (the CLI; the daemon retries whole pipelines).
         clock: ``time.monotonic`` or a stand-in, for ages and statistics.
     """
 
@@ -80,12 +83,14 @@ class Pipeline:
         engine: EngineConfig,
         runtime: RuntimeConfig,
         static_mask: StaticMask | None = None,
+        wait_for_source: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not sinks:
             raise ValueError("Pipeline: expected at least one sink, got none")
         self._stop = threading.Event()
         self._clock = clock
+        self._wait_for_source = wait_for_source
         self._error: BaseException | None = None
         self._threads: list[threading.Thread] = []
         self._started = False
@@ -123,7 +128,10 @@ class Pipeline:
         if self._started:
             raise RuntimeError("Pipeline.start: already started (a pipeline runs once)")
         self._started = True
-        self.source.open()
+        # A camera that may be down now is opened by the capture thread, which waits for it.
+        source_opened = not (self._wait_for_source and getattr(self.source, "wait_at_start", False))
+        if source_opened:
+            self.source.open()
         opened: list[Sink] = []
         try:
             for sink in self.sinks:
@@ -155,6 +163,7 @@ class Pipeline:
             stop=self._stop,
             on_reconnect=self._source_reconnected.set,
             on_error=self._record_error,
+            opened=source_opened,
         )
         # engine queue → supervised engine → newest result (+ every result, exact)
         engine_name = f"engine:{self.engine_config.kind}"
@@ -332,12 +341,13 @@ def build_pipeline(
     engine_factory: Callable[[Sequence[Prompt]], Engine] | None = None,
     static_mask: StaticMask | None = None,
     source: Source | None = None,
+    wait_for_source: bool = False,
 ) -> Pipeline:
     """A pipeline for ``config`` (plus ``extra_sinks``, e.g. a preview the CLI adds). Nothing is opened yet.
 
     ``engine_factory(prompts)`` builds the engine instead of ``create_engine`` (the daemon's
     shared engine); ``static_mask`` is redacted on every frame (privacy zones); ``source``
-    replaces ``config.source`` (e.g. frames a browser pushes).
+    replaces ``config.source`` (e.g. frames a browser pushes); ``wait_for_source``: see :class:`Pipeline`.
     """
     source = source if source is not None else create_source(config.source)
     kind = resolve_engine_kind(config.engine)
@@ -356,6 +366,7 @@ def build_pipeline(
         engine=config.engine.model_copy(update={"kind": kind}),
         runtime=config.runtime,
         static_mask=static_mask,
+        wait_for_source=wait_for_source,
     )
 
 

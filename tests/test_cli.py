@@ -149,7 +149,7 @@ def test_check_every_shipped_config(capsys, monkeypatch, path):
         monkeypatch.setenv(name, "dummy-secret-value")
     code, out, err = run_cli(capsys, "check", str(path))
     assert code == 0, err
-    assert out.startswith(f"{path}: OK\n")
+    assert out.startswith(f"{path}: OK")
     assert "dummy-secret-value" not in out + err
 
 
@@ -710,3 +710,33 @@ def test_a_sink_that_never_delivered_a_frame_fails_the_run(tmp_path, capsys, mon
     assert "connection refused" in err
     assert "Traceback" not in err and "reopened" not in err
     assert f"rtsp {url}: wrote 0" in out
+
+
+def test_ctrl_c_while_a_camera_is_being_opened_exits_130_at_once(tmp_path, capsys, monkeypatch):
+    """Issue 10.5: a camera that accepts the connection but never answers holds the open for
+    open_timeout_s; Ctrl-C must not wait for it."""
+    from tests.io.conftest import ScriptedRtspServer
+
+    monkeypatch.chdir(tmp_path)
+    original = signal.getsignal(signal.SIGINT)
+    with ScriptedRtspServer(None) as camera:
+        config = tmp_path / "cam.yaml"
+        config.write_text(
+            f"source: {{kind: rtsp, url: '{camera.url()}', open_timeout_s: 20}}\n"
+            "engine: {kind: cpu-face}\nsinks: [{kind: null}]\n"
+        )
+
+        def interrupt() -> None:
+            deadline = time.monotonic() + 60
+            while signal.getsignal(signal.SIGINT) is original and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(1.0)  # the open is pending now
+            os.kill(os.getpid(), signal.SIGINT)
+
+        threading.Thread(target=interrupt, daemon=True).start()
+        started = time.monotonic()
+        code, out, err = run_cli(capsys, "run", str(config))
+        elapsed = time.monotonic() - started
+    assert code == 130, err
+    assert elapsed < 10, f"took {elapsed:.1f} s: waited out the open"
+    assert "did not stop" not in err

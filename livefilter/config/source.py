@@ -95,10 +95,22 @@ class RtspSourceConfig(StrictModel):
     read_timeout_s: float = Field(default=5.0, gt=0, le=300, description="A read that blocks longer counts as signal loss.")
     reconnect_min_s: float = Field(default=0.5, gt=0, description="First reconnect delay (doubles up to reconnect_max_s).")
     reconnect_max_s: float = Field(default=30.0, gt=0, description="Longest reconnect delay.")
+    width: int | None = Field(
+        default=None, ge=64, le=7680,
+        description="The camera's frame width, if known: while the camera is down at start-up the "
+        "outputs already run, fully redacted, at this size (with height). Null: they start with the camera.",
+    )
+    height: int | None = Field(default=None, ge=64, le=4320, description="The camera's frame height (see width).")
 
     @model_validator(mode="after")
     def check_reconnect_range(self) -> RtspSourceConfig:
         check_min_max(self, "reconnect_min_s", "reconnect_max_s")
+        return self
+
+    @model_validator(mode="after")
+    def check_size_pair(self) -> RtspSourceConfig:
+        if (self.width is None) != (self.height is None):
+            raise ValueError("width and height go together: give both (the camera's frame size) or neither")
         return self
 
 

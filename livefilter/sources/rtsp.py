@@ -59,9 +59,15 @@ def _ffmpeg_read_timeout(config: RtspSourceConfig) -> float:
 
 
 class RtspSource(Lifecycle):
-    """Frames from an RTSP or HTTP(S) stream; indices keep increasing across reconnects."""
+    """Frames from an RTSP or HTTP(S) stream; indices keep increasing across reconnects.
+
+    A camera may be down when the run starts: ``wait_at_start`` has the capture thread open it,
+    waiting with backoff, and ``expected_size`` (config ``width``/``height``) lets the outputs
+    start meanwhile, fully redacted.
+    """
 
     live = True
+    wait_at_start = True
 
     def __init__(self, config: RtspSourceConfig) -> None:
         self.config = config
@@ -77,6 +83,13 @@ class RtspSource(Lifecycle):
     @property
     def nominal_fps(self) -> float | None:
         return self._fps
+
+    @property
+    def expected_size(self) -> tuple[int, int] | None:
+        """(width, height) from the config, when given."""
+        if self.config.width is None or self.config.height is None:
+            return None
+        return self.config.width, self.config.height
 
     def open(self) -> None:
         try:

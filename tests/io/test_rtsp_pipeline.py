@@ -12,6 +12,7 @@ raw camera stream, so the detector can fail).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 
 import numpy as np
@@ -25,8 +26,8 @@ from livefilter.sinks.rtsp import RtspSink
 from livefilter.sources.rtsp import RtspSource
 from livefilter.types import Frame, MaskSet
 from tests.conftest import FAST_ENGINE
-from tests.fakes import GroundTruthEngine, GroundTruthEngineFactory, Scene, decode_index
-from tests.io.conftest import Publisher, Viewer
+from tests.fakes import GroundTruthEngine, GroundTruthEngineFactory, RecordingSink, Scene, decode_index
+from tests.io.conftest import Publisher, RtspServer, Viewer
 
 pytestmark = [pytest.mark.rtsp, pytest.mark.timeout(90)]
 
@@ -157,3 +158,48 @@ def test_restream_republishes_when_its_server_returns(relay) -> None:
     assert any(shows_index(image) for t, image in viewer.frames if t > back)
     assert pipeline.stats().sink_errors >= 1
     assert_no_secret_visible(viewer)
+
+
+def test_a_camera_down_at_start_is_waited_for_with_the_output_fully_redacted(gstreamer, caplog) -> None:
+    """Issue 10.4: no exit at start-up; outputs run fully redacted at the configured size; the
+    wait is said once (retries are quiet); the camera is picked up when it comes."""
+    server = RtspServer("cam")  # its port is known, but it is not running: the camera is down
+    source = RtspSource(
+        RtspSourceConfig(
+            url=server.url("cam"), open_timeout_s=1, read_timeout_s=1, reconnect_min_s=0.1,
+            reconnect_max_s=0.3, width=SCENE.width, height=SCENE.height,
+        )
+    )
+    sink = RecordingSink("rec", lossless=False)
+    pipeline = Pipeline(
+        source=source,
+        engine_factory=PixelIndexEngineFactory(SCENE, fps=FPS),
+        sinks=[sink],
+        render=RenderConfig(fps=FPS, max_frame_age_ms=400),
+        engine=EngineConfig(**{**FAST_ENGINE, "kind": "cpu-face", "timeout_s": 1.0}),
+        runtime=RuntimeConfig(stats_interval_s=3600),
+        wait_for_source=True,
+    )
+    with caplog.at_level(logging.DEBUG, logger="livefilter.runtime.capture"):
+        pipeline.start()  # used to raise SourceError (exit 1)
+        try:
+            time.sleep(2.0)
+            waiting = len(sink.frames)
+            server.start()
+            with Publisher(server.publish_url("cam"), SCENE.image, fps=FPS):
+                deadline = time.monotonic() + 30
+                while not any(not f.fully_redacted for f in sink.frames[waiting:]):
+                    assert time.monotonic() < deadline, "the camera was not picked up once it came"
+                    time.sleep(0.1)
+        finally:
+            pipeline.stop()
+            server.kill()
+    before = sink.frames[:waiting]
+    assert len(before) >= 10, "the outputs did not run while the camera was down"
+    assert all(f.fully_redacted and f.image.shape == (SCENE.height, SCENE.width, 3) for f in before)
+    assert max(secret_pattern_pixels(f.image) for f in sink.frames) <= LEAK_PIXELS
+    messages = [r.getMessage() for r in caplog.records if r.name == "livefilter.runtime.capture"]
+    said = [m for m in messages if "not available yet" in m]
+    assert len(said) == 1 and "waiting for it" in said[0] and "fully redacted" in said[0]
+    assert sum("still down" in m for m in messages) >= 2  # it retried meanwhile, quietly
+    assert f"source {source.name}: connected" in messages
