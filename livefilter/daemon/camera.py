@@ -151,6 +151,12 @@ class CameraRunner:
         if pipeline is not None:
             pipeline.set_prompts([Prompt(p.text, p.threshold) for p in prompts])
 
+    def stats(self) -> Stats | None:
+        """The running pipeline's statistics (None while it is not running)."""
+        with self._lock:
+            pipeline = self._pipeline
+        return pipeline.stats() if pipeline is not None else None
+
     def totals(self) -> CameraTotals:
         with self._lock:
             pipeline, totals = self._pipeline, self._totals

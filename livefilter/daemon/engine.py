@@ -29,8 +29,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
-from livefilter.config.engine import CpuFaceConfig, EngineConfig
-from livefilter.engines import create_engine, resolve_engine_kind
+from livefilter.config.engine import CpuFaceConfig, EngineConfig, Sam3Config
+from livefilter.engines import resolve_engine_kind
 from livefilter.engines.base import Engine
 from livefilter.errors import EngineError
 from livefilter.lifecycle import Lifecycle, close_quietly
@@ -42,6 +42,7 @@ __all__ = [
     "EngineClient",
     "FaceModel",
     "FairQueue",
+    "Sam3Model",
     "SharedEngine",
     "SharedModel",
     "shared_model",
@@ -103,31 +104,37 @@ class FaceModel(Lifecycle):
         self._detector = None
 
 
-class _PerSessionModel(Lifecycle):
-    """An engine kind with no shareable part yet (SAM3): each session is a whole engine,
-    still run on the one worker thread (so cameras are scheduled fairly), but its model is
-    loaded per camera."""
+class Sam3Model(Lifecycle):
+    """One SAM3 model in memory; each session is a :class:`~livefilter.engines.sam3.Sam3Engine`
+    with its own streaming session and memory window (``engine.sam3.memory_frames``) over it."""
 
-    def __init__(self, config: EngineConfig, kind: str) -> None:
-        self.name = kind
-        self._config = config
+    name = "sam3"
+
+    def __init__(self, settings: Sam3Config) -> None:
+        self.settings = settings
+        self._weights: Any = None
 
     def open(self) -> None:
-        pass
+        from livefilter.engines.sam3 import load_weights
+
+        self._weights = load_weights(self.settings)
 
     def session(self, prompts: Sequence[Prompt]) -> Engine:
-        return create_engine(self._config, prompts, kind=self.name)
+        from livefilter.engines.sam3 import Sam3Engine
+
+        if self._weights is None:
+            raise EngineError("shared sam3 model: session() before open()")
+        return Sam3Engine(self.settings, prompts, weights=self._weights)
 
     def close(self) -> None:
-        pass
+        self._weights = None
 
 
 def shared_model(config: EngineConfig) -> SharedModel:
     """The shared model for ``config`` (``auto`` resolved)."""
-    kind = resolve_engine_kind(config)
-    if kind == "cpu-face":
+    if resolve_engine_kind(config) == "cpu-face":
         return FaceModel(config.cpu_face)
-    return _PerSessionModel(config, kind)
+    return Sam3Model(config.sam3)
 
 
 class FairQueue(Generic[K, T]):
@@ -188,8 +195,9 @@ class CameraUsage:
     """What the shared engine spent on one camera (read by the metrics exporter)."""
 
     frames: int
-    seconds: Histogram  # engine seconds per frame
+    seconds: Histogram  # engine seconds per frame (wall clock)
     wait_seconds: Histogram  # time a frame waited for its turn
+    cpu_seconds: float = 0.0  # CPU time of the engine thread spent on this camera's frames
 
 
 class SharedEngine(Lifecycle):
@@ -267,19 +275,19 @@ class SharedEngine(Lifecycle):
                 job = self._jobs.take(0.1)
                 if job is None:
                     continue
-                started = time.monotonic()
+                started, cpu_started = time.monotonic(), time.thread_time()
                 try:
                     job.future.set_result(job.run())
                 except BaseException as exc:
                     job.future.set_exception(exc)
                 if job.measure:
-                    self._account(job, started, time.monotonic())
+                    self._account(job, started, time.monotonic(), time.thread_time() - cpu_started)
         finally:
             while (job := self._jobs.take(0)) is not None:
                 job.future.set_exception(EngineError(f"engine:{self.kind} stopped"))
             close_quietly(model, f"engine:{self.kind}")
 
-    def _account(self, job: _Job, started: float, ended: float) -> None:
+    def _account(self, job: _Job, started: float, ended: float, cpu_s: float) -> None:
         with self._usage_lock:
             usage = self._usage.get(job.camera)
             if usage is None:
@@ -287,6 +295,7 @@ class SharedEngine(Lifecycle):
                     0, Histogram(ENGINE_SECONDS_BUCKETS), Histogram(ENGINE_SECONDS_BUCKETS)
                 )
         usage.frames += 1
+        usage.cpu_seconds += cpu_s
         usage.seconds.observe(ended - started)
         usage.wait_seconds.observe(started - job.submitted)
 

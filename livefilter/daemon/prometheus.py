@@ -99,6 +99,13 @@ class DaemonCollector(Collector):
                 histogram.add_metric([camera], buckets, total_sum)
             yield histogram
 
+        cpu = CounterMetricFamily(
+            "livefilter_engine_cpu_seconds", "CPU time the shared engine spent on the camera's frames.", labels=["camera"]
+        )
+        for camera in totals:
+            cpu.add_metric([camera], usage[camera].cpu_seconds if camera in usage else 0.0)
+        yield cpu
+
         up = GaugeMetricFamily("livefilter_camera_up", "1 while the camera's pipeline runs.", labels=["camera"])
         fps = GaugeMetricFamily("livefilter_output_fps", "Frames published per second (last 5 s).", labels=["camera"])
         failing = GaugeMetricFamily(

@@ -110,6 +110,49 @@ def _check_prompts(prompts: Sequence[Prompt]) -> tuple[Prompt, ...]:
     return prompts
 
 
+@dataclass(frozen=True, slots=True)
+class Sam3Weights:
+    """A loaded SAM3 model, shareable by several engines called on one thread (each keeps its
+    own session and memory window; see :mod:`livefilter.daemon.engine`)."""
+
+    model: Any
+    processor: Any
+    device: Any
+    dtype: Any
+
+
+def load_weights(settings: Sam3Config) -> Sam3Weights:
+    """Load the model ``settings`` name onto its device (the slow part of ``Sam3Engine.open``)."""
+    require_dependencies()
+    import torch
+
+    device, dtype = _device_and_dtype(settings, torch)
+    logger.info("engine sam3: loading %s for %s (%s)", settings.model, device, str(dtype).removeprefix("torch."))
+    model, processor = load_model(settings.model, dtype=dtype, resolution=settings.resolution)
+    model.to(device)
+    if settings.compile:
+        if device.type == "cuda":
+            model.detector_model.vision_encoder.compile()
+        else:
+            logger.warning("engine.sam3.compile is ignored on CPU (torch.compile is used on CUDA only)")
+    return Sam3Weights(model, processor, device, dtype)
+
+
+def _device_and_dtype(settings: Sam3Config, torch: Any) -> tuple[Any, Any]:
+    cuda = torch.cuda.is_available()
+    if settings.device == "cuda" and not cuda:
+        raise EngineError(
+            f"engine.sam3.device is 'cuda' but torch {torch.__version__} sees no CUDA GPU "
+            f"(CUDA build: {torch.version.cuda or 'none'}): install the CUDA build of torch for your "
+            "driver, or set engine.sam3.device: auto"
+        )
+    device = torch.device("cuda" if settings.device == "cuda" or (settings.device == "auto" and cuda)
+                          else "cpu")
+    names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+    default = torch.bfloat16 if device.type == "cuda" else torch.float32
+    return device, names.get(settings.dtype, default)
+
+
 class Sam3Engine(Lifecycle):
     """Text-prompted (and click-seeded) segmentation and tracking with SAM3.
 
@@ -120,7 +163,11 @@ class Sam3Engine(Lifecycle):
 
     name = "sam3"
 
-    def __init__(self, settings: Sam3Config, prompts: Sequence[Prompt]) -> None:
+    def __init__(
+        self, settings: Sam3Config, prompts: Sequence[Prompt], *, weights: Sam3Weights | None = None
+    ) -> None:
+        """``weights``: an already loaded model to use (shared with other engines called on the
+        same thread); None loads one in ``open()``."""
         if not isinstance(settings, Sam3Config):
             raise TypeError(f"settings: expected Sam3Config, got {type(settings).__name__}")
         self.settings = settings
@@ -131,6 +178,7 @@ class Sam3Engine(Lifecycle):
         self._pending_removals: list[int] = []
         self._reset_pending = False
         self._stream: Any = None
+        self._weights = weights
         self.expected_infer_s = 0.0  # seconds per frame when known to be slow (CPU); see open()
         self._text_ids: dict[int, int] = {}
         self._next_id = 1
@@ -139,21 +187,12 @@ class Sam3Engine(Lifecycle):
     # ------------------------------------------------------------------ lifecycle
 
     def open(self) -> None:
-        require_dependencies()
-        import torch
-
+        """Load the model (unless given shared ``weights``) and start this engine's own session."""
         from livefilter.engines.sam3_model import Sam3Stream
 
-        device, dtype = self._device_and_dtype(torch)
+        weights = self._weights or load_weights(self.settings)
         settings = self.settings
-        logger.info("engine sam3: loading %s for %s (%s)", settings.model, device, str(dtype).removeprefix("torch."))
-        model, processor = load_model(settings.model, dtype=dtype, resolution=settings.resolution)
-        model.to(device)
-        if settings.compile:
-            if device.type == "cuda":
-                model.detector_model.vision_encoder.compile()
-            else:
-                logger.warning("engine.sam3.compile is ignored on CPU (torch.compile is used on CUDA only)")
+        model, processor, device, dtype = weights.model, weights.processor, weights.device, weights.dtype
         stream = Sam3Stream(
             model, processor, device=device, dtype=dtype, window=settings.memory_frames,
             max_per_prompt=settings.max_objects_per_prompt,
@@ -174,20 +213,6 @@ class Sam3Engine(Lifecycle):
         logger.info("engine sam3: %s on %s (%s), %d px", settings.model, device, str(dtype).removeprefix("torch."),
                     processor.target_size)
         self._stream = stream
-
-    def _device_and_dtype(self, torch: Any) -> tuple[Any, Any]:
-        cuda = torch.cuda.is_available()
-        if self.settings.device == "cuda" and not cuda:
-            raise EngineError(
-                f"engine.sam3.device is 'cuda' but torch {torch.__version__} sees no CUDA GPU "
-                f"(CUDA build: {torch.version.cuda or 'none'}): install the CUDA build of torch for your "
-                "driver, or set engine.sam3.device: auto"
-            )
-        device = torch.device("cuda" if self.settings.device == "cuda" or (self.settings.device == "auto" and cuda)
-                              else "cpu")
-        names = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
-        default = torch.bfloat16 if device.type == "cuda" else torch.float32
-        return device, names.get(self.settings.dtype, default)
 
     @staticmethod
     def _cpu_cost(model: Any, dtype: Any, size: int) -> tuple[float, str]:

@@ -140,3 +140,40 @@ def test_the_face_model_loads_one_detector_for_every_session() -> None:
     assert len({id(session.detector) for session in sessions}) == 1  # type: ignore[attr-defined]
     frame = Frame(np.zeros((90, 160, 3), np.uint8), index=0, t_capture=0.0)
     assert all(len(session.infer(frame)) == 0 for session in sessions)
+
+
+@pytest.mark.slow
+def test_sam3_cameras_share_one_model_with_a_session_each(tmp_path) -> None:
+    """The tiny random SAM3: one model loaded, one streaming session (memory window) per camera."""
+    torch = pytest.importorskip("torch")
+    from livefilter.config.engine import Sam3Config
+    from livefilter.daemon.engine import Sam3Model
+    from livefilter.engines.sam3_tiny import save_tiny_sam3
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        model_dir = save_tiny_sam3(tmp_path / "tiny", image_size=112, seed=0)
+        shared = SharedEngine(lambda: Sam3Model(Sam3Config(model=str(model_dir), device="cpu", max_objects_per_prompt=2, memory_frames=4)))
+        shared.open()
+        try:
+            a, b = shared.client("a", [Prompt("face", 0.2)]), shared.client("b", [Prompt("face", 0.2)])
+            a.open()
+            b.open()
+            weights = {id(client._session._weights.model) for client in (a, b)}  # type: ignore[union-attr]
+            streams = {id(client._session._stream) for client in (a, b)}  # type: ignore[union-attr]
+            assert len(weights) == 1 and len(streams) == 2
+            rng = np.random.default_rng(7)
+            image = rng.integers(0, 255, (120, 160, 3), dtype=np.uint8)
+            for i in range(3):
+                for client in (a, b):
+                    masks = client.infer(Frame(image, index=i, t_capture=i / 10))
+                    assert masks.frame_index == i and masks.masks.shape[1:] == (120, 160)
+            a.reset()  # one camera's memory forgotten, the other's kept
+            assert b.infer(Frame(image, index=3, t_capture=0.3)).frame_index == 3
+            a.close()
+            b.close()
+        finally:
+            shared.close()
+    finally:
+        torch.set_num_threads(threads)
