@@ -211,7 +211,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
         site = load_site(args.config)
         for name in site.cameras:
             _check_prompts(camera_config(site, name), f"{args.config} cameras.{name}")
-        print(f"{args.config}: OK ({len(site.cameras)} cameras sharing engine {site.engine.kind})")
+        print(f"{args.config}: OK")
+        print(f"site: {len(site.cameras)} cameras sharing engine {site.engine.kind}")
         for name in site.cameras:
             print(f"[{name}]\n{summarize(camera_config(site, name))}")
         return EXIT_OK
