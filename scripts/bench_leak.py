@@ -451,7 +451,7 @@ def bench_config(*, live: bool, engine: str | None, overrides: dict[str, object]
     from livefilter.config.loader import parse_config, with_overrides
 
     fixed = {
-        "source.realtime": live,  # the configured (demo) source is replaced by the clip, paced the same way
+        "source": {"kind": "demo", "realtime": live},  # replaced by the clip, paced the same way
         "render.mode": "low_latency" if live else "exact",
         "render.style": "solid",
         "render.solid_color": list(benchlib.SENTINEL_BGR[::-1]),

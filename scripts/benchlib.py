@@ -358,29 +358,25 @@ class DefaceBaseline:
 
 def make_pipeline(config, *, sinks: Sequence[object], source: object | None = None,
                   on_masks: Callable[[object], None] | None = None):
-    """``build_pipeline`` with only the benchmark's own sinks (and optionally its own source).
+    """``build_pipeline`` (the product's own wiring) with the benchmark's sinks and optionally its source.
 
-    The benchmark sink measures at the point frames leave the pipeline; no output
-    encoding is mixed into the figures. ``on_masks`` sees every MaskSet the engine returns.
+    The configured sinks are replaced by a null sink, so the benchmark sink measures at the
+    point frames leave the pipeline and no output encoding is mixed into the figures.
+    ``on_masks`` sees every MaskSet the engine returns.
     """
-    from functools import partial
-
+    from livefilter.config.sinks import NullSinkConfig
     from livefilter.engines import create_engine, resolve_engine_kind
-    from livefilter.pipeline import Pipeline
-    from livefilter.sources import create_source
-    from livefilter.types import Prompt
+    from livefilter.pipeline import build_pipeline
 
-    kind = resolve_engine_kind(config.engine)
-    prompts = [Prompt(p.text, p.threshold) for p in config.prompts]
-    factory = partial(create_engine, config.engine, prompts, kind=kind)
-    return Pipeline(
-        source=source if source is not None else create_source(config.source),
-        engine_factory=factory if on_masks is None else lambda: ObservedEngine(factory(), on_masks),
-        sinks=list(sinks),
-        render=config.render,
-        engine=config.engine.model_copy(update={"kind": kind}),
-        runtime=config.runtime,
-    )
+    config = config.model_copy(update={"sinks": [NullSinkConfig()]})
+    factory = None
+    if on_masks is not None:
+        kind = resolve_engine_kind(config.engine)
+
+        def factory(prompts):
+            return ObservedEngine(create_engine(config.engine, prompts, kind=kind), on_masks)
+
+    return build_pipeline(config, extra_sinks=list(sinks), source=source, engine_factory=factory)
 
 
 class ObservedEngine:
