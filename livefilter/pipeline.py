@@ -24,6 +24,7 @@ from typing import Self
 from livefilter.config import Config, EngineConfig, RenderConfig, RuntimeConfig
 from livefilter.engines import create_engine, resolve_engine_kind
 from livefilter.engines.base import Engine
+from livefilter.engines.shots import ShotCounter
 from livefilter.errors import ConfigError, EngineError
 from livefilter.lifecycle import close_quietly
 from livefilter.render.compositor import Compositor, StaticMask
@@ -163,6 +164,7 @@ class Pipeline:
             stop=self._stop,
             on_reconnect=self._source_reconnected.set,
             on_error=self._record_error,
+            shots=ShotCounter(),
             opened=source_opened,
         )
         # engine queue → supervised engine → newest result (+ every result, exact)

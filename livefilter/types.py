@@ -76,6 +76,9 @@ class Frame(_Picture):
         t_capture: ``time.monotonic()`` seconds when the frame was captured.
         pts: media timestamp in seconds (file sources), used for frame-exact output.
         source: short name of the source, for logs and statistics.
+        shot: number of the shot (camera take) the frame belongs to, counted by the capture
+            thread (``engines.shots.ShotCounter``); it changes at every cut, and masks of
+            one shot are never shown on a frame of another.
     """
 
     image: np.ndarray
@@ -83,6 +86,7 @@ class Frame(_Picture):
     t_capture: float
     pts: float | None = None
     source: str = ""
+    shot: int = 0
 
     def __post_init__(self) -> None:
         image = self.image

@@ -1,10 +1,11 @@
 """The ``capture:<source>`` thread: read frames, hand them to the render and the engine.
 
-Every frame goes to the render's latest-frame slot and to the engine queue. Live sources
-never wait: when the queue is full the oldest frame is dropped and counted. Non-live
-sources in exact mode wait for room, so a file job loses nothing. A live source that
-fails is reopened with exponential backoff; meanwhile no new frames arrive and the render
-fails closed once the last frame is older than ``render.max_frame_age_ms``.
+Every frame is numbered with its shot (``Frame.shot``: a cut starts a new one, see
+:mod:`livefilter.engines.shots`), then goes to the render's latest-frame slot and to the
+engine queue. Live sources never wait: when the queue is full the oldest frame is dropped
+and counted. Non-live sources in exact mode wait for room, so a file job loses nothing. A
+live source that fails is reopened with exponential backoff; meanwhile no new frames arrive
+and the render fails closed once the last frame is older than ``render.max_frame_age_ms``.
 
 A source that may be down when the run starts (a camera: ``wait_at_start``) is opened
 here, not by the pipeline: the thread waits for it with the same backoff, says so once and
@@ -15,6 +16,7 @@ thread, so a stop is noticed at once even while an open blocks for its timeout.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -22,6 +24,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from livefilter.engines.shots import ShotCounter
 from livefilter.errors import InputError, SourceError
 from livefilter.lifecycle import close_quietly
 from livefilter.runtime.backoff import Backoff
@@ -52,13 +55,15 @@ def run_capture(
     stop: threading.Event,
     on_reconnect: Callable[[], None],
     on_error: Callable[[BaseException], None],
+    shots: ShotCounter,
     opened: bool = True,
 ) -> None:
     """Read ``source`` until it ends or ``stop``; always closes the queue and the source.
 
     ``opened``: False for a source the pipeline left to this thread to open (``wait_at_start``).
     ``on_reconnect`` runs after a live source came back (the engine forgets its tracks);
-    ``on_error`` receives the error that ended a non-live source early.
+    ``on_error`` receives the error that ended a non-live source early; ``shots`` numbers
+    the frames' shots.
     """
     backoff = Backoff(*getattr(source, "reconnect_backoff", DEFAULT_RECONNECT_BACKOFF))
     try:
@@ -87,6 +92,7 @@ def run_capture(
             if frame is None:
                 logger.info("source %s: end of stream", source.name)
                 return
+            frame = dataclasses.replace(frame, shot=shots.update(frame.image))
             latest_frame.put(frame)
             if wait_for_room:
                 if not engine_queue.put_wait(frame, stop):

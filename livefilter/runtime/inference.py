@@ -263,6 +263,7 @@ def _serve(
 ) -> str | None:
     """Feed frames to one engine until the frames run out or ``stop`` (None), or it fails (the reason)."""
     applied_version = 0  # a fresh engine answers the prompts it was built with
+    shot: int | None = None  # of the last frame given: the first frame of a new shot starts afresh
     timeout = settings.startup_timeout_s  # the first inference may include warm-up
     while not stop.is_set():
         if take_newest:
@@ -276,9 +277,12 @@ def _serve(
             continue
         version, wanted = prompts.current()
         try:
-            if reset_requested.is_set():
+            cut = shot is not None and frame.shot != shot
+            if reset_requested.is_set() or cut:
+                # A reconnect, or a cut: the tracks describe another picture; detect now.
                 reset_requested.clear()
                 host.call(methodcaller("reset"), timeout, stop)
+            shot = frame.shot
             if version != applied_version:
                 host.call(methodcaller("set_prompts", wanted), timeout, stop)
                 applied_version = version

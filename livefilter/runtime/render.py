@@ -10,6 +10,10 @@ ever handed on.
 - ``low_latency`` ticks at the output rate and shows the newest frame with the newest
   masks; the compositor grows the masks by their age along the objects' motion.
 - ``exact`` shows each frame the engine took, in order, with the masks computed on it.
+
+Masks computed on a frame of another shot (a cut came between, see
+:mod:`livefilter.engines.shots`) never qualify: the frame is fully redacted (``scene_cut``)
+until the engine has answered a frame of the new shot.
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ def fail_reason(
         return "prompts_changed"
     if result.masks.shape != (frame.height, frame.width):
         return "mask_size_mismatch"
+    if result.frame.shot != frame.shot:
+        return "scene_cut"
     if not 0.0 <= frame.t_capture - result.masks.t_capture <= max_mask_age_s:
         return "stale_masks"
     return ""

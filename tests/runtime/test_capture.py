@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 
+from livefilter.engines.shots import ShotCounter
 from livefilter.errors import SourceError
 from livefilter.runtime.capture import run_capture
 from livefilter.runtime.metrics import Metrics
@@ -24,6 +25,7 @@ def capture(source: FakeSource, *, capacity: int = 100, wait_for_room: bool = Fa
         stop=threading.Event(),
         on_reconnect=reconnects.set,
         on_error=errors.append,
+        shots=ShotCounter(),
     )
     indices = []
     while (frame := queue.get(0.0)) is not None:

@@ -170,3 +170,22 @@ def test_masks_computed_while_the_prompts_change_are_stamped_with_the_old_prompt
     shown = frames[0]
     assert fail_reason(shown, first, prompts_version=prompts.version, max_mask_age_s=1.0) == "prompts_changed"
     assert fail_reason(frames[1], second, prompts_version=prompts.version, max_mask_age_s=1.0) == ""
+
+
+def test_the_first_frame_of_a_new_shot_resets_the_engine_first(scene: Scene) -> None:
+    """A cut: the engine forgets the old shot's tracks and detects on that very frame."""
+    events: list[str] = []
+
+    class Recording(GroundTruthEngine):
+        def infer(self, frame):  # type: ignore[no-untyped-def]
+            events.append(f"infer {frame.index}")
+            return super().infer(frame)
+
+        def reset(self) -> None:
+            events.append("reset")
+
+    shots = [0, 0, 1, 1, 1, 2]
+    frames = [dataclasses.replace(scene.frame(i), shot=s) for i, s in enumerate(shots)]
+    results, fatal = run_exact(lambda: Recording(scene, [Prompt("square")]), frames)
+    assert not fatal and [r.frame.index for r in results] == list(range(6))
+    assert events == ["infer 0", "infer 1", "reset", "infer 2", "infer 3", "infer 4", "reset", "infer 5"]

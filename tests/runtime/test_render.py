@@ -223,3 +223,16 @@ def test_exact_shows_nothing_when_even_full_redaction_fails_and_goes_on() -> Non
         stop=threading.Event(),
     )
     check_last_resort(outlets, metrics, [0, 2, 3, 5])
+
+
+def test_masks_of_another_shot_never_qualify() -> None:
+    """After a cut (``Frame.shot`` changed) the previous shot's masks describe another picture."""
+    import dataclasses
+
+    same_shot = fail_reason(FRAME, result(index=9, t_capture=99.98), prompts_version=0, max_mask_age_s=0.5)
+    after_cut = dataclasses.replace(FRAME, shot=1)
+    kwargs = {"prompts_version": 0, "max_mask_age_s": 0.5}
+    assert same_shot == ""
+    assert fail_reason(after_cut, result(index=9, t_capture=99.98), **kwargs) == "scene_cut"
+    new_shot = EngineResult(after_cut, SCENE.truth(10, ["square"], t_capture=100.0, fps=50.0), 0)
+    assert fail_reason(after_cut, new_shot, **kwargs) == ""
