@@ -2,9 +2,11 @@
 
 The ``camera:<name>`` thread builds the camera's pipeline (its engine a client of the
 shared engine, its zones a :class:`~livefilter.render.zones.ZoneBoard`) and starts it.
-When it cannot start (camera unreachable at boot, restream server gone) or ends (error,
-finite source), it is built again after a backoff, forever, until stopped: a power cut
-that brings cameras up after the server does not kill the service. Each pipeline fails
+A network camera that is down at boot is waited for by the pipeline's capture thread
+(``wait_for_source``: its outputs run fully redacted when the camera's size is configured).
+When the pipeline cannot start (a file or image source missing, a restream server gone) or
+ends (error, finite source), it is built again after a backoff, forever, until stopped: a
+power cut that brings cameras up after the server does not kill the service. Each pipeline fails
 closed on its own; nothing here touches another camera.
 
 Counters survive restarts: :meth:`CameraRunner.totals` adds the running pipeline's
@@ -194,7 +196,9 @@ class CameraRunner:
         while not self._stop.is_set():
             config = self.config
             try:
-                pipeline = build_pipeline(config, engine_factory=self._client, static_mask=self.zones)
+                pipeline = build_pipeline(
+                    config, engine_factory=self._client, static_mask=self.zones, wait_for_source=True
+                )
             except Exception as exc:
                 self._failed("camera_start_failed", exc, backoff)
                 continue
