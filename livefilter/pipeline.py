@@ -218,7 +218,13 @@ class Pipeline:
         # sink inboxes → sinks
         for sink, inbox in zip(self.sinks, self._outlets.inboxes):
             self._spawn(
-                f"sink:{sink.name}", run_sink, sink, inbox=inbox, metrics=self.metrics, stop=self._stop
+                f"sink:{sink.name}",
+                run_sink,
+                sink,
+                inbox=inbox,
+                metrics=self.metrics,
+                stop=self._stop,
+                job=not self.source.live,
             )
 
     def run(self) -> Stats:

@@ -740,3 +740,48 @@ def test_ctrl_c_while_a_camera_is_being_opened_exits_130_at_once(tmp_path, capsy
     assert code == 130, err
     assert elapsed < 10, f"took {elapsed:.1f} s: waited out the open"
     assert "did not stop" not in err
+
+
+class _SlowEngine(_CoverEngine):
+    """TEST DOUBLE: finds nothing, slowly (a file job that takes a while)."""
+
+    def infer(self, frame):
+        from livefilter.types import MaskSet
+
+        time.sleep(0.05)
+        return MaskSet.empty(frame.height, frame.width, frame_index=frame.index, t_capture=frame.t_capture)
+
+
+def test_ctrl_c_in_a_video_job_leaves_no_partial_file_under_the_output_name(tmp_path, capsys, monkeypatch):
+    """Issue 10.10: an interrupted job's video is kept under a name that says it is incomplete."""
+    import livefilter.pipeline
+
+    monkeypatch.setattr(livefilter.pipeline, "create_engine", _SlowEngine)
+    built: list[livefilter.pipeline.Pipeline] = []
+    real_build = livefilter.pipeline.build_pipeline
+
+    def build_and_keep(*args, **kwargs):
+        built.append(pipeline := real_build(*args, **kwargs))
+        return pipeline
+
+    monkeypatch.setattr(livefilter.pipeline, "build_pipeline", build_and_keep)
+    original = signal.getsignal(signal.SIGINT)
+
+    def interrupt_once_writing() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (
+            signal.getsignal(signal.SIGINT) is original or not built or built[0].sinks[0].frames_written < 3
+        ):
+            time.sleep(0.02)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    clip = make_video(tmp_path / "in.mp4", 200, size=(64, 48))
+    threading.Thread(target=interrupt_once_writing, daemon=True).start()
+    code, _, err = run_cli(capsys, "video", str(clip), str(tmp_path / "out.mp4"), "--prompt", "face")
+    assert code == 130, err
+    assert not (tmp_path / "out.mp4").exists()
+    assert "stopped before the end of the input" in err and "out.partial.mp4" in err and "incomplete" in err
+    import av
+
+    with av.open(str(tmp_path / "out.partial.mp4")) as container:
+        assert 3 <= sum(1 for _ in container.decode(video=0)) < 200

@@ -67,11 +67,18 @@ class Outlets:
 
 
 def run_sink(
-    sink: Sink, *, inbox: BoundedQueue[RedactedFrame], metrics: Metrics, stop: threading.Event
+    sink: Sink,
+    *,
+    inbox: BoundedQueue[RedactedFrame],
+    metrics: Metrics,
+    stop: threading.Event,
+    job: bool = False,
 ) -> None:
     """Write frames from ``inbox`` to ``sink`` (already open) until the inbox is finished or ``stop``.
 
-    Always closes the sink, which finalises files.
+    Always closes the sink, which finalises files. ``job``: the input is finite (a file), so a
+    stop before every frame was written leaves an incomplete output, and a sink that can say so
+    (``mark_incomplete``, the file sink) is told before it closes.
     """
     backoff = Backoff(*getattr(sink, "reconnect_backoff", DEFAULT_REOPEN_BACKOFF))
     healthy = True
@@ -104,6 +111,8 @@ def run_sink(
         left = len(inbox)  # stopped before these were written
         if left:
             metrics.sink_dropped(sink.name, left)
+        if job and stop.is_set() and hasattr(sink, "mark_incomplete"):  # stopped, not ended
+            sink.mark_incomplete()
         close_quietly(sink, f"sink {sink.name}")
 
 

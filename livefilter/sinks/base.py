@@ -22,6 +22,9 @@ class Sink(Protocol):
         - ``lossless`` sinks (files) receive every rendered frame (the render thread
           waits for them); live sinks get the newest frame and may skip under load.
         - ``close()`` is idempotent and finalises the output (e.g. writes the MP4 index).
+          A sink whose output can be left half done may define ``mark_incomplete()``: the
+          sink thread calls it before ``close()`` when a job (a finite input) was stopped
+          before every frame reached the sink (the file sink then keeps its temporary name).
           Inherit :class:`~livefilter.lifecycle.Lifecycle` for ``with`` support.
     """
 

@@ -177,7 +177,13 @@ class _AudioTrack:
 
 
 class FileSink(Lifecycle):
-    """Writes an H.264 video file; ``close()`` finalises it (writes the index)."""
+    """Writes an H.264 video file; ``close()`` finalises it (writes the index).
+
+    The video is written under a temporary name beside the output (``clip.partial.mp4``) and
+    moved to its name by ``close()``, so a file at the output's name is always whole. A job
+    stopped before its input ended (:meth:`mark_incomplete`, e.g. Ctrl-C in ``livefilter video``)
+    keeps the frames written under the temporary name, and says so.
+    """
 
     lossless = True
 
@@ -201,10 +207,20 @@ class FileSink(Lifecycle):
         self._step = max(1, round(1 / (fps * TIME_BASE)))
         self._frames = 0
         self._warned_pts = False
+        self._incomplete = False
 
     @property
     def frames_written(self) -> int:
         return self._frames
+
+    @property
+    def partial_path(self) -> Path:
+        """Where the video is written until ``close()`` moves it to :attr:`path`."""
+        return self.path.with_name(f"{self.path.stem}.partial{self.path.suffix}")
+
+    def mark_incomplete(self) -> None:
+        """The job stopped before its input ended: ``close()`` leaves the file at :attr:`partial_path`."""
+        self._incomplete = True
 
     def open(self) -> None:
         import av
@@ -234,12 +250,12 @@ class FileSink(Lifecycle):
             raise SinkError(f"file sink: the folder {path.parent} is not writable")
         self._audio_path = self._check_audio_source()
         self._video, self._input_size, self._last_ticks, self._frames = None, None, None, 0
-        self._last_index, self._live_repeats = None, False
+        self._last_index, self._live_repeats, self._incomplete = None, False, False
         options = (
             {"movie_timescale": str(TIME_BASE.denominator)} if path.suffix.lower() in _MOV_SUFFIXES else {}
         )
         try:
-            self._container = av.open(str(path), "w", options=options)
+            self._container = av.open(str(self.partial_path), "w", options=options)
         except (av.FFmpegError, ValueError) as error:
             raise SinkError(
                 f"file sink: cannot write {path} ({error}); use a video suffix such as .mp4, .mkv or .mov"
@@ -376,11 +392,23 @@ class FileSink(Lifecycle):
         finally:
             if audio is not None:
                 audio.close()
+        partial = self.partial_path
         if self._frames == 0:
+            partial.unlink(missing_ok=True)
             logger.warning("file sink %s: no frames were written, so no file was created", self.path)
-        else:
-            self._parts += 1
-            logger.info("file sink %s: wrote %d frames", self.path, self._frames)
+            return
+        self._parts += 1
+        if self._incomplete:
+            logger.warning(
+                "file sink %s: stopped before the end of the input; the %d frames written are in %s "
+                "(incomplete, so not under the output's name)",
+                self.path,
+                self._frames,
+                partial,
+            )
+            return
+        os.replace(partial, self.path)
+        logger.info("file sink %s: wrote %d frames", self.path, self._frames)
 
 
 def _close_quietly(container: Any) -> None:

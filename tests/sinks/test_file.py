@@ -358,3 +358,26 @@ def test_reopening_continues_in_a_new_file_and_keeps_the_first(tmp_path: Path) -
     sink.close()
     assert sink.path == tmp_path / "rec.1.mp4"
     assert len(read(out)) == 5 and len(read(tmp_path / "rec.1.mp4")) == 3
+
+
+def test_the_output_name_appears_only_when_the_file_is_whole(tmp_path: Path) -> None:
+    """Issue 10.10: while writing (or after a job was stopped early) the video is under a
+    temporary name; the output's name only ever holds a finished file."""
+    final = tmp_path / "out.mp4"
+    sink = FileSink(FileSinkConfig(path=str(final), preset="ultrafast"), fps=25)
+    sink.open()
+    for index, image in enumerate(pictures(3)):
+        sink.write(redacted(image, index, index / 25))
+    assert not final.exists() and sink.partial_path == tmp_path / "out.partial.mp4"
+    sink.close()
+    assert final.exists() and not sink.partial_path.exists()
+    assert len(read(final)) == 3
+
+    stopped = FileSink(FileSinkConfig(path=str(tmp_path / "job.mp4"), preset="ultrafast"), fps=25)
+    stopped.open()
+    for index, image in enumerate(pictures(4)):
+        stopped.write(redacted(image, index, index / 25))
+    stopped.mark_incomplete()
+    stopped.close()
+    assert not (tmp_path / "job.mp4").exists()
+    assert len(read(tmp_path / "job.partial.mp4")) == 4  # what was done is kept, and says what it is
