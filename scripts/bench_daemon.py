@@ -100,13 +100,13 @@ def measure_daemon(cameras: int, sink: str, warmup_s: float, window_s: float) ->
     }
 
 
-def measure_processes(cameras: int, warmup_s: float, window_s: float) -> dict:
+def measure_processes(cameras: int, sink: str, warmup_s: float, window_s: float) -> dict:
     """N ``livefilter run`` processes, one camera each; CPU and RSS summed over the window."""
     with tempfile.TemporaryDirectory() as tmp:
         processes = []
         for i in range(cameras):
             config = Path(tmp) / f"cam{i}.yaml"
-            one = camera(i, "null", Path(tmp))
+            one = camera(i, sink, Path(tmp))
             config.write_text(yaml.safe_dump({
                 **one, "engine": {"kind": "cpu-face"}, "render": {"fps": TARGET_FPS},
                 "runtime": {"stats_interval_s": 3600, "max_duration_s": warmup_s + window_s + 2},
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     compare = [n for n in counts if n in (2, 4)] or counts[:1]
     rows = []
     for n in compare:
-        p = measure_processes(n, warmup + 4.0, window)
+        p = measure_processes(n, args.sink, warmup + 4.0, window)
         s = shared[n]
         rows.append([n, f"{s['cpu_percent']:.0f} %", f"{p['cpu_percent']:.0f} %", f"{p['cpu_percent'] / s['cpu_percent']:.2f}x",
                      f"{s['rss_mb']:.0f}", f"{p['rss_mb']:.0f}", f"{p['rss_mb'] / s['rss_mb']:.2f}x",
