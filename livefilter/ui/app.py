@@ -122,7 +122,16 @@ def _controls(prefix: str) -> list[gr.components.Component]:
     return controls
 
 
-def build_app(*, work_dir: Path | None = None, sessions: LiveSessions | None = None) -> gr.Blocks:
+LIVE_STREAM_EVERY_S = 0.1
+"""How often the page sends a webcam frame (scripts/bench_ui.py measures the trade-off)."""
+
+
+def build_app(
+    *,
+    work_dir: Path | None = None,
+    sessions: LiveSessions | None = None,
+    live_stream_every_s: float = LIVE_STREAM_EVERY_S,
+) -> gr.Blocks:
     """The whole UI. ``work_dir`` holds results for download (a fresh temp folder by default)."""
     out_root = Path(work_dir) if work_dir is not None else Path(tempfile.mkdtemp(prefix="livefilter-ui-"))
     out_root.mkdir(parents=True, exist_ok=True)
@@ -219,12 +228,12 @@ def build_app(*, work_dir: Path | None = None, sessions: LiveSessions | None = N
                 api_name="redact_video",
             )
 
-        live_tab(engine, model, live_sessions)
+        live_tab(engine, model, live_sessions, live_stream_every_s)
 
     return app
 
 
-def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions) -> None:
+def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions, stream_every_s: float) -> None:
     """The live tab: the browser's webcam through the low-latency pipeline, redacted frames back."""
     with gr.Tab("Live", id="live"):
         with gr.Row():
@@ -264,7 +273,7 @@ def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions) -> 
             on_frame,
             [webcam, engine, model, *controls],
             [live_out, status],
-            stream_every=0.04,
+            stream_every=stream_every_s,
             concurrency_limit=sessions.limit,
             show_progress="hidden",
             api_name="live_frame",

@@ -3,7 +3,7 @@
 A :class:`LiveSession` runs the ordinary low-latency pipeline (``build_pipeline``) with a
 :class:`BrowserSource` fed by the page and a :class:`NewestFrame` sink. For each frame the
 page sends, :meth:`LiveSession.process` waits up to ``deadline_s`` for the render thread to
-publish that frame (or a newer one) and returns it. When the render is late, the answer is
+publish that frame (or a newer one) with masks computed on it, and returns it. When the render is late, the answer is
 the compositor's fully redacted version of the frame (``reason="ui_deadline"``): the page
 never gets the raw picture, and everything the render decides (no masks yet, stale masks,
 engine down) reaches the page as it reaches any sink.
@@ -115,10 +115,13 @@ class NewestFrame(Lifecycle):
             self._cond.notify_all()
 
     def wait_for(self, index: int, timeout: float) -> RedactedFrame | None:
-        """The newest frame once its index reaches ``index``; None after ``timeout`` seconds."""
+        """The newest frame once it shows frame ``index`` or later *with masks computed on frame
+        ``index`` or later* (or fully redacted); None after ``timeout`` seconds. So a frame the
+        page sent waits for the engine's answer on it instead of showing older masks grown
+        along the motion (the page sends a frame only every ``stream_every``)."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while self._frame is None or self._frame.index < index:
+            while not _answers(self._frame, index):
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
@@ -176,6 +179,12 @@ def _inside(x: float, y: float, zone: Zone) -> bool:
     xs = [p[0] for p in zone.points]
     ys = [p[1] for p in zone.points]
     return min(xs) <= x < max(xs) and min(ys) <= y < max(ys)
+
+
+def _answers(frame: RedactedFrame | None, index: int) -> bool:
+    if frame is None or frame.index < index:
+        return False
+    return frame.fully_redacted or (frame.mask_frame_index is not None and frame.mask_frame_index >= index)
 
 
 @dataclass(frozen=True, slots=True)
