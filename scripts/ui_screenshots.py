@@ -1,0 +1,74 @@
+"""Screenshots of the UI's tabs for the README (headless Chromium): docs/ui-image.png,
+docs/ui-video.png, docs/ui-live.png. The pictures are scikit-image's public-domain astronaut
+moving over a drawn background (the same media as tests/ui).
+
+Run: ``python scripts/ui_screenshots.py`` (needs chromium, chromium-driver, ``pip install -e ".[ui,test]"``).
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.ui import media  # noqa: E402
+from tests.ui.test_browser import _start_webcam, open_page, upload, wait_for  # noqa: E402
+
+
+def main() -> int:
+    from selenium import webdriver
+    from selenium.webdriver.common.by import By
+
+    from livefilter.ui.app import build_app
+    from tests.ui.conftest import CHROMEDRIVER, CHROMIUM, CHROMIUM_FLAGS, _free_port
+
+    tmp = Path(tempfile.mkdtemp(prefix="ui-shots-"))
+    photo = tmp / "astronaut.png"
+    cv2.imwrite(str(photo), media.frame(30))
+    clip = media.write_mp4(tmp / "clip.mp4", 60)
+    camera = media.write_y4m(tmp / "camera.y4m", 120)
+    app = build_app(work_dir=tmp / "results")
+    app.queue()
+    _, url, _ = app.launch(server_name="127.0.0.1", server_port=_free_port(), prevent_thread_lock=True, quiet=True)
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in [*CHROMIUM_FLAGS, "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+                 f"--use-file-for-fake-video-capture={camera}", f"--user-data-dir={tmp / 'profile'}"]:
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(CHROMEDRIVER))
+    docs = ROOT / "docs"
+    try:
+        open_page(driver, url)
+        upload(driver, "image-upload", photo)
+        driver.find_element(By.ID, "image-go").click()
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#image-overlay img"), 60, "the image result")
+        time.sleep(1)
+        driver.save_screenshot(str(docs / "ui-image.png"))
+
+        open_page(driver, url, tab="Video")
+        upload(driver, "video-upload", clip)
+        driver.find_element(By.ID, "video-go").click()
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#video-download a"), 120, "the video result")
+        time.sleep(2)
+        driver.save_screenshot(str(docs / "ui-video.png"))
+
+        open_page(driver, url, tab="Live")
+        _start_webcam(driver)
+        wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#live-out img"), 60, "a live frame")
+        time.sleep(6)
+        driver.save_screenshot(str(docs / "ui-live.png"))
+    finally:
+        driver.quit()
+        app.close()
+    print("wrote docs/ui-image.png, docs/ui-video.png, docs/ui-live.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
