@@ -214,6 +214,7 @@ class Pipeline:
                 metrics=self.metrics,
                 stop=self._stop,
                 clock=self._clock,
+                source_fps=self.source.nominal_fps,
             )
         # sink inboxes → sinks
         for sink, inbox in zip(self.sinks, self._outlets.inboxes):

@@ -8,9 +8,14 @@ masks) into :class:`~tests.fakes.RecordingSink` and checks every frame the sinks
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 
 import pytest
 
@@ -29,6 +34,11 @@ from tests.fakes import (
     decode_index,
     leaked_pixels,
 )
+
+
+NO_HANG = {"timeout_s": 10.0}
+"""``engine:`` for tests about something else than hangs: a loaded machine must not make a slow
+answer look like a hang (the default test timeout is 150 ms)."""
 
 
 def assert_nothing_leaked(*sinks: RecordingSink) -> None:
@@ -81,12 +91,15 @@ def test_exact_file_job_publishes_every_frame_with_its_own_masks(scene, make_pip
 
 
 @pytest.mark.parametrize(
-    ("fault", "reason"), [({"raise_after": 6}, "engine_down"), ({"hang_after": 6}, "engine_hung")]
+    ("fault", "reason", "engine"),
+    [({"raise_after": 6}, "engine_down", NO_HANG), ({"hang_after": 6}, "engine_hung", {})],
 )
-def test_exact_mode_engine_failure_loses_no_frame(scene, make_pipeline, release, fault, reason) -> None:
+def test_exact_mode_engine_failure_loses_no_frame(scene, make_pipeline, release, fault, reason, engine) -> None:
     sink = RecordingSink()
     factory = GroundTruthEngineFactory(scene, **fault)
-    pipeline = make_pipeline(FakeSource(scene, count=30), factory, [sink], render={"mode": "exact"})
+    pipeline = make_pipeline(
+        FakeSource(scene, count=30), factory, [sink], render={"mode": "exact"}, engine=engine
+    )
     # A hung engine wakes up later: its late answer must not be published a second time.
     threading.Timer(0.4, release.set).start()
     stats = pipeline.run()
@@ -123,22 +136,25 @@ def live_source(scene: Scene, **options: object) -> FakeSource:
     return FakeSource(scene, **{"fps": 100.0, "paced": True, "live": True, **options})  # type: ignore[arg-type]
 
 
-def test_low_latency_ends_with_the_last_frame_and_its_masks(scene, make_pipeline) -> None:
+def test_low_latency_ends_with_the_last_frame_and_its_masks(make_pipeline) -> None:
+    # Still secrets: masks grown along a motion over a loaded machine's ages may reach (and blur)
+    # the frame index drawn in the top rows, which this test reads.
+    scene = Scene(speed=0.0, speed_y=0.0)
     sink = RecordingSink()
     pipeline = make_pipeline(
         live_source(scene, count=40),
         GroundTruthEngineFactory(scene, delay_s=0.005),
         [sink],
         render={"fps": 100.0},
+        engine=NO_HANG,
     )
     pipeline.run()
 
     last = sink.frames[-1]
     assert (last.index, last.fully_redacted, last.mask_frame_index) == (39, False, 39)
     shown = [f for f in sink.frames if not f.fully_redacted]
-    assert all(
-        decode_index(f.image) == f.index >= f.mask_frame_index for f in shown
-    )  # pixels match the label
+    assert all(f.index >= f.mask_frame_index for f in shown)  # masks never from a later frame
+    assert [f.index for f in shown if decode_index(f.image) != f.index] == []  # pixels match the label
     assert_nothing_leaked(sink)
     assert sink.closes == 1
 
@@ -152,6 +168,7 @@ def test_engine_slower_than_source_still_covers_the_moving_secret(make_pipeline)
         GroundTruthEngineFactory(scene, delay_s=0.05),
         [sink],
         render={"fps": 100.0, "max_mask_age_ms": 300.0},
+        engine=NO_HANG,
     )
     stats = pipeline.run()
 
@@ -169,6 +186,7 @@ def test_masks_older_than_max_mask_age_fail_closed(scene, make_pipeline) -> None
         GroundTruthEngineFactory(scene, delay_s=0.15),
         [sink],
         render={"fps": 100.0, "max_mask_age_ms": 60.0},
+        engine=NO_HANG,
     )
     stats = pipeline.run()
 
@@ -187,10 +205,61 @@ def test_moving_secret_that_turns_back_stays_covered(make_pipeline) -> None:
         GroundTruthEngineFactory(scene, delay_s=0.08),
         [sink],
         render={"fps": 100.0},
+        engine=NO_HANG,
     )
     pipeline.run()
 
     assert_nothing_leaked(sink)
+
+
+@contextlib.contextmanager
+def cpu_hogs(seconds: float) -> Iterator[None]:
+    """One busy-looping process per core for the duration of the block (each ends itself after
+    ``seconds`` whatever happens, and is killed when the block ends)."""
+    code = f"import time\nend = time.monotonic() + {seconds}\nwhile time.monotonic() < end:\n    pass\n"
+    hogs = [subprocess.Popen([sys.executable, "-c", code]) for _ in range(os.cpu_count() or 1)]
+    try:
+        time.sleep(0.2)  # let them start spinning
+        yield
+    finally:
+        for hog in hogs:
+            hog.kill()
+            hog.wait()
+
+
+@pytest.mark.slow
+def test_nothing_leaks_with_every_core_busy(make_pipeline) -> None:
+    """Issue 10.1: the low-latency promise must hold on a loaded machine, not only a quiet one.
+
+    With a busy-looping process on every core, run the scenarios that leaked or failed under
+    load (a moving secret that bounces, masks older than max_mask_age, a source that drops and
+    comes back) and check every frame every sink received for secret pixels."""
+    bouncing = Scene(width=100, speed=3.0, speed_y=0.0)  # 300 px/s, bounces every 23 frames
+    diagonal = Scene(width=320, speed=4.0, speed_y=1.5)
+    scenarios = [
+        (live_source(bouncing, count=300), GroundTruthEngineFactory(bouncing, delay_s=0.08), {}),
+        (live_source(diagonal, count=120), GroundTruthEngineFactory(diagonal, delay_s=0.03), {}),
+        (
+            live_source(bouncing, count=80),
+            GroundTruthEngineFactory(bouncing, delay_s=0.15),
+            {"max_mask_age_ms": 60.0},
+        ),
+        (
+            live_source(diagonal, count=100, fail_at={30, 60}, open_failures=1),
+            GroundTruthEngineFactory(diagonal, delay_s=0.01),
+            {},
+        ),
+    ]
+    sinks = []
+    with cpu_hogs(60.0):
+        for source, factory, render in scenarios:
+            sink = RecordingSink(f"rec{len(sinks)}")
+            make_pipeline(source, factory, [sink], render={"fps": 100.0, **render}, engine=NO_HANG).run()
+            sinks.append(sink)
+    assert all(len(sink.frames) > 40 for sink in sinks)
+    assert_nothing_leaked(*sinks)
+    shown = sum(not f.fully_redacted for sink in sinks for f in sink.frames)
+    assert shown > 50, "under load nearly every frame was fully redacted: the test would prove nothing"
 
 
 def test_hanging_engine_fails_closed_then_a_fresh_one_takes_over(scene, make_pipeline) -> None:
@@ -224,14 +293,22 @@ def test_crashing_engine_is_restarted_and_the_stream_keeps_flowing(scene, make_p
 def test_slow_model_load_and_first_frame_fail_closed_without_restart(scene, make_pipeline) -> None:
     sink = RecordingSink()
     # The first inference takes longer than timeout_s: warm-up, not a hang (startup_timeout_s applies).
-    factory = GroundTruthEngineFactory(scene, open_delay_s=0.2, first_delay_s=0.2, delay_s=0.005)
-    pipeline = make_pipeline(live_source(scene, count=60), factory, [sink], render={"fps": 100.0})
+    factory = GroundTruthEngineFactory(scene, open_delay_s=0.2, first_delay_s=0.8, delay_s=0.005)
+    pipeline = make_pipeline(
+        live_source(scene, count=120),
+        factory,
+        [sink],
+        render={"fps": 100.0},
+        engine={"timeout_s": 0.5, "startup_timeout_s": 5.0},
+    )
     stats = pipeline.run()
 
     assert_nothing_leaked(sink)
     shown = partially_redacted(sink)
     before = [f for f in sink.frames if f.index < shown[0]]
-    assert len(before) > 10 and all(f.reason == "no_masks_yet" for f in before)
+    # Until the first answer, no masks; then that answer may be too old for the frame shown.
+    assert sum(f.reason == "no_masks_yet" for f in before) >= 5 and before[0].reason == "no_masks_yet"
+    assert {f.reason for f in before} <= {"no_masks_yet", "stale_masks", "fast_motion"}
     assert stats.engine_restarts == 0 and len(factory.built) == 1
 
 
@@ -262,12 +339,13 @@ def test_silent_live_source_fails_closed_then_recovers(scene, make_pipeline) -> 
         GroundTruthEngineFactory(scene),
         [sink],
         render={"fps": 100.0, "max_frame_age_ms": 100.0},
+        engine=NO_HANG,
     )
     pipeline.run()
 
     assert_nothing_leaked(sink)
     silent = [f for f in sink.frames if f.reason == "source_silent"]
-    assert len(silent) > 10 and {f.index for f in silent} == {24}
+    assert len(silent) >= 2 and {f.index for f in silent} == {24}  # (a loaded machine ticks less often)
     assert any(i > 25 for i in partially_redacted(sink))
 
 
@@ -275,7 +353,7 @@ def test_failing_live_source_is_reconnected_and_the_engine_reset(scene, make_pip
     sink = RecordingSink()
     factory = GroundTruthEngineFactory(scene)
     source = live_source(scene, count=60, fail_at={20, 40}, open_failures=2)
-    pipeline = make_pipeline(source, factory, [sink], render={"fps": 100.0})
+    pipeline = make_pipeline(source, factory, [sink], render={"fps": 100.0}, engine=NO_HANG)
     stats = pipeline.run()
 
     assert_nothing_leaked(sink)
@@ -287,7 +365,7 @@ def test_failing_live_source_is_reconnected_and_the_engine_reset(scene, make_pip
 def test_set_prompts_fails_closed_until_masks_for_the_new_prompts(scene, make_pipeline) -> None:
     sink = RecordingSink()
     factory = GroundTruthEngineFactory(scene, prompts=("square",), delay_s=0.005, set_prompts_delay_s=0.2)
-    pipeline = make_pipeline(live_source(scene, count=70), factory, [sink], render={"fps": 100.0})
+    pipeline = make_pipeline(live_source(scene, count=70), factory, [sink], render={"fps": 100.0}, engine=NO_HANG)
     changed_at: list[int] = []
 
     def change_prompts() -> None:
@@ -339,7 +417,7 @@ def test_queues_stay_bounded_with_a_slow_engine_and_a_slow_sink(make_pipeline) -
     )
     stats = pipeline.run()
 
-    assert stats.frames_captured > 200  # the unpaced source ran far ahead ...
+    assert stats.frames_captured > 10 * stats.engine_queue_peak  # the unpaced source ran far ahead ...
     assert stats.engine_queue_peak <= 3  # ... and the engine queue stayed bounded
     assert stats.frames_dropped > stats.frames_captured // 2
     assert stats.sink_frames_dropped > 0 and all(inbox.peak <= 1 for inbox in pipeline._outlets.inboxes)

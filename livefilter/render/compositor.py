@@ -72,11 +72,19 @@ class Compositor:
     def config(self) -> RenderConfig:
         return self._config
 
-    def redact_regions(self, frame: Frame, masks: MaskSet, *, age_s: float = 0.0) -> RedactedFrame:
+    def redact_regions(
+        self,
+        frame: Frame,
+        masks: MaskSet,
+        *,
+        age_s: float = 0.0,
+        speed_bounds: np.ndarray | None = None,
+    ) -> RedactedFrame:
         """Hide every object of ``masks`` in ``frame``.
 
         Masks are dilated, grown along their motion when ``config.follow_motion``
-        and ``age_s > 0`` (their age relative to the frame), feathered outward,
+        and ``age_s > 0`` (their age relative to the frame; the margin follows the larger
+        of each object's speed and its ``speed_bounds`` entry, px/s), feathered outward,
         and the style applied. An empty MaskSet gives the frame unredacted.
 
         Raises:
@@ -92,7 +100,10 @@ class Compositor:
         cfg = self._config
         age = age_s if cfg.follow_motion else 0.0
         regions = []
-        for mask, box, velocity in zip(masks.masks, masks.boxes.tolist(), masks.velocities):
+        bounds = [0.0] * len(masks) if speed_bounds is None else [float(v) for v in speed_bounds]
+        if len(bounds) != len(masks):
+            raise ValueError(f"speed_bounds: expected one per object ({len(masks)}), got {len(bounds)}")
+        for mask, box, velocity, bound in zip(masks.masks, masks.boxes.tolist(), masks.velocities, bounds):
             region = object_alpha(
                 mask,
                 Box(*box),
@@ -101,6 +112,7 @@ class Compositor:
                 feather_px=cfg.feather_px,
                 velocity=(float(velocity[0]), float(velocity[1])),
                 age_s=age,
+                speed_bound=bound,
             )
             if region is not None:
                 regions.append(region)

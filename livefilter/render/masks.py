@@ -232,13 +232,15 @@ def object_alpha(
     feather_px: float = 0.0,
     velocity: tuple[float, float] = (0.0, 0.0),
     age_s: float = 0.0,
+    speed_bound: float = 0.0,
 ) -> tuple[Box, np.ndarray] | None:
     """Alpha of one object's grown mask, on the region of the frame it touches.
 
     ``box`` must be the mask's exact bounding box (``MaskSet.boxes``, or
     :func:`bounding_box`): only the box is read, so a smaller one would leak pixels.
     The mask is swept along ``velocity * age_s`` (when ``age_s > 0``), then
-    dilated by :func:`dilation_radius` plus :func:`motion_margin`, then
+    dilated by :func:`dilation_radius` plus :func:`motion_margin` (of the larger of the
+    object's speed and ``speed_bound``, px/s: how fast it may be moving), then
     feathered outward. Returns ``(box, alpha)``: ``alpha`` is (box.height,
     box.width) uint8, 255 (fully hidden) on every pixel of the grown mask,
     ramping to 0 over ``feather_px`` outside it; None when the mask (its box) is empty.
@@ -264,7 +266,10 @@ def object_alpha(
                 f"object velocity: expected finite px/s and age, got ({vx}, {vy}) px/s, {age_s} s"
             )
         dx, dy = vx * age_s, vy * age_s
-        radius += motion_margin(speed_px_s=math.hypot(vx, vy), age_s=age_s, size_px=max(x1 - x0, y1 - y0))
+        speed = max(math.hypot(vx, vy), speed_bound)
+        if not math.isfinite(speed):
+            raise ValueError(f"object speed bound: expected finite px/s, got {speed_bound}")
+        radius += motion_margin(speed_px_s=speed, age_s=age_s, size_px=max(x1 - x0, y1 - y0))
         # A path longer than the frame leaves it: shorten it (same direction) to bound the work.
         scale = min(1.0, width / max(abs(dx), 1e-9), height / max(abs(dy), 1e-9))
         dx, dy = dx * scale, dy * scale

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import methodcaller
 from typing import Any, TypeVar
 
@@ -30,9 +30,19 @@ from livefilter.lifecycle import close_quietly
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.slots import POLL_S, BoundedQueue, LatestSlot
+import numpy as np
+
 from livefilter.types import Frame, MaskSet, Prompt
 
-__all__ = ["MAX_HUNG_ENGINES", "EngineHost", "EngineResult", "PromptBoard", "run_engine"]
+__all__ = [
+    "MAX_HUNG_ENGINES",
+    "SPEED_MEMORY_S",
+    "EngineHost",
+    "EngineResult",
+    "PromptBoard",
+    "SpeedMemory",
+    "run_engine",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -51,12 +61,64 @@ class EngineResult:
         masks: masks computed on ``frame``, or None when the engine failed.
         prompts_version: the :class:`PromptBoard` version the masks answer.
         failure: "engine_down" or "engine_hung" when ``masks`` is None.
+        speed_bounds: (n,) px/s, the fastest each object of ``masks`` was seen moving lately
+            (:class:`SpeedMemory`), never less than its measured speed; None: the measured speeds.
     """
 
     frame: Frame
     masks: MaskSet | None
     prompts_version: int
     failure: str = ""
+    speed_bounds: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+
+SPEED_MEMORY_S = 1.0
+"""How long an object's top speed is remembered (seconds of source time)."""
+
+
+class SpeedMemory:
+    """The fastest each tracked object moved in the last ``SPEED_MEMORY_S`` seconds.
+
+    Masks are shown for a while after they were computed, grown by their object's speed times
+    their age. A velocity measured at a turn (or at any change of pace) understates how fast the
+    object can be moving a moment later: a square bouncing off a wall at 300 px/s is measured at
+    100 px/s across the bounce and then moves away at 300. Growing masks by the recent top speed
+    instead covers such turns. Memory is bounded: an object unseen for ``SPEED_MEMORY_S`` is forgotten.
+
+    Example:
+        >>> memory = SpeedMemory()
+        >>> ids = np.array([7])
+        >>> memory.bounds(ids, np.array([[300.0, 0.0]]), t=0.0).tolist()
+        [300.0]
+        >>> memory.bounds(ids, np.array([[100.0, 0.0]]), t=0.5).tolist()   # the turn
+        [300.0]
+        >>> memory.bounds(ids, np.array([[100.0, 0.0]]), t=1.6).tolist()   # 300 px/s was long ago
+        [100.0]
+    """
+
+    def __init__(self, memory_s: float = SPEED_MEMORY_S) -> None:
+        self.memory_s = memory_s
+        self._seen: dict[int, list[tuple[float, float]]] = {}  # id -> [(t, speed)], oldest first
+
+    def bounds(self, object_ids: np.ndarray, velocities: np.ndarray, *, t: float) -> np.ndarray:
+        """Record these objects' speeds at source time ``t``; return each one's recent top speed."""
+        speeds = np.hypot(velocities[:, 0], velocities[:, 1]).astype(np.float32) if len(velocities) else (
+            np.zeros(0, np.float32)
+        )
+        horizon = t - self.memory_s
+        for key in [k for k, history in self._seen.items() if history[-1][0] < horizon]:
+            del self._seen[key]
+        out = speeds.copy()
+        for i, (object_id, speed) in enumerate(zip(object_ids.tolist(), speeds.tolist())):
+            history = [(when, v) for when, v in self._seen.get(object_id, []) if horizon <= when <= t]
+            history.append((t, speed))
+            self._seen[object_id] = history
+            out[i] = max(v for _, v in history)
+        return out
+
+    def clear(self) -> None:
+        """Forget every object (the source reconnected or the engine was rebuilt: ids start over)."""
+        self._seen.clear()
 
 
 class PromptBoard:
@@ -264,6 +326,7 @@ def _serve(
     """Feed frames to one engine until the frames run out or ``stop`` (None), or it fails (the reason)."""
     applied_version = 0  # a fresh engine answers the prompts it was built with
     shot: int | None = None  # of the last frame given: the first frame of a new shot starts afresh
+    speeds = SpeedMemory()  # a fresh engine numbers its objects afresh
     timeout = settings.startup_timeout_s  # the first inference may include warm-up
     while not stop.is_set():
         if take_newest:
@@ -281,6 +344,7 @@ def _serve(
             if reset_requested.is_set() or cut:
                 # A reconnect, or a cut: the tracks describe another picture; detect now.
                 reset_requested.clear()
+                speeds.clear()
                 host.call(methodcaller("reset"), timeout, stop)
             shot = frame.shot
             if version != applied_version:
@@ -303,7 +367,8 @@ def _serve(
             logger.exception("%s: failed on frame %d; restarting it", host.name, frame.index)
             publish(EngineResult(frame, None, version, "engine_down"))
             return "engine_down"
-        publish(EngineResult(frame, masks, version))
+        bounds = speeds.bounds(masks.object_ids, masks.velocities, t=masks.t_capture)
+        publish(EngineResult(frame, masks, version, speed_bounds=bounds))
         metrics.frame_inferred()
         backoff.reset()
         timeout = infer_timeout(settings, host)

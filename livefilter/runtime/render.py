@@ -1,11 +1,11 @@
 """The ``render`` thread: turn frames and masks into :class:`RedactedFrame` for the sinks.
 
 Fail-closed lives here. A frame is redacted region by region only when masks fit it: they
-exist, the engine is up, they answer the current prompts, they have the frame's size and
-are not older than ``render.max_mask_age_ms`` (low_latency: and the source is not silent
-for longer than ``render.max_frame_age_ms``). Otherwise — or if compositing raises — the
-whole frame is redacted and the reason counted. Nothing but the compositor's output is
-ever handed on.
+exist, the engine is up, they answer the current prompts, they have the frame's size, are
+not older than ``render.max_mask_age_ms`` and their motion envelope can be trusted
+(low_latency: and the source is not silent for longer than ``render.max_frame_age_ms``).
+Otherwise — or if compositing raises — the whole frame is redacted and the reason counted.
+Nothing but the compositor's output is ever handed on.
 
 - ``low_latency`` ticks at the output rate and shows the newest frame with the newest
   masks; the compositor grows the masks by their age along the objects' motion.
@@ -14,14 +14,32 @@ ever handed on.
 Masks computed on a frame of another shot (a cut came between, see
 :mod:`livefilter.engines.shots`) never qualify: the frame is fully redacted (``scene_cut``)
 until the engine has answered a frame of the new shot.
+
+The low-latency guarantee, by construction. Masks of frame *m* shown on frame *n* are
+grown by an envelope: swept along the object's velocity for their age, plus a margin of
+the object's recent top speed (:class:`~livefilter.runtime.inference.SpeedMemory`) times
+their age in every direction, plus the dilation. So an object is covered on frame *n* as
+long as it moved no faster than its recent top speed. Two things keep that premise honest:
+
+- **Age is that of the pictures, not of the threads.** :func:`mask_age_s` is the largest of
+  the capture-time gap, the media-time gap and the frame-count gap at the source's rate, so
+  a capture thread that stamped a frame late (or a burst of buffered frames) cannot make
+  masks look younger than the motion between the two pictures. The render thread's own
+  scheduling plays no part.
+- **The envelope is trusted only so far.** Once an object may have travelled more than
+  :data:`MAX_TRUSTED_SHIFT` times its own size since its masks were taken, or the masks are
+  older than ``max_mask_age_ms``, the frame is fully redacted (``fast_motion``, ``stale_masks``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
+
+import numpy as np
 
 from livefilter.config.render import RenderConfig
 from livefilter.render.compositor import Compositor
@@ -29,11 +47,73 @@ from livefilter.runtime.inference import EngineResult, PromptBoard
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.sinks import Outlets
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
-from livefilter.types import Frame, RedactedFrame
+from livefilter.types import Frame, MaskSet, RedactedFrame
 
-__all__ = ["TickPacer", "compose", "fail_reason", "run_exact", "run_low_latency"]
+__all__ = [
+    "MAX_TRUSTED_SHIFT",
+    "TickPacer",
+    "compose",
+    "fail_reason",
+    "mask_age_s",
+    "render_frame",
+    "run_exact",
+    "run_low_latency",
+]
 
 logger = logging.getLogger(__name__)
+
+MAX_TRUSTED_SHIFT = 2.0
+"""How far (in multiples of its own size) an object may have moved since its masks were taken
+before their envelope is no longer trusted and the frame is fully redacted.
+
+The envelope's margin grows with the distance, but its slack for a misjudged speed does not:
+the dilation (max(6 px, 10 % of the diagonal) by default, about 0.14 of a square object's
+size) absorbs a speed error of 7 % at two sizes of travel, of 28 % at half a size."""
+
+
+def mask_age_s(frame: Frame, result: EngineResult, frame_period_s: float | None = None) -> float:
+    """How old ``result``'s masks are when shown on ``frame``, in seconds of the source's time.
+
+    The largest of the capture-time gap, the media-time (``pts``) gap when both frames have
+    one, and the frame-count gap times ``frame_period_s`` (the source's nominal period) when
+    given: whichever clock says the two pictures lie further apart wins, so a frame stamped
+    late cannot make masks look younger than they are. Negative when any clock puts the
+    masks' frame after ``frame`` (not masks for this frame: a restarted source, say).
+
+    Example:
+        >>> from livefilter.types import MaskSet
+        >>> img = np.zeros((2, 2, 3), np.uint8)
+        >>> old = Frame(img, index=10, t_capture=5.0)
+        >>> masks = MaskSet.empty(2, 2, frame_index=10, t_capture=5.0)
+        >>> shown = Frame(img, index=16, t_capture=5.01)  # stamped 10 ms later, 6 frames later
+        >>> round(mask_age_s(shown, EngineResult(old, masks, 0), frame_period_s=1 / 30), 3)
+        0.2
+    """
+    masks = result.masks
+    if masks is None:
+        raise ValueError("mask_age_s: the engine result has no masks")
+    gaps = [frame.t_capture - masks.t_capture]
+    if frame.pts is not None and result.frame.pts is not None:
+        gaps.append(frame.pts - result.frame.pts)
+    if frame_period_s is not None:
+        gaps.append((frame.index - masks.frame_index) * frame_period_s)
+    return min(gaps) if min(gaps) < 0 else max(gaps)
+
+
+def _speed_bounds(result: EngineResult, masks: MaskSet) -> np.ndarray:
+    if result.speed_bounds is not None:
+        return np.maximum(result.speed_bounds, np.hypot(masks.velocities[:, 0], masks.velocities[:, 1]))
+    return np.hypot(masks.velocities[:, 0], masks.velocities[:, 1])
+
+
+def motion_trusted(masks: MaskSet, speed_bounds: np.ndarray, age_s: float) -> bool:
+    """True when no object may have moved more than :data:`MAX_TRUSTED_SHIFT` times its size in ``age_s``."""
+    if len(masks) == 0 or age_s <= 0:
+        return True
+    boxes = masks.boxes
+    sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    shifts = speed_bounds * age_s
+    return bool(np.all((shifts <= MAX_TRUSTED_SHIFT * sizes) | (sizes == 0)))
 
 
 def fail_reason(
@@ -44,39 +124,78 @@ def fail_reason(
     max_mask_age_s: float,
     now: float | None = None,
     max_frame_age_s: float | None = None,
+    frame_period_s: float | None = None,
 ) -> str:
     """Why ``frame`` must be fully redacted instead of redacted with ``result``'s masks ("" if it need not).
 
-    ``now`` and ``max_frame_age_s`` (low_latency) also fail a frame the source left standing too long.
+    ``now`` and ``max_frame_age_s`` (low_latency) also fail a frame the source left standing too long;
+    ``frame_period_s`` (the source's nominal frame period) counts frames into the masks' age.
     """
     if now is not None and max_frame_age_s is not None and now - frame.t_capture > max_frame_age_s:
         return "source_silent"
     if result is None:
         return "no_masks_yet"
-    if result.masks is None:
+    masks = result.masks
+    if masks is None:
         return result.failure or "engine_down"
     if result.prompts_version != prompts_version:
         return "prompts_changed"
-    if result.masks.shape != (frame.height, frame.width):
+    if masks.shape != (frame.height, frame.width):
         return "mask_size_mismatch"
     if result.frame.shot != frame.shot:
         return "scene_cut"
-    if not 0.0 <= frame.t_capture - result.masks.t_capture <= max_mask_age_s:
+    age_s = mask_age_s(frame, result, frame_period_s)
+    if not 0.0 <= age_s <= max_mask_age_s or not math.isfinite(age_s):
         return "stale_masks"
+    if not motion_trusted(masks, _speed_bounds(result, masks), age_s):
+        return "fast_motion"
     return ""
 
 
-def compose(compositor: Compositor, frame: Frame, result: EngineResult | None, reason: str) -> RedactedFrame:
+def compose(
+    compositor: Compositor,
+    frame: Frame,
+    result: EngineResult | None,
+    reason: str,
+    *,
+    frame_period_s: float | None = None,
+) -> RedactedFrame:
     """The compositor's output for ``frame``: its regions redacted, or all of it when ``reason`` says so
     or compositing fails. Raises only if even full redaction fails (then nothing is shown)."""
     if not reason and result is not None and result.masks is not None:
         try:
-            age_s = frame.t_capture - result.masks.t_capture
-            return _checked(compositor.redact_regions(frame, result.masks, age_s=age_s))
+            masks = result.masks
+            age_s = mask_age_s(frame, result, frame_period_s)
+            return _checked(
+                compositor.redact_regions(frame, masks, age_s=age_s, speed_bounds=_speed_bounds(result, masks))
+            )
         except Exception:
             logger.exception("render: redacting frame %d failed; redacting the whole frame", frame.index)
             reason = "render_error"
     return _checked(compositor.redact_all(frame, reason=reason or "render_error"))
+
+
+def render_frame(
+    compositor: Compositor,
+    frame: Frame,
+    result: EngineResult | None,
+    *,
+    prompts_version: int,
+    config: RenderConfig,
+    now: float | None = None,
+    frame_period_s: float | None = None,
+) -> RedactedFrame:
+    """What the sinks get for ``frame`` with ``result``: one tick of either render loop."""
+    reason = fail_reason(
+        frame,
+        result,
+        prompts_version=prompts_version,
+        max_mask_age_s=config.max_mask_age_ms / 1000.0,
+        now=now,
+        max_frame_age_s=None if now is None else config.max_frame_age_ms / 1000.0,
+        frame_period_s=frame_period_s,
+    )
+    return compose(compositor, frame, result, reason, frame_period_s=frame_period_s)
 
 
 def _checked(out: object) -> RedactedFrame:
@@ -122,12 +241,16 @@ def run_low_latency(
     metrics: Metrics,
     stop: threading.Event,
     clock: Callable[[], float] = time.monotonic,
+    source_fps: float | None = None,
 ) -> None:
     """Each tick: the newest frame with the newest masks. Ends after the engine has seen the
-    last frame (one final tick shows it), or on ``stop``; then closes the sinks' inboxes."""
-    max_mask_age_s = config.max_mask_age_ms / 1000.0
+    last frame (one final tick shows it), or on ``stop``; then closes the sinks' inboxes.
+
+    ``source_fps``: the source's nominal rate, so that masks age by frames as well as by time
+    (:func:`mask_age_s`)."""
+    frame_period_s = 1.0 / source_fps if source_fps else None
     max_frame_age_s = config.max_frame_age_ms / 1000.0
-    last: tuple[Frame, EngineResult | None, str, RedactedFrame] | None = None
+    last: tuple[Frame, EngineResult | None, int, bool, RedactedFrame] | None = None
     try:
         while pacer.wait(stop):
             finishing = engine_done.is_set()
@@ -135,19 +258,26 @@ def run_low_latency(
             frame = latest_frame.get()
             if frame is not None:
                 try:
-                    reason = fail_reason(
-                        frame,
-                        result,
-                        prompts_version=prompts.version,
-                        max_mask_age_s=max_mask_age_s,
-                        now=clock(),
-                        max_frame_age_s=max_frame_age_s,
-                    )
-                    if last is not None and last[0] is frame and last[1] is result and last[2] == reason:
-                        out = last[3]  # same picture as the previous tick: reuse it
+                    version, now = prompts.version, clock()
+                    silent = now - frame.t_capture > max_frame_age_s  # the one verdict that time changes
+                    if (
+                        last is not None
+                        and last[0] is frame
+                        and last[1] is result
+                        and last[2:4] == (version, silent)
+                    ):
+                        out = last[4]  # same picture, masks and verdict as the previous tick: reuse it
                     else:
-                        out = compose(compositor, frame, result, reason)
-                        last = (frame, result, reason, out)
+                        out = render_frame(
+                            compositor,
+                            frame,
+                            result,
+                            prompts_version=version,
+                            config=config,
+                            now=now,
+                            frame_period_s=frame_period_s,
+                        )
+                        last = (frame, result, version, silent, out)
                     _publish(out, result, outlets, metrics)
                 except Exception:
                     logger.exception("render: nothing shown for frame %d", frame.index)
@@ -170,15 +300,12 @@ def run_exact(
 ) -> None:
     """Publish every engine result in order, each frame with the masks computed on it
     (or fully redacted when the engine failed on it); then close the sinks' inboxes."""
-    max_mask_age_s = config.max_mask_age_ms / 1000.0
     try:
         for result in results.consume(stop):
             frame = result.frame
             try:
-                reason = fail_reason(
-                    frame, result, prompts_version=prompts.version, max_mask_age_s=max_mask_age_s
-                )
-                _publish(compose(compositor, frame, result, reason), result, outlets, metrics)
+                out = render_frame(compositor, frame, result, prompts_version=prompts.version, config=config)
+                _publish(out, result, outlets, metrics)
             except Exception:
                 logger.exception("render: nothing shown for frame %d", frame.index)
                 metrics.count("render_errors")

@@ -5,9 +5,17 @@ import pytest
 
 from livefilter.config import RenderConfig
 from livefilter.render.compositor import Compositor
-from livefilter.runtime.inference import EngineResult, PromptBoard
+from livefilter.runtime.inference import EngineResult, PromptBoard, SpeedMemory
 from livefilter.runtime.metrics import Metrics
-from livefilter.runtime.render import TickPacer, compose, fail_reason, run_exact, run_low_latency
+from livefilter.runtime.render import (
+    TickPacer,
+    compose,
+    fail_reason,
+    mask_age_s,
+    render_frame,
+    run_exact,
+    run_low_latency,
+)
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.types import Frame, MaskSet, RedactedFrame
 from tests.fakes import SQUARE_COLORS, Scene, leaked_pixels
@@ -51,7 +59,7 @@ class BrokenCompositor(Compositor):
         super().__init__(RenderConfig())
         self.returns = returns
 
-    def redact_regions(self, frame, masks, *, age_s=0.0):  # type: ignore[no-untyped-def]
+    def redact_regions(self, frame, masks, *, age_s=0.0, **grow):  # type: ignore[no-untyped-def]
         if self.returns is None:
             raise RuntimeError("injected compositing failure")
         return self.returns
@@ -69,9 +77,9 @@ def test_compose_uses_the_masks_and_their_age() -> None:
     seen = {}
 
     class Spy(Compositor):
-        def redact_regions(self, frame, masks, *, age_s=0.0):  # type: ignore[no-untyped-def]
+        def redact_regions(self, frame, masks, *, age_s=0.0, **grow):  # type: ignore[no-untyped-def]
             seen["age_s"] = age_s
-            return super().redact_regions(frame, masks, age_s=age_s)
+            return super().redact_regions(frame, masks, age_s=age_s, **grow)
 
     out = compose(Spy(RenderConfig()), FRAME, result(index=8, t_capture=99.75), "")
     assert not out.fully_redacted and out.mask_frame_index == 8
@@ -157,10 +165,10 @@ class BrokenOn(Compositor):
         super().__init__(RenderConfig())
         self.broken = broken
 
-    def redact_regions(self, frame, masks, *, age_s=0.0):  # type: ignore[no-untyped-def]
+    def redact_regions(self, frame, masks, *, age_s=0.0, **grow):  # type: ignore[no-untyped-def]
         if frame.index in self.broken:
             raise RuntimeError("injected compositing failure")
-        return super().redact_regions(frame, masks, age_s=age_s)
+        return super().redact_regions(frame, masks, age_s=age_s, **grow)
 
     def redact_all(self, frame, *, reason):  # type: ignore[no-untyped-def]
         if frame.index in self.broken:
@@ -236,3 +244,105 @@ def test_masks_of_another_shot_never_qualify() -> None:
     assert fail_reason(after_cut, result(index=9, t_capture=99.98), **kwargs) == "scene_cut"
     new_shot = EngineResult(after_cut, SCENE.truth(10, ["square"], t_capture=100.0, fps=50.0), 0)
     assert fail_reason(after_cut, new_shot, **kwargs) == ""
+
+
+# -- the low-latency guarantee, by construction (issue 10.1) --------------------------------
+
+
+BOUNCING = Scene(speed=3.0, speed_y=0.0)  # 300 px/s along x at 100 fps, bounces at frame 43
+DIAGONAL = Scene(speed=3.0, speed_y=1.5)  # also bounces along y, at frame 37
+_IMAGES: dict[tuple[int, int], np.ndarray] = {}
+
+
+def _picture(scene: Scene, index: int) -> np.ndarray:
+    key = (id(scene), index)
+    if key not in _IMAGES:
+        _IMAGES[key] = scene.image(index)
+    return _IMAGES[key]
+
+
+@pytest.mark.parametrize(
+    ("scene", "stride"),
+    [
+        (BOUNCING, 1),
+        (BOUNCING, 9),
+        (DIAGONAL, 4),
+        pytest.param(BOUNCING, 3, marks=pytest.mark.slow),
+        pytest.param(BOUNCING, 13, marks=pytest.mark.slow),
+        pytest.param(DIAGONAL, 1, marks=pytest.mark.slow),
+        pytest.param(DIAGONAL, 9, marks=pytest.mark.slow),
+    ],
+    ids=lambda v: "diagonal" if v is DIAGONAL else "bouncing" if v is BOUNCING else f"every {v}",
+)
+def test_every_frame_shown_with_any_masks_the_render_may_hold_covers_the_moving_secret(
+    scene: Scene, stride: int
+) -> None:
+    """Deterministic and exhaustive, where the pipeline test can only sample what the threads
+    happen to do: for an engine that takes every ``stride``-th frame (any phase), every frame the
+    render may show while those masks are the newest (the next ``stride`` frames plus up to 8
+    more of engine delay) is redacted with the code the render loop runs, and must hide the square.
+
+    The square moves 3 px a frame at 100 fps and bounces (across a bounce a tracker measures a
+    third of its speed). Timestamps are adversarial: the masks' frame was stamped up to 30 ms
+    late (a preempted capture thread), so the capture-time gap understates how far apart the
+    pictures are. This is what leaked under CPU load (issue 10.1: frames 52-59 shown with the
+    masks of frame 43, taken at the bounce).
+    """
+    fps = 100.0
+    config = RenderConfig(fps=fps)
+    compositor = Compositor(config)
+    leaks: dict[tuple[int, int, float], int] = {}
+    shown = hidden = 0
+    for phase in range(stride):
+        for late_s in (0.0, 0.03):
+            memory = SpeedMemory()  # fed as the engine thread feeds it: every result, in order
+            for m in range(phase, 58, stride):
+                t_m = m / fps + late_s
+                masks = scene.truth(m, ["square"], t_capture=t_m, fps=fps)
+                bounds = memory.bounds(masks.object_ids, masks.velocities, t=t_m)
+                if m < 30:
+                    continue  # history only: the bounces come after
+                result = EngineResult(Frame(_picture(scene, m), m, t_m), masks, 0, speed_bounds=bounds)
+                for n in range(m, m + stride + 8):
+                    frame = Frame(_picture(scene, n), index=n, t_capture=max(t_m, n / fps))
+                    out = render_frame(
+                        compositor, frame, result, prompts_version=0, config=config, frame_period_s=1 / fps
+                    )
+                    hidden += out.fully_redacted
+                    shown += not out.fully_redacted
+                    if leaked := leaked_pixels(out.image, SQUARE_COLORS):
+                        leaks[(m, n, late_s)] = leaked
+    assert not leaks, f"square visible (mask frame, frame shown, stamped late s): pixels {leaks}"
+    assert shown > 2 * hidden, f"only {shown} of {shown + hidden} frames shown with masks: the guarantee is vacuous"
+
+
+@pytest.mark.parametrize(
+    ("shown_index", "shown_t", "period", "expected"),
+    [
+        (16, 100.01, 1 / 30, 0.2),  # stamped 10 ms after the masks' frame, yet 6 frames later
+        (16, 100.5, 1 / 30, 0.5),  # capture gap larger: it wins
+        (10, 100.0, 1 / 30, 0.0),
+        (16, 100.01, None, 0.01),  # no nominal rate: capture time only
+        (9, 100.1, 1 / 30, -1 / 30),  # the masks' frame comes after the one shown: negative (stale)
+    ],
+)
+def test_mask_age_is_that_of_the_pictures(shown_index, shown_t, period, expected) -> None:
+    frame = SCENE.frame(shown_index, t_capture=shown_t)
+    assert mask_age_s(frame, result(), period) == pytest.approx(expected)
+
+
+def test_mask_age_follows_media_time_when_both_frames_have_it() -> None:
+    image = SCENE.image(10)
+    masks_frame = Frame(image, index=10, t_capture=100.0, pts=4.0)
+    masks = SCENE.truth(10, ["square"], t_capture=100.0, fps=50.0)
+    shown = Frame(image, index=11, t_capture=100.0, pts=4.3)  # read in a burst, 300 ms apart in the video
+    assert mask_age_s(shown, EngineResult(masks_frame, masks, 0), 1 / 30) == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize(("speed", "expected"), [(24 * 2 / 0.1 * 0.99, ""), (24 * 2 / 0.1 * 1.01, "fast_motion")])
+def test_an_envelope_past_two_object_sizes_of_travel_is_not_trusted(speed, expected) -> None:
+    masks = SCENE.truth(10, ["square"], t_capture=99.9, fps=50.0)  # a 24 px square, 100 ms old
+    bounds = np.array([speed], np.float32)
+    engine_result = EngineResult(SCENE.frame(10, t_capture=99.9), masks, 0, speed_bounds=bounds)
+    shown = SCENE.frame(15, t_capture=100.0)
+    assert fail_reason(shown, engine_result, prompts_version=0, max_mask_age_s=0.5) == expected
