@@ -1,5 +1,5 @@
 """Screenshots of the UI's tabs for the README (headless Chromium): docs/ui-image.png,
-docs/ui-video.png, docs/ui-live.png. The pictures are scikit-image's public-domain astronaut
+docs/ui-video.png, docs/ui-live.png, docs/ui-daemon.png (a demo daemon started here). The pictures are scikit-image's public-domain astronaut
 moving over a drawn background (the same media as tests/ui).
 
 Run: ``python scripts/ui_screenshots.py`` (needs chromium, chromium-driver, ``pip install -e ".[ui,test]"``).
@@ -63,11 +63,49 @@ def main() -> int:
         wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#live-out img"), 60, "a live frame")
         time.sleep(6)
         driver.save_screenshot(str(docs / "ui-live.png"))
+
+        daemon, server = _demo_daemon()
+        try:
+            open_page(driver, url, tab="Daemon")
+            address = driver.find_element(By.CSS_SELECTOR, "#daemon-url textarea, #daemon-url input")
+            address.clear()
+            address.send_keys(f"http://127.0.0.1:{server.port}")
+            time.sleep(3)  # the cameras start publishing
+            driver.find_element(By.ID, "daemon-refresh").click()
+            wait_for(lambda: "door" in driver.find_element(By.ID, "daemon-cameras").text, 20, "the camera list")
+            time.sleep(1)
+            driver.save_screenshot(str(docs / "ui-daemon.png"))
+        finally:
+            server.close()
+            daemon.stop()
     finally:
         driver.quit()
         app.close()
-    print("wrote docs/ui-image.png, docs/ui-video.png, docs/ui-live.png")
+    print("wrote docs/ui-image.png, docs/ui-video.png, docs/ui-live.png, docs/ui-daemon.png")
     return 0
+
+
+def _demo_daemon() -> tuple[object, object]:
+    """``livefilter serve`` with two demo cameras on 127.0.0.1 (no token: loopback only)."""
+    from livefilter.daemon.config import parse_site
+    from livefilter.daemon.http import ControlServer
+    from livefilter.daemon.service import Daemon
+
+    demo = {"kind": "demo", "width": 640, "height": 360, "fps": 10.0, "duration_s": None}
+    zone = {"name": "window", "points": [[0, 0], [0.4, 0], [0.4, 0.4], [0, 0.4]]}
+    site = {
+        "engine": {"kind": "cpu-face"},
+        "http": {"port": 0},
+        "cameras": {
+            "door": {"source": demo, "sinks": [{"kind": "null"}], "zones": [zone]},
+            "yard": {"source": demo, "sinks": [{"kind": "null"}], "prompts": ["face"]},
+        },
+    }
+    daemon = Daemon(parse_site(site))
+    daemon.start()
+    server = ControlServer(daemon, daemon.site.http)
+    server.open()
+    return daemon, server
 
 
 if __name__ == "__main__":

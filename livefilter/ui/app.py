@@ -18,7 +18,7 @@ import gradio as gr
 import numpy as np
 
 from livefilter.cli import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
-from livefilter.errors import LivefilterError
+from livefilter.errors import ConfigError, LivefilterError
 from livefilter.secrets import redact_text
 from livefilter.ui.jobs import JobSettings, overlay, redact_image, redact_video
 from livefilter.ui.live import LiveSessions
@@ -229,6 +229,7 @@ def build_app(
             )
 
         live_tab(engine, model, live_sessions, live_stream_every_s)
+        daemon_tab()
 
     return app
 
@@ -299,6 +300,60 @@ def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions, str
             return session.clear_objects() if session is not None else "no live session"
 
         clear.click(on_clear, None, click_info)
+
+
+def daemon_tab() -> None:
+    """Cameras of a running ``livefilter serve``: health, prompts, zone switches (its HTTP API)."""
+    from livefilter.ui.daemon import CAMERA_COLUMNS, DaemonClient, camera_rows, parse_prompts
+
+    with gr.Tab("Daemon", id="daemon"):
+        gr.Markdown(
+            "The cameras of a running `livefilter serve`, through its HTTP API and token. "
+            "The API serves no picture, so no preview is shown here (the daemon's outputs — RTSP, "
+            "virtual camera, files — carry the redacted video); zones are switched, not drawn."
+        )
+        with gr.Row():
+            url = gr.Textbox(value="http://127.0.0.1:8089", label="daemon address (its http: section)", elem_id="daemon-url")
+            token = gr.Textbox(label="token (http.token)", type="password", elem_id="daemon-token")
+            refresh = gr.Button("refresh", elem_id="daemon-refresh")
+        table = gr.Dataframe(headers=CAMERA_COLUMNS, interactive=False, label="cameras", elem_id="daemon-cameras")
+        with gr.Row():
+            camera = gr.Dropdown([], label="camera", elem_id="daemon-camera", allow_custom_value=True)
+            prompts = gr.Textbox(label="prompts (comma-separated; TEXT: THRESHOLD)", elem_id="daemon-prompts")
+            set_prompts = gr.Button("set prompts", elem_id="daemon-set-prompts")
+        with gr.Row():
+            zone = gr.Textbox(label="zone name", elem_id="daemon-zone")
+            enabled = gr.Checkbox(value=True, label="enabled", elem_id="daemon-zone-enabled")
+            set_zone = gr.Button("switch zone", elem_id="daemon-set-zone")
+        result = gr.Textbox(label="answer", interactive=False, elem_id="daemon-answer")
+
+        @speaks_errors
+        def on_refresh(address: str, secret: str, chosen: str | None) -> tuple[Any, Any]:
+            cameras = DaemonClient(address, secret).cameras()
+            names = [c["name"] for c in cameras]
+            value = chosen if chosen in names else (names[0] if names else None)
+            return camera_rows(cameras), gr.update(choices=names, value=value)
+
+        @speaks_errors
+        def on_prompts(address: str, secret: str, name: str | None, text: str) -> tuple[str, Any, Any]:
+            client = DaemonClient(address, secret)
+            if not name:
+                raise ConfigError("choose a camera first (refresh lists them)")
+            now = client.set_prompts(name, parse_prompts(text))
+            return f"{name}: prompts now {now}", *on_refresh(address, secret, name)
+
+        @speaks_errors
+        def on_zone(address: str, secret: str, name: str | None, zone_name: str, on: bool) -> tuple[str, Any, Any]:
+            client = DaemonClient(address, secret)
+            if not name or not zone_name.strip():
+                raise ConfigError("choose a camera and type the zone's name (the zones column lists them)")
+            switched = client.set_zone(name, zone_name.strip(), on)
+            state = "on" if switched["enabled"] else "off"
+            return f"{name}: zone {switched['name']} {state}", *on_refresh(address, secret, name)
+
+        refresh.click(on_refresh, [url, token, camera], [table, camera], api_name="daemon_cameras")
+        set_prompts.click(on_prompts, [url, token, camera, prompts], [result, table, camera], api_name="daemon_prompts")
+        set_zone.click(on_zone, [url, token, camera, zone, enabled], [result, table, camera], api_name="daemon_zone")
 
 
 def _session_key(request: gr.Request) -> str:
