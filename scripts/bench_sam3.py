@@ -129,7 +129,7 @@ def full_size(args: argparse.Namespace) -> None:
     for dtype in (torch.float32, torch.bfloat16):
         model.to(dtype)
         run = Sam3Stream(model, processor, device=torch.device("cpu"), dtype=dtype, window=16, max_per_prompt=16,
-                         unconfirmed_drop_frames=15, detect_every=1)
+                         unconfirmed_drop_frames=15, detect_every=1, confirm_threshold=0.3)
         run.set_prompts([Prompt("face", 0.0)])  # threshold 0: up to 16 tracked objects, a busy scene
         for i in range(args.full_frames):
             start = time.perf_counter()

@@ -46,7 +46,8 @@ class CpuFaceConfig(StrictModel):
 
 
 class Sam3Config(StrictModel):
-    """Meta's SAM3 through Hugging Face transformers (a GPU engine; see ``engines/sam3.py``)."""
+    """Meta's SAM3 through Hugging Face transformers (``engines/sam3.py``): a CUDA GPU for live
+    video, a CPU (float32) for images and short files."""
 
     model: str = Field(
         default="facebook/sam3", min_length=1,
@@ -58,7 +59,18 @@ class Sam3Config(StrictModel):
         default=None, ge=112, le=2016,
         description="Processing size in pixels, a multiple of 14; null keeps the model's native size (1008). Smaller is faster and less accurate.",
     )
-    detect_every: int = Field(default=1, ge=1, le=30, description="Run detection on every Nth frame; the tracker carries the rest.")
+    detect_every: int = Field(
+        default=1, ge=1, le=30,
+        description="Run detection on every Nth frame; the tracker carries the rest. The first frame after start, "
+        "reset or any prompt change always runs it.",
+    )
+    confirm_threshold: float = Field(
+        default=0.3, ge=0.0, le=1.0,
+        description="Detection score that confirms (keeps alive) an existing track of a prompt; a new track needs "
+        "the prompt's own threshold. The lower of the two applies, so confirming is never stricter than starting. "
+        "Below transformers' 0.5 on purpose: a low score can only keep a track it overlaps, never start one "
+        "(a track kept too long over-redacts; one dropped too early leaks).",
+    )
     memory_frames: int = Field(
         default=16, ge=2, le=512,
         description="Frames of temporal memory kept in the session (bounds memory). 16 or more gives the model's own results (its tracker reads the last 15 frames).",

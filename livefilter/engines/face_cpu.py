@@ -236,7 +236,7 @@ def face_prompt(prompts: Sequence[Prompt]) -> Prompt | None:
             f"engine 'cpu-face' cannot look for {', '.join(map(repr, unsupported))}: it "
             f"only detects faces (it accepts: {', '.join(sorted(FACE_SYNONYMS))}). To redact "
             "other things, use the SAM3 engine, which takes any text prompt: "
-            "engine: {kind: sam3} (needs a GPU and the facebook/sam3 weights)."
+            "engine: {kind: sam3} (needs the facebook/sam3 weights; a CUDA GPU for live video)."
         )
     if not prompts:
         return None

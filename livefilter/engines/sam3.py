@@ -1,10 +1,10 @@
 """Meta's SAM3 on Hugging Face transformers: say "face", "license plate", "computer screen",
 and every instance is segmented and tracked with temporal memory.
 
-SAM3 is a GPU engine: on a CUDA GPU it runs in bfloat16; on a CPU it runs in float32 and
-costs tens of seconds per frame at full size (``scripts/bench_sam3.py``), which ``open()``
-says plainly before the first frame. ``engine: auto`` only picks it when a GPU and the
-weights are present (:func:`sam3_unavailable_reason`).
+SAM3 runs on a CUDA GPU in bfloat16, or on a CPU in float32 at tens of seconds per frame at
+full size (``scripts/bench_sam3.py``: fine for an image, too slow for live video), which
+``open()`` says plainly before the first frame. ``engine: auto`` only picks it when a GPU and
+the weights are present (:func:`sam3_unavailable_reason`); ``engine: sam3`` runs it anywhere.
 
 Streaming, memory bounds, object hygiene and click tracking live in
 :mod:`livefilter.engines.sam3_model` (imported in ``open()``: torch and transformers load
@@ -13,7 +13,7 @@ only when this engine runs); weights are found by :mod:`livefilter.engines.sam3_
 Clicks and boxes (for a UI or an API; callable from any thread)::
 
     engine.add_points(None, [(320, 240)], [1], object_id=1)   # next frame, one positive click
-    engine.add_points(None, [(330, 250), (300, 200)], [1, 0], object_id=1)  # refine: +1 / -1
+    engine.add_points(None, [(330, 250), (300, 200)], [1, 0], object_id=1)  # correct: +1 / -1
     engine.add_box(None, (100, 80, 220, 260), object_id=2)    # a second object, by its box
     engine.add_click(320, 240, object_id=3)                   # shorthand for one point
     engine.remove_object(2)                                   # stop tracking object 2
@@ -21,7 +21,10 @@ Clicks and boxes (for a UI or an API; callable from any thread)::
 Coordinates are pixels of the frames given to ``infer``. ``frame_index`` None seeds the
 object on the next frame the engine processes; an index seeds it on the first processed
 frame whose ``Frame.index`` is at least that (a click on a frame already past lands on the
-next one). Click objects appear in the MaskSet with label ``"click"`` and object id
+next one). Points for an object already tracked correct it on that frame, on top of what
+its memory says (the frame is tracked first, then refined with the new points, and kept as a
+conditioning frame); they never re-seed it from the new points alone. Click objects appear in
+the MaskSet with label ``"click"`` and object id
 ``click_track_id(object_id)`` (= ``CLICK_ID_BASE + object_id``), next to the text objects,
 until removed or ``reset()``.
 """
@@ -88,14 +91,16 @@ def sam3_unavailable_reason(settings: Sam3Config) -> str | None:
     if reason:
         return reason
     if settings.device == "cpu":
-        return "engine.sam3.device is cpu (SAM3 needs a CUDA GPU for live video)"
+        return ("engine.sam3.device is cpu (auto picks SAM3 only on a CUDA GPU: on a CPU it takes tens of "
+                "seconds per frame; engine.kind: sam3 runs it anyway)")
     reason = dependency_problem()
     if reason:
         return reason
     import torch
 
     if not torch.cuda.is_available():
-        return "no CUDA GPU is visible to torch (SAM3 on a CPU takes tens of seconds per frame)"
+        return ("no CUDA GPU is visible to torch (auto picks SAM3 only on a GPU: on a CPU it takes tens of "
+                "seconds per frame; engine.kind: sam3 runs it anyway)")
     return None
 
 
@@ -197,6 +202,7 @@ class Sam3Engine(Lifecycle):
             model, processor, device=device, dtype=dtype, window=settings.memory_frames,
             max_per_prompt=settings.max_objects_per_prompt,
             unconfirmed_drop_frames=settings.unconfirmed_drop_frames, detect_every=settings.detect_every,
+            confirm_threshold=settings.confirm_threshold,
         )
         with self._lock:
             stream.set_prompts(self._prompts)
@@ -225,8 +231,8 @@ class Sam3Engine(Lifecycle):
             f"engine sam3 runs on the CPU ({cores} cores, {kind}): expect about {seconds:.3g} s per frame "
             f"for this {params / 1e9:.2g} B-parameter model at {size} px (full-size SAM3 measured "
             f"≈{_CPU_SECONDS['float32']:.0f} s in float32 and ≈{_CPU_SECONDS['bfloat16']:.0f} s in bfloat16 "
-            f"per frame on {_CPU_CORES} cores). SAM3 needs a CUDA GPU for live video: use engine: cpu-face "
-            f"here. The hang timeout is raised to {3 * seconds:.3g} s to match"
+            f"per frame on {_CPU_CORES} cores): fine for an image or a short file; live video wants a CUDA GPU "
+            f"(or engine: cpu-face for faces). The hang timeout is at least {3 * seconds:.3g} s to match"
         )
 
     def close(self) -> None:

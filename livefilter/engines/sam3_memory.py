@@ -9,7 +9,9 @@ frame, so time per frame creeps up too). The tracker only reads:
   frames (memory features and object pointers; 15 frames for ``facebook/sam3``);
 - conditioning outputs: the ``max_cond_frame_num`` closest ones for memory attention, and
   *all* past ones for object pointers;
-- the session's frame count, to cap the number of object pointers.
+- the session's frame count: object pointers are read only from frames below it (the
+  session counts it as one past the newest frame index, so a session started mid-stream
+  reads as many as a fresh one).
 
 So the trimming below keeps the last ``window`` frames of everything and, beyond the
 window, the ``cond_keep`` most recent conditioning frames per object. With

@@ -15,8 +15,13 @@ What differs from calling transformers directly, and why:
   tensor (200 detections at 288x288 asked for 26 GB). :func:`mask_iou` computes the same
   IoUs with one matrix product in O((N+M) * H*W) memory; it replaces the module's function
   (bit-identical results: intersections are small integers, exact in float32).
-- **Per-prompt thresholds**: each prompt's detections are kept above its own threshold;
-  the same score starts a new track (``new_det_thresh`` is not a second, global threshold).
+- **Two thresholds, chosen for recall** (a missed object is a leak, an extra one only
+  over-redacts): a detection starts a new track when it scores at least its prompt's own
+  threshold (default 0.5; transformers starts tracks at ``new_det_thresh`` 0.7), and
+  confirms an existing track of its prompt when it scores at least ``confirm_threshold``
+  (default 0.3; transformers confirms at 0.5), or the prompt's threshold if that is lower.
+  Raising a prompt's threshold therefore means fewer new tracks, never dropping a track the
+  detector still sees.
 - **Object hygiene**, which transformers switches off in streaming mode (objects are only
   ever added): at most ``max_per_prompt`` detections per prompt and frame and tracks per
   prompt, tracks not confirmed by a detection for ``unconfirmed_drop_frames`` frames are
@@ -24,7 +29,9 @@ What differs from calling transformers directly, and why:
   into it.
 - **Bounded memory**: see :mod:`livefilter.engines.sam3_memory`.
 - **Detect every Nth frame**: the detector's DETR stages are skipped on the frames in
-  between; the tracker (and the shared backbone) still run on every frame.
+  between; the tracker (and the shared backbone) still run on every frame. A new text
+  session's first frame and the first frame after any prompt change always run the
+  detector, so no answer for new prompts is ever a tracker-only guess with nothing to track.
 - **Clicks and boxes** are tracked by the same checkpoint's ``Sam3TrackerVideoModel``
   (``model.tracker_model``) in a second streaming session fed with the backbone features
   the text path already computed, so a click costs no second backbone pass.
@@ -100,7 +107,8 @@ def nms_masks(scores: torch.Tensor, mask_logits: torch.Tensor, iou_threshold: fl
 
 class StreamingSam3VideoModel(Sam3VideoModel):
     """``Sam3VideoModel`` whose detection step does not depend on hub kernels and honours
-    the session's per-prompt thresholds, detection cap and detect-every-Nth switch.
+    the session's per-prompt start thresholds, confirmation threshold, detection cap and
+    detect-every-Nth switch.
 
     Loads any SAM3 video checkpoint (same weights, same config class).
     """
@@ -110,7 +118,8 @@ class StreamingSam3VideoModel(Sam3VideoModel):
         self.nms_iou = float(config.det_nms_thresh)
         self.det_nms_thresh = 0.0  # transformers' NMS needs a hub kernel
         self.fill_hole_area = 0  # so does its hole filling
-        self.new_det_thresh = 0.0  # a detection above its prompt's threshold may start a track
+        self.new_det_thresh = 0.0  # replaced by each prompt's own start threshold (_associate_det_trk)
+        self._start_thresholds: dict[int, float] = {}  # of the session being stepped, by prompt id
 
     def run_detection(
         self, inference_session: Sam3VideoInferenceSession, vision_embeds: Any
@@ -119,6 +128,10 @@ class StreamingSam3VideoModel(Sam3VideoModel):
         if not isinstance(session, StreamSession):
             raise TypeError(f"expected a StreamSession, got {type(session).__name__}")
         session.frame_detections = {}
+        self._start_thresholds = {
+            prompt_id: session.prompt_thresholds.get(prompt_id, self.score_threshold_detection)
+            for prompt_id in session.prompts
+        }
         detections: dict[int, dict[str, torch.Tensor]] = {}
         for prompt_id in session.prompts:
             if not session.detect_now:
@@ -136,8 +149,10 @@ class StreamingSam3VideoModel(Sam3VideoModel):
                 attention_mask=session.prompt_attention_masks[prompt_id],
             )
             probs = (out.pred_logits.sigmoid() * out.presence_logits.sigmoid())[0]
-            threshold = session.prompt_thresholds.get(prompt_id, self.score_threshold_detection)
-            candidates = torch.nonzero(probs > threshold).flatten()
+            # Everything that may confirm a track; only the part above the start threshold
+            # may start one (_associate_det_trk).
+            threshold = min(self._start_thresholds[prompt_id], session.confirm_threshold)
+            candidates = torch.nonzero(probs >= threshold).flatten()
             keep = candidates[nms_masks(probs[candidates], out.pred_masks[0, candidates], self.nms_iou,
                                         session.max_per_prompt)]
             detections[prompt_id] = {
@@ -146,10 +161,23 @@ class StreamingSam3VideoModel(Sam3VideoModel):
             session.frame_detections[prompt_id] = out.pred_masks[0, keep] > 0
         return detections
 
+    def _associate_det_trk(
+        self, det_masks: torch.Tensor, det_scores: torch.Tensor, trk_masks: torch.Tensor, trk_obj_ids: list[int],
+        det_prompt_ids: torch.Tensor, trk_prompt_ids: torch.Tensor,
+    ) -> tuple[Any, ...]:
+        """transformers' matching, but a detection starts a new track only when it scores at
+        least its own prompt's start threshold (not one global ``new_det_thresh``)."""
+        new, *rest = super()._associate_det_trk(
+            det_masks, det_scores, trk_masks, trk_obj_ids, det_prompt_ids, trk_prompt_ids
+        )
+        new = [i for i in new if float(det_scores[i]) >= self._start_thresholds[int(det_prompt_ids[i])]]
+        return (new, *rest)
+
 
 class _CountsFrames:
-    """Counts frames itself, so trimming old frames from a session does not change what the
-    tracker believes the stream's length is."""
+    """Knows the stream's length itself (one past the newest frame index), so neither
+    trimming old frames nor starting the session mid-stream changes what the tracker
+    believes it is: transformers reads object pointers only from frames below it."""
 
     frames_seen = 0
 
@@ -159,7 +187,7 @@ class _CountsFrames:
 
     def add_new_frame(self, pixel_values: torch.Tensor, frame_idx: int | None = None) -> int:
         frame_idx = super().add_new_frame(pixel_values, frame_idx)  # type: ignore[misc]
-        self.frames_seen += 1
+        self.frames_seen = max(self.frames_seen, frame_idx + 1)
         return frame_idx
 
 
@@ -169,9 +197,11 @@ class StreamSession(_CountsFrames, Sam3VideoInferenceSession):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.prompt_thresholds: dict[int, float] = {}
+        self.prompt_thresholds: dict[int, float] = {}  # start thresholds, by prompt id
+        self.confirm_threshold = 0.3
         self.max_per_prompt = 16
         self.detect_now = True
+        self.last_detected: int | None = None  # None: the next frame runs the detector
         self.frame_detections: dict[int, torch.Tensor] = {}
 
 
@@ -239,6 +269,7 @@ class Sam3Stream:
         max_per_prompt: int,
         unconfirmed_drop_frames: int,
         detect_every: int,
+        confirm_threshold: float,
     ) -> None:
         self.model = model
         self.processor = processor
@@ -253,6 +284,7 @@ class Sam3Stream:
         self.max_per_prompt = max_per_prompt
         self.unconfirmed_drop_frames = unconfirmed_drop_frames
         self.detect_every = detect_every
+        self.confirm_threshold = confirm_threshold
         self.prompts: tuple[Prompt, ...] = ()
         self.text_session: StreamSession | None = None
         self.click_session = self._new_click_session()
@@ -274,6 +306,7 @@ class Sam3Stream:
             return None
         session = StreamSession(**self._session_kwargs())
         session.max_per_prompt = self.max_per_prompt
+        session.confirm_threshold = self.confirm_threshold
         self._add_prompts(session, prompts)
         return session
 
@@ -288,8 +321,9 @@ class Sam3Stream:
         self.model.max_num_objects = 2 * self.max_per_prompt * max(1, len(session.prompts))
 
     def set_prompts(self, prompts: Sequence[Prompt]) -> bool:
-        """Search for ``prompts`` from the next frame on. Returns True when the text session
-        had to restart (a prompt was removed: transformers cannot drop one mid-stream)."""
+        """Search for ``prompts`` from the next frame on, which runs the detector whatever
+        ``detect_every`` says. Returns True when the text session had to restart (a prompt
+        was removed: transformers cannot drop one mid-stream)."""
         prompts = tuple(prompts)
         old_texts = {prompt.text for prompt in self.prompts}
         new_texts = {prompt.text for prompt in prompts}
@@ -303,6 +337,7 @@ class Sam3Stream:
                 self._add_prompts(session, added)
             thresholds = {prompt.text: prompt.threshold for prompt in prompts}
             session.prompt_thresholds = {pid: thresholds[text] for pid, text in session.prompts.items()}
+            session.last_detected = None
         self.prompts = prompts
         return restart
 
@@ -342,7 +377,10 @@ class Sam3Stream:
     def _step_text(self, pixels: torch.Tensor, idx: int, height: int, width: int) -> list[StreamObject]:
         session = self.text_session
         assert session is not None
-        session.detect_now = idx % self.detect_every == 0
+        # A new session (no detection yet) or new prompts detect now; then every Nth frame.
+        session.detect_now = session.last_detected is None or idx - session.last_detected >= self.detect_every
+        if session.detect_now:
+            session.last_detected = idx
         out = self.model(inference_session=session, frame=pixels, frame_idx=idx)
         post = self.processor.postprocess_outputs(session, out, original_sizes=[[height, width]])
         removed, merged_into = self._hygiene(session, out, idx)
@@ -406,13 +444,40 @@ class Sam3Stream:
         self, pixels: torch.Tensor, idx: int, height: int, width: int,
         clicks: Sequence[ClickRequest], features: dict[str, Any] | None,
     ) -> list[StreamObject]:
+        """Track the click objects on this frame. Clicks for a new object seed it here;
+        clicks for an object already tracked *correct* it: the frame is tracked first (from
+        the object's memory), then run again with the new points on top, and kept as a
+        conditioning frame (SAM3's ``add_all_frames_to_correct_as_cond``). Seeding on the
+        clicks alone would forget the object and keep only what the new points say."""
         session = self.click_session
         if features is None:
             vision_embeds = self.model.detector_model.get_vision_features(pixel_values=pixels.unsqueeze(0))
             feats, pos = self.model.get_vision_features_for_tracker(vision_embeds=vision_embeds)
             features = {"vision_feats": feats, "vision_pos_embeds": pos}
         session.cache.cache_vision_features(idx, features)
-        seeded = []
+        tracked = set(session.obj_ids)
+        corrections = [click for click in clicks if click.object_id in tracked]
+        self._add_click_inputs(idx, height, width, [click for click in clicks if click.object_id not in tracked])
+        out = self.model.tracker_model(inference_session=session, frame=pixels, frame_idx=idx)
+        if corrections:
+            self._add_click_inputs(idx, height, width, corrections)
+            out = self.model.tracker_model(inference_session=session, frame=pixels, frame_idx=idx)
+            for object_id in {click.object_id for click in corrections}:
+                outputs = session.output_dict_per_obj[session.obj_id_to_idx(object_id)]
+                outputs["cond_frame_outputs"][idx] = outputs["non_cond_frame_outputs"].pop(idx)
+        logits = out.pred_masks.reshape(len(out.object_ids), 1, *out.pred_masks.shape[-2:]).float()
+        masks = (F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)[:, 0] > 0)
+        scores = out.object_score_logits.float().reshape(-1).sigmoid().tolist()
+        masks_np = masks.cpu().numpy()
+        return [
+            StreamObject(("click", int(obj)), "click", score, mask)
+            for obj, score, mask in zip(out.object_ids, scores, masks_np)
+            if mask.any()
+        ]
+
+    def _add_click_inputs(self, idx: int, height: int, width: int, clicks: Sequence[ClickRequest]) -> None:
+        """Put ``clicks`` on frame ``idx`` of the click session; the next tracker call reads them."""
+        session = self.click_session
         for click in clicks:
             if click.box is not None:
                 self.click_processor.add_inputs_to_inference_session(
@@ -425,18 +490,7 @@ class Sam3Stream:
                     input_points=[[[list(point) for point in click.points]]], input_labels=[[list(click.labels)]],
                     original_size=(height, width), clear_old_inputs=False,
                 )
-            seeded.append(click.object_id)
-        session.obj_with_new_inputs = sorted(set(seeded))
-        out = self.model.tracker_model(inference_session=session, frame=pixels, frame_idx=idx)
-        logits = out.pred_masks.reshape(len(out.object_ids), 1, *out.pred_masks.shape[-2:]).float()
-        masks = (F.interpolate(logits, size=(height, width), mode="bilinear", align_corners=False)[:, 0] > 0)
-        scores = out.object_score_logits.float().reshape(-1).sigmoid().tolist()
-        masks_np = masks.cpu().numpy()
-        return [
-            StreamObject(("click", int(obj)), "click", score, mask)
-            for obj, score, mask in zip(out.object_ids, scores, masks_np)
-            if mask.any()
-        ]
+        session.obj_with_new_inputs = sorted({click.object_id for click in clicks})
 
     def _trim(self, idx: int) -> None:
         if self.text_session is not None:

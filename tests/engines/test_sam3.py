@@ -272,6 +272,69 @@ def test_detect_every_nth_frame_runs_the_detector_on_those_only(tiny_model, monk
     assert any(len(m) for m in results[1:3]), "the tracker carries objects between detections"
 
 
+def spy_detector(e: Sam3Engine, monkeypatch) -> list[int]:
+    """The stream frame index of every DETR call (one per prompt on a detection frame)."""
+    detector = e._stream.model.detector_model
+    calls: list[int] = []
+    real = detector.forward
+    monkeypatch.setattr(detector, "forward", lambda *a, **k: calls.append(e._stream.frame_idx) or real(*a, **k))
+    return calls
+
+
+def test_first_frame_after_a_prompt_change_runs_the_detector_random_weights(tiny_model, monkeypatch):
+    """Issue 14.1: with detect_every=3, a prompt change on frame 4 must not leave frames 4 and 5
+    tracker-only: a restarted session has nothing to track, an added prompt nothing yet."""
+    e = engine(tiny_model, prompts=(("face", 0.2), ("license plate", 0.2)), detect_every=3)
+    calls = spy_detector(e, monkeypatch)
+    try:
+        run(e, range(4))
+        e.set_prompts([Prompt("face", 0.2)])  # a prompt removed: the text session restarts
+        restarted = run(e, range(4, 8))
+        e.set_prompts([Prompt("face", 0.2), Prompt("license plate", 0.2)])  # added: tracks kept
+        added = run(e, range(8, 10))
+        e.set_prompts([Prompt("face", 0.25), Prompt("license plate", 0.2)])  # a threshold changed
+        run(e, range(10, 11))
+        e.reset()  # the stream numbers its frames from 0 again
+        run(e, range(11, 12))
+    finally:
+        e.close()
+    assert len(restarted[0]) > 0 and set(restarted[0].labels) == {"face"}, "objects on the frame after the change"
+    assert "license plate" in added[0].labels, "the added prompt is searched on its first frame"
+    assert calls == [0, 0, 3, 3, 4, 7, 8, 8, 10, 10, 0, 0], "each change detects at once, then every 3rd frame"
+
+
+def test_a_text_session_restarted_mid_stream_keeps_the_trackers_object_pointers_random_weights(tiny_model, monkeypatch):
+    """Issue 14.2: a session started at stream frame 20 must read as many past object pointers
+    as a fresh engine that saw the same frames (transformers stops at its frame count)."""
+
+    def pointer_counts(prompts, frames: range, restart_at: int | None = None) -> dict[int, list[int]]:
+        e = engine(tiny_model, prompts=prompts)
+        tracker = e._stream.model.tracker_model
+        counts: dict[int, list[int]] = {}
+        real = tracker._get_object_pointers
+
+        def spy(session, obj_idx, frame_idx, *args, **kwargs):
+            offsets, tokens, most = real(session, obj_idx, frame_idx, *args, **kwargs)
+            counts.setdefault(frame_idx, []).append(len(tokens))
+            return offsets, tokens, most
+
+        monkeypatch.setattr(tracker, "_get_object_pointers", spy)
+        try:
+            for i in frames:
+                if i == restart_at:
+                    e.set_prompts([Prompt("face", 0.2)])
+                e.infer(frame(i))
+        finally:
+            e.close()
+        return counts
+
+    restarted = pointer_counts((("face", 0.2), ("license plate", 0.2)), range(40), restart_at=20)
+    fresh = pointer_counts((("face", 0.2),), range(20, 40))
+    for i in range(20, 40):
+        assert sorted(restarted.get(i, [])) == sorted(fresh.get(i - 20, [])), f"frame {i}: pointers read"
+    assert max(n for i in range(20, 40) for n in restarted.get(i, [])) >= 10, "long tracks read many pointers"
+
+
 # --------------------------------------------------------------------------- clicks
 
 
@@ -304,6 +367,44 @@ def test_clicks_and_text_prompts_share_a_frame_random_weights(tiny_model):
         e.close()
     assert all(click_track_id(5) not in m.object_ids.tolist() for m in results[:2]), "due at frame 2"
     assert "click" in results[2].labels and "face" in {label for m in results for label in m.labels}
+
+
+def test_a_correction_click_refines_the_tracked_object_instead_of_restarting_it_random_weights(tiny_model, monkeypatch):
+    """Issue 14.3: a click on an object already tracked runs with its memory
+    (is_init_cond_frame False), not as a new object seeded by the new points alone."""
+    e = engine(tiny_model, prompts=())
+    tracker = e._stream.model.tracker_model
+    calls: list[tuple[int, bool, list[int] | None]] = []
+    real = tracker._run_single_frame_inference
+
+    def spy(**kwargs):
+        points = kwargs["point_inputs"]
+        labels = None if points is None else points["point_labels"].reshape(-1).tolist()
+        calls.append((kwargs["frame_idx"], kwargs["is_init_cond_frame"], labels))
+        return real(**kwargs)
+
+    monkeypatch.setattr(tracker, "_run_single_frame_inference", spy)
+    try:
+        e.add_points(None, [(40, 60)], [1], object_id=1)
+        run(e, range(4))
+        e.add_click(70, 60, object_id=1, positive=False)  # "not this part"
+        e.add_points(None, [(120, 40)], [1], object_id=2)  # and a new object on the same frame
+        refined = e.infer(frame(4))
+        later = run(e, range(5, 7))
+        session = e._stream.click_session
+        outputs = session.output_dict_per_obj[session.obj_id_to_idx(1)]
+        assert 4 in outputs["cond_frame_outputs"] and 4 not in outputs["non_cond_frame_outputs"], (
+            "a corrected frame is kept as a conditioning frame"
+        )
+    finally:
+        e.close()
+    with_points = [(f, init, labels) for f, init, labels in calls if labels is not None]
+    assert with_points[0] == (0, True, [1]), "the first click seeds object 1"
+    assert (4, False, [0]) in with_points, "the correction runs from object 1's memory, with its new point"
+    assert (4, True, [1]) in with_points, "a new object clicked on the same frame is seeded there"
+    assert not [c for c in with_points if c[0] == 4 and c[1] and c[2] == [0]], "never re-seeded by the lone negative click"
+    for i, masks in zip(range(4, 7), [refined, *later]):
+        check_maskset(masks, i)
 
 
 def test_click_arguments_are_checked():
@@ -417,6 +518,172 @@ def test_unconfirmed_tracks_are_removed_random_weights(tiny_model):
     finally:
         e.close()
     assert len(after[-1]) == 0 and len(after[-2]) == 0, "tracks unconfirmed for 3 frames are gone"
+
+
+class OracleSam3(Sam3Engine):
+    """The tiny SAM3 with the *outputs* of its detector and tracker heads replaced by the true
+    masks of a :class:`tests.fakes.Scene`'s secrets (``square``, ``stripe``), because random
+    weights detect nothing. Everything between those heads is the real code: the engine, the
+    streaming sessions, the detect-every-Nth cadence, prompt changes, transformers'
+    association and planning, our thresholds and hygiene — and around it, the pipeline.
+
+    A prompt whose text names a secret is "detected" on its true box with ``score(index)``;
+    a tracked object of that prompt is "tracked" to the box on the current frame.
+    """
+
+    def __init__(self, settings: Sam3Config, prompts, scene, *, score=lambda index: 0.9, on_frame=None) -> None:
+        super().__init__(settings, prompts)
+        self.scene, self.score, self.on_frame = scene, score, on_frame
+        self.index = 0
+
+    def open(self) -> None:
+        super().open()
+        model = self._stream.model
+        model.detector_model.register_forward_hook(self._detect, with_kwargs=True)
+        model.tracker_model.register_forward_hook(self._track, with_kwargs=True)
+
+    def infer(self, frame: Frame) -> MaskSet:
+        self.index = frame.index
+        if self.on_frame is not None:
+            self.on_frame(frame.index)
+        return super().infer(frame)
+
+    def _truth(self, text: str, size: int) -> torch.Tensor:
+        """Mask logits on the model's low-res grid (the frame squashed to a square): +10 on
+        every cell the secret's box touches, and one cell around it; -10 elsewhere."""
+        logits = torch.full((size, size), -10.0)
+        box = self.scene.box(text, self.index)
+        if box is not None:
+            x0, y0, x1, y1 = box
+            sx, sy = size / self.scene.width, size / self.scene.height
+            logits[max(int(y0 * sy) - 1, 0):int(np.ceil(y1 * sy)) + 1,
+                   max(int(x0 * sx) - 1, 0):int(np.ceil(x1 * sx)) + 1] = 10.0
+        return logits
+
+    def _detect(self, module, args, kwargs, out):
+        session = self._stream.text_session
+        prompt_id = next(p for p, embeds in session.prompt_embeddings.items() if embeds is kwargs["text_embeds"])
+        text = session.prompts[prompt_id]
+        out.pred_logits.fill_(-20.0)
+        out.presence_logits.fill_(20.0)
+        if self.scene.box(text, self.index) is not None:
+            score = self.score(self.index)
+            out.pred_logits[0, 0] = float(np.log(score / (1 - score)))
+            out.pred_masks[0, 0] = self._truth(text, out.pred_masks.shape[-1])
+
+    def _track(self, module, args, kwargs, out):
+        session = kwargs["inference_session"]
+        if session is not self._stream.text_session:
+            return
+        masks = out.pred_masks.view(len(out.object_ids), -1, *out.pred_masks.shape[-2:])
+        for i, obj in enumerate(out.object_ids):
+            masks[i, :] = self._truth(session.prompts[session.obj_id_to_prompt_id[obj]], masks.shape[-1])
+        out.object_score_logits.fill_(20.0)
+
+
+def oracle(model: str, prompts, score=lambda index: 0.9, **settings) -> OracleSam3:
+    from tests.fakes import Scene
+
+    e = OracleSam3(Sam3Config(model=model, **settings), [Prompt(t, th) for t, th in prompts], Scene(), score=score)
+    e.open()
+    return e
+
+
+def run_scene(e: OracleSam3, frames: range) -> list[MaskSet]:
+    return [e.infer(e.scene.frame(i, t_capture=i / 30.0)) for i in frames]
+
+
+def test_the_oracle_heads_cover_the_secrets_so_tests_can_count_leaks(tiny_model):
+    from tests.fakes import STRIPE_COLORS, leaked_pixels
+
+    e = oracle(tiny_model, (("square", 0.5),))
+    try:
+        results = run_scene(e, range(3))
+    finally:
+        e.close()
+    for i, masks in enumerate(results):
+        image = e.scene.image(i)
+        covered = image * ~masks.union()[..., None]
+        assert len(masks) == 1 and leaked_pixels(covered) == leaked_pixels(image, STRIPE_COLORS) > 0
+
+
+def test_a_score_below_the_start_threshold_confirms_a_track_but_never_starts_one_random_weights(tiny_model):
+    """Issue 14.4: starting a track takes the prompt's threshold (0.5 here); keeping one
+    alive takes engine.sam3.confirm_threshold (0.3 here)."""
+    e = oracle(tiny_model, (("square", 0.5),), score=lambda i: 0.8 if i < 2 else 0.4,
+               confirm_threshold=0.3, unconfirmed_drop_frames=3)
+    try:
+        started = run_scene(e, range(2))
+        kept = run_scene(e, range(2, 10))
+    finally:
+        e.close()
+    ids = set(started[-1].object_ids.tolist())
+    assert len(ids) == 1 and all(set(m.object_ids.tolist()) == ids for m in kept), (
+        "a track seen at 0.4 stays (confirmed for 8 frames, unconfirmed_drop_frames=3)"
+    )
+
+    never = oracle(tiny_model, (("square", 0.5),), score=lambda i: 0.4, confirm_threshold=0.3)
+    try:
+        results = run_scene(never, range(3))
+        detections = never._stream.text_session.frame_detections
+    finally:
+        never.close()
+    assert len(detections[0]) == 1 and not any(len(m) for m in results), "a score of 0.4 starts nothing"
+
+
+def test_raising_a_prompt_threshold_stops_new_tracks_but_keeps_those_the_detector_still_sees(tiny_model):
+    e = oracle(tiny_model, (("square", 0.5), ("stripe", 0.5)), score=lambda i: 0.6, unconfirmed_drop_frames=3)
+    try:
+        before = run_scene(e, range(2))
+        e.set_prompts([Prompt("square", 0.9), Prompt("stripe", 0.5)])  # the default confirm_threshold is 0.3
+        after = run_scene(e, range(2, 10))
+        e.reset()  # forget the square: at 0.6 it is not found again
+        fresh = run_scene(e, range(10, 12))
+    finally:
+        e.close()
+    assert before[-1].labels == after[-1].labels == ("square", "stripe")
+    assert set(before[-1].object_ids.tolist()) == set(after[-1].object_ids.tolist())
+    assert all(m.labels == ("stripe",) for m in fresh)
+
+
+def test_prompt_changes_under_detect_every_leak_nothing_through_the_pipeline_random_weights(tiny_model):
+    """Issue 14.1, whole pipeline, exact mode, detect_every=3: "stripe" is added during frame 3
+    (first answered on frame 4) and "square" removed during frame 9 (the text session restarts
+    on frame 10). Neither 4 nor 10 is a detection frame by the cadence; no sink frame may show
+    a secret of the prompts it answers."""
+    from livefilter.config import EngineConfig, RenderConfig, RuntimeConfig
+    from livefilter.pipeline import Pipeline
+    from tests.fakes import SQUARE_COLORS, STRIPE_COLORS, FakeSource, RecordingSink, Scene, leaked_pixels
+
+    scene, sink = Scene(), RecordingSink()
+    changes = {3: [Prompt("square"), Prompt("stripe")], 9: [Prompt("stripe")]}
+
+    def on_frame(index: int) -> None:
+        if index in changes:
+            pipeline.set_prompts(changes[index])  # while the engine works on this frame
+
+    settings = Sam3Config(model=tiny_model, detect_every=3, max_objects_per_prompt=2)
+    pipeline = Pipeline(
+        source=FakeSource(scene, count=14),
+        engine_factory=lambda: OracleSam3(settings, [Prompt("square")], scene, on_frame=on_frame),
+        sinks=[sink],
+        render=RenderConfig(mode="exact", fps=30.0),
+        engine=EngineConfig(kind="sam3", sam3=settings, timeout_s=120.0, startup_timeout_s=300.0),
+        runtime=RuntimeConfig(stats_interval_s=3600.0),
+    )
+    pipeline.run()
+
+    frames = {f.index: f for f in sink.frames}
+    assert sorted(frames) == list(range(14))
+    secrets = {i: SQUARE_COLORS for i in range(3)}
+    secrets.update({i: SQUARE_COLORS + STRIPE_COLORS for i in range(4, 9)})
+    secrets.update({i: STRIPE_COLORS for i in range(10, 14)})
+    leaks = {i: n for i, colors in secrets.items() if (n := leaked_pixels(frames[i].image, colors))}
+    assert not leaks, f"secret pixels visible in frames {leaks} (index: pixel count)"
+    assert frames[3].reason == frames[9].reason == "prompts_changed", "answers to the old prompts are not shown"
+    answered = [i for i in secrets if not frames[i].fully_redacted]
+    assert answered == sorted(secrets), "every other frame is answered with masks, none is failed closed"
+    assert leaked_pixels(frames[0].image, STRIPE_COLORS) > 0, "not a secret yet: shown (the oracle is not blanket)"
 
 
 def test_detections_do_not_depend_on_hub_kernels():
