@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import logging
+import time
 
 import numpy as np
 import pytest
@@ -660,6 +661,9 @@ def test_prompt_changes_under_detect_every_leak_nothing_through_the_pipeline_ran
 
     def on_frame(index: int) -> None:
         if index in changes:
+            deadline = time.monotonic() + 60.0  # on a loaded machine the render may lag: let it publish
+            while len(sink.frames) < index and time.monotonic() < deadline:  # the frames before first
+                time.sleep(0.01)
             pipeline.set_prompts(changes[index])  # while the engine works on this frame
 
     settings = Sam3Config(model=tiny_model, detect_every=3, max_objects_per_prompt=2)
