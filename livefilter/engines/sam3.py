@@ -42,8 +42,10 @@ import numpy as np
 
 from livefilter.config.engine import Sam3Config
 from livefilter.engines.sam3_loading import (
+    check_installed,
     dependency_problem,
     load_model,
+    locate_weights,
     require_dependencies,
     weights_missing_reason,
 )
@@ -127,13 +129,18 @@ class Sam3Weights:
 
 
 def load_weights(settings: Sam3Config) -> Sam3Weights:
-    """Load the model ``settings`` name onto its device (the slow part of ``Sam3Engine.open``)."""
+    """Load the model ``settings`` name onto its device (the slow part of ``Sam3Engine.open``).
+
+    What can be checked without torch is checked first (:func:`locate_weights`): a missing
+    folder or unreachable weights fail in about a second, not after importing torch."""
+    check_installed()
+    source = locate_weights(settings.model)
     require_dependencies()
     import torch
 
     device, dtype = _device_and_dtype(settings, torch)
     logger.info("engine sam3: loading %s for %s (%s)", settings.model, device, str(dtype).removeprefix("torch."))
-    model, processor = load_model(settings.model, dtype=dtype, resolution=settings.resolution)
+    model, processor = load_model(source, dtype=dtype, resolution=settings.resolution)
     model.to(device)
     if settings.compile:
         if device.type == "cuda":

@@ -118,31 +118,104 @@ def test_processing_resolution_changes_model_input_but_not_mask_size_random_weig
         e.close()
 
 
-def test_missing_local_folder_is_one_clear_error(tmp_path):
+@pytest.fixture
+def before_torch(monkeypatch):
+    """Fail the test if the engine gets as far as importing torch and transformers."""
+
+    def imported(*args, **kwargs):
+        raise AssertionError("open() imported torch before finding out the weights cannot be had")
+
+    monkeypatch.setattr("livefilter.engines.sam3.require_dependencies", imported)
+
+
+def test_missing_local_folder_is_one_clear_error_before_torch(tmp_path, before_torch):
     missing = tmp_path / "no-such-sam3"
     e = Sam3Engine(Sam3Config(model=str(missing)), [Prompt("face")])
     with pytest.raises(EngineError, match=r"no model folder at .*no-such-sam3"):
         e.open()
 
 
+def test_a_folder_without_a_sam3_model_is_one_clear_error_before_torch(tmp_path, before_torch):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("")
+    with pytest.raises(EngineError, match=r"holds no model \(expected config.json and model.safetensors, found notes.txt"):
+        Sam3Engine(Sam3Config(model=str(folder)), [Prompt("face")]).open()
+    (folder / "config.json").write_text('{"model_type": "sam2_video"}')
+    (folder / "model.safetensors").write_bytes(b"")
+    with pytest.raises(EngineError, match=r"holds a 'sam2_video' model; expected a SAM3 video checkpoint"):
+        Sam3Engine(Sam3Config(model=str(folder)), [Prompt("face")]).open()
+
+
 @pytest.fixture
-def offline_hub(monkeypatch, tmp_path):
-    """An empty Hugging Face cache and HF_HUB_OFFLINE=1 (as the library sees it)."""
+def hub(monkeypatch, tmp_path):
+    """An empty Hugging Face cache, online, with the hub at an address that refuses at once
+    (127.0.0.1:9). Returns the cache folder."""
+    from huggingface_hub import constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")
+    return tmp_path / "hub"
+
+
+@pytest.fixture
+def offline_hub(hub, monkeypatch):
+    """The empty cache of ``hub``, with HF_HUB_OFFLINE=1 (as the library sees it)."""
     from huggingface_hub import constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
-    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
-    return tmp_path / "hub"
+    return hub
 
 
-def test_unknown_hub_id_offline_says_offline_and_how_to_fix(offline_hub):
+def test_unknown_hub_id_offline_says_offline_and_how_to_fix_before_torch(offline_hub, before_torch):
     e = Sam3Engine(Sam3Config(model="nobody/no-such-sam3"), [Prompt("face")])
     with pytest.raises(EngineError) as caught:
         e.open()
     message = str(caught.value)
     assert "not in the local Hugging Face cache" in message and "HF_HUB_OFFLINE" in message
     assert "hf download nobody/no-such-sam3" in message
+
+
+def test_unreachable_hub_is_one_message_after_one_request_before_torch(hub, before_torch, caplog):
+    caplog.set_level(logging.DEBUG)
+    e = Sam3Engine(Sam3Config(), [Prompt("face")])
+    with pytest.raises(EngineError) as caught:
+        e.open()
+    message = str(caught.value)
+    assert "facebook/sam3 are not in the local Hugging Face cache" in message
+    assert "the hub could not be reached (http://127.0.0.1:9 did not answer within 5 s" in message
+    assert "hf download facebook/sam3" in message and "local folder" in message
+    assert not [r for r in caplog.records if "etry" in r.getMessage()], "no retries"
+
+
+def cache_snapshot(cache, repo_id: str, folder: str) -> None:
+    """Put the files of ``folder`` into the Hugging Face cache layout as ``repo_id``'s main revision."""
+    import shutil
+
+    root = cache / f"models--{repo_id.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text("0" * 40)
+    shutil.copytree(folder, root / "snapshots" / ("0" * 40))
+
+
+@pytest.mark.parametrize("offline", [False, True], ids=["hub-unreachable", "HF_HUB_OFFLINE"])
+def test_cached_weights_load_without_the_hub(tiny_model, hub, monkeypatch, caplog, offline):
+    from huggingface_hub import constants
+
+    cache_snapshot(hub, "nobody/tiny-sam3", tiny_model)
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", offline)
+    caplog.set_level(logging.INFO, logger="livefilter.engines.sam3_loading")
+    e = Sam3Engine(Sam3Config(model="nobody/tiny-sam3", max_objects_per_prompt=2), [Prompt("face", 0.2)])
+    e.open()
+    try:
+        check_maskset(e.infer(frame(0)), 0)
+    finally:
+        e.close()
+    unreachable = [r for r in caplog.records if "loading nobody/tiny-sam3 from the local cache" in r.getMessage()]
+    assert len(unreachable) == (0 if offline else 1)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +225,7 @@ def test_unknown_hub_id_offline_says_offline_and_how_to_fix(offline_hub):
         ("RepositoryNotFoundError", ["no repository facebook/sam3 on the Hugging Face hub", "local folder"]),
     ],
 )
-def test_hub_refusals_say_which_and_what_to_do(offline_hub, monkeypatch, error, expected):
+def test_hub_refusals_say_which_and_what_to_do(hub, monkeypatch, error, expected):
     import httpx2
     import transformers.utils.hub as transformers_hub
     from huggingface_hub import errors
@@ -161,6 +234,7 @@ def test_hub_refusals_say_which_and_what_to_do(offline_hub, monkeypatch, error, 
         response = httpx2.Response(403, request=httpx2.Request("GET", f"https://huggingface.co/{repo_id}"))
         raise getattr(errors, error)(f"{error} for {repo_id}.", response=response)
 
+    monkeypatch.setattr("livefilter.engines.sam3_loading._hub_unreachable", lambda timeout_s: None)  # it answers
     monkeypatch.setattr(transformers_hub, "hf_hub_download", refuse)
     monkeypatch.setattr(transformers_hub, "snapshot_download", refuse)
     e = Sam3Engine(Sam3Config(), [Prompt("face")])
