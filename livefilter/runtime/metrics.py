@@ -117,7 +117,9 @@ class Stats:
     ``redacted_share_*`` describe the part of each published picture that is hidden, over
     the whole run, not counting fully redacted (fail-closed) frames; ``frames_mostly_redacted``
     of those hid more than half of the picture; ``frames_mostly_hidden`` counts the frames
-    shown (repeats apart) that hid more than half, fully redacted ones included.
+    shown (repeats apart) that hid more than half, fully redacted ones included. ``mean_fps``:
+    "capture", "engine" and "output" rates from each one's first event to its last (the final
+    block shows them: the last seconds' rates fall to zero once a file has been read).
     """
 
     uptime_s: float
@@ -146,6 +148,7 @@ class Stats:
     redacted_share_max: float | None = None
     frames_mostly_redacted: int = 0
     frames_mostly_hidden: int = 0
+    mean_fps: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def frames_fully_redacted(self) -> int:
@@ -168,8 +171,8 @@ class Stats:
 
     def format(self, *, final: bool = False) -> str:
         """A readable multi-line block for logs and the terminal (``final``: the one printed
-        at the end of a run). Rates that cannot be measured (fewer than two frames, e.g. an
-        image job) are left out.
+        at the end of a run, with mean rates over the run instead of the last seconds'). Rates
+        that cannot be measured (fewer than two frames, e.g. an image job) are left out.
 
         Example:
             >>> print(Metrics(clock=lambda: 0.0).snapshot().format())  # doctest: +NORMALIZE_WHITESPACE
@@ -184,21 +187,24 @@ class Stats:
         """
         reasons = ", ".join(f"{reason} {count}" for reason, count in sorted(self.fail_closed.items()))
         redacted = f"fully redacted {self.frames_fully_redacted}" + (f" ({reasons})" if reasons else "")
+        rates = {"capture": self.capture_fps, "engine": self.engine_fps, "output": self.output_fps}
+        if final:
+            rates = {name: self.mean_fps.get(name, 0.0) for name in rates}
         repeats = f" ({self.frames_repeated} repeats of a frame)" if self.frames_repeated else ""
         sinks = "; ".join(_sink_line(name, sink) for name, sink in self.sinks.items()) or "none"
         return "\n".join(
             [
                 f"livefilter {'final ' if final else ''}stats after {self.uptime_s:.1f} s",
                 (
-                    f"  capture  {_fps(self.capture_fps, self.frames_captured)}captured {self.frames_captured}  "
+                    f"  capture  {_fps(rates['capture'], self.frames_captured)}captured {self.frames_captured}  "
                     f"source reconnects {self.source_reconnects}"
                 ),
                 (
-                    f"  engine   {_fps(self.engine_fps, self.frames_inferred)}inferred {self.frames_inferred}  "
+                    f"  engine   {_fps(rates['engine'], self.frames_inferred)}inferred {self.frames_inferred}  "
                     f"skipped {self.frames_dropped}{' (shown with newer masks)' if self.frames_dropped else ''}  "
                     f"restarts {self.engine_restarts}  queue peak {self.engine_queue_peak}"
                 ),
-                f"  output   {_fps(self.output_fps, self.frames_published)}published {self.frames_published}{repeats}  {redacted}",
+                f"  output   {_fps(rates['output'], self.frames_published)}published {self.frames_published}{repeats}  {redacted}",
                 (
                     f"  redacted  share of each picture p50 {_share(self.redacted_share_p50)}  "
                     f"p95 {_share(self.redacted_share_p95)}  max {_share(self.redacted_share_max)}  "
@@ -257,6 +263,7 @@ class Metrics:
             name: deque(maxlen=WINDOW_SIZE) for name in ("capture", "engine", "output")
         }
         self._first: dict[str, float] = {}  # when each stream's first event came
+        self._last: dict[str, float] = {}  # and its latest
         self._mask_age_s: deque[tuple[float, float]] = deque(maxlen=WINDOW_SIZE)  # (when, value)
         self._latency_s: deque[tuple[float, float]] = deque(maxlen=WINDOW_SIZE)
         self._mask_age_histogram = Histogram(LATENCY_BUCKETS_S)
@@ -352,6 +359,7 @@ class Metrics:
         now = self._clock()
         self._times[stream].append(now)
         self._first.setdefault(stream, now)
+        self._last[stream] = now
         return now
 
     def count(self, event: str, amount: int = 1) -> None:
@@ -401,6 +409,16 @@ class Metrics:
                 redacted_share_max=self._share_max,
                 frames_mostly_redacted=counts["mostly_redacted"],
                 frames_mostly_hidden=counts["mostly_hidden"],
+                mean_fps=MappingProxyType(
+                    {
+                        name: _mean_rate(count, self._first.get(name), self._last.get(name))
+                        for name, count in (
+                            ("capture", counts["captured"]),
+                            ("engine", counts["inferred"]),
+                            ("output", counts["published"]),
+                        )
+                    }
+                ),
             )
 
 
@@ -414,6 +432,13 @@ def _rate(times: deque[float], now: float, first: float) -> float:
     if len(times) < 2 or span <= 0:
         return 0.0
     return sum(1 for t in times if now - t < span) / span
+
+
+def _mean_rate(count: int, first: float | None, last: float | None) -> float:
+    """Events per second from the first event to the last (0 when fewer than two)."""
+    if count < 2 or first is None or last is None or last <= first:
+        return 0.0
+    return (count - 1) / (last - first)
 
 
 def _percentiles_ms(samples: deque[tuple[float, float]], now: float) -> tuple[float | None, float | None]:

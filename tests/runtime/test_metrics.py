@@ -182,3 +182,16 @@ def test_mostly_redacted_output_is_flagged() -> None:
         reason = "no_masks_yet" if i < 3 else ""
         metrics.frame_published(t_capture=clock.now, reason=reason, mask_age_s=None, redacted_fraction=0.78)
     assert metrics.snapshot().mostly_redacted
+
+
+def test_the_final_block_gives_rates_over_the_run_not_the_last_seconds() -> None:
+    clock = Clock()
+    metrics = Metrics(clock)
+    for i in range(300):  # a 10 s file read at 30 fps...
+        clock.now = i / 30
+        metrics.frame_captured()
+    clock.now = 13.0  # ...and the run ends a few seconds later (sinks finishing)
+    stats = metrics.snapshot()
+    assert stats.capture_fps < 15  # the last 5 s
+    assert stats.mean_fps["capture"] == pytest.approx(30.0)
+    assert " 30.0 fps  captured 300" in stats.format(final=True)
