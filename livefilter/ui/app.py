@@ -20,7 +20,8 @@ import numpy as np
 from livefilter.cli import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from livefilter.errors import ConfigError, LivefilterError
 from livefilter.secrets import redact_text
-from livefilter.ui.jobs import JobSettings, overlay, redact_image, redact_video
+from livefilter.ui.clicks import Mark
+from livefilter.ui.jobs import JobSettings, first_frame, overlay, redact_image, redact_video
 from livefilter.ui.live import LiveSessions
 
 __all__ = ["PROMPT_ROWS", "build_app"]
@@ -199,6 +200,23 @@ def build_app(
                         "the audio is copied. No time limit: long videos take as long as the engine needs "
                         "(the progress bar shows fps and the time left)."
                     )
+                    with gr.Accordion("click-to-track on the first frame", open=False):
+                        frame_go = gr.Button("show the first frame (redacted)", elem_id="video-frame-go")
+                        video_frame = gr.Image(
+                            label="first frame, redacted (click to add objects)", format="png",
+                            interactive=False, elem_id="video-frame",
+                        )
+                        with gr.Row():
+                            video_click_mode = gr.Radio(
+                                ["add", "remove", "box"], value="add", label="a click on the frame",
+                                info="SAM3 tracks the objects from the first frame on; with the CPU engine "
+                                "a click or box is a static zone redacted on every frame",
+                                elem_id="video-click-mode",
+                            )
+                            video_clear = gr.Button("forget the clicks", elem_id="video-clear")
+                        video_marks_info = gr.Textbox(label="clicks", interactive=False, elem_id="video-marks")
+                    video_marks = gr.State([])
+                    video_corner = gr.State(None)
                     video_go = gr.Button("Redact video", variant="primary", elem_id="video-go")
                 with gr.Column():
                     video_out = gr.Video(label="redacted", interactive=False, elem_id="video-out")
@@ -206,13 +224,41 @@ def build_app(
                     video_info = gr.Markdown(elem_id="video-info")
 
             @speaks_errors
+            def on_first_frame(upload: str | None, engine_kind: str, sam3_model: str, *values: Any) -> Any:
+                still = first_frame(upload, job_dir())
+                result = redact_image(str(still), settings_from(values, engine_kind, sam3_model), still.parent)
+                return np.ascontiguousarray(result.frame.image[..., ::-1])
+
+            frame_go.click(on_first_frame, [video_in, engine, model, *video_controls], video_frame)
+
+            @speaks_errors
+            def on_frame_click(mode: str, marks: list[Mark], first: Any, evt: gr.SelectData) -> tuple[Any, ...]:
+                x, y = (float(v) for v in evt.index)
+                if mode == "box" and first is None:
+                    return marks, (x, y), f"box: first corner ({x:.0f}, {y:.0f}); click the opposite corner"
+                if mode == "box":
+                    (x0, x1), (y0, y1) = sorted((first[0], x)), sorted((first[1], y))
+                    mark = Mark(box=(x0, y0, x1, y1))
+                else:
+                    mark = Mark(point=(x, y), positive=mode == "add")
+                marks = [*marks, mark]
+                return marks, None, "; ".join(m.describe() for m in marks)
+
+            video_frame.select(
+                on_frame_click, [video_click_mode, video_marks, video_corner], [video_marks, video_corner, video_marks_info]
+            )
+            video_clear.click(lambda: ([], None, ""), None, [video_marks, video_corner, video_marks_info])
+
+            @speaks_errors
             def on_video(
-                upload: str | None, engine_kind: str, sam3_model: str, *values: Any, progress: Any = gr.Progress()
+                upload: str | None, marks: list[Mark], engine_kind: str, sam3_model: str, *values: Any,
+                progress: Any = gr.Progress(),
             ) -> tuple[Any, ...]:
                 def report(p: Any) -> None:
                     progress((p.done, p.total) if p.total else None, desc=p.describe(), unit="frames")
 
-                result = redact_video(upload, settings_from(values, engine_kind, sam3_model), job_dir(), report)
+                settings = settings_from(values, engine_kind, sam3_model)
+                result = redact_video(upload, settings, job_dir(), report, marks=marks)
                 note = (
                     f"{result.frames} frames"
                     + (f" (input: {result.input_frames})" if result.input_frames is not None else "")
@@ -223,7 +269,7 @@ def build_app(
 
             video_go.click(
                 on_video,
-                [video_in, engine, model, *video_controls],
+                [video_in, video_marks, engine, model, *video_controls],
                 [video_out, video_file, video_info],
                 api_name="redact_video",
             )

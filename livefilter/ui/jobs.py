@@ -20,10 +20,11 @@ import numpy as np
 from livefilter.cli import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_frame_count
 from livefilter.config import Config
 from livefilter.config.loader import parse_config, with_overrides
-from livefilter.errors import ConfigError
+from livefilter.errors import ConfigError, SourceError
 from livefilter.lifecycle import Lifecycle
 from livefilter.sinks.base import require_redacted
-from livefilter.types import MaskSet, RedactedFrame
+from livefilter.types import MaskSet, Prompt, RedactedFrame
+from livefilter.ui.clicks import ClickZones, Mark, send_marks
 
 __all__ = [
     "ImageResult",
@@ -32,6 +33,7 @@ __all__ = [
     "Progress",
     "VideoResult",
     "check_upload",
+    "first_frame",
     "overlay",
     "redact_image",
     "redact_video",
@@ -184,15 +186,37 @@ class VideoResult:
     input_frames: int | None = field(default=None)
 
 
+def first_frame(upload: str | None, out_dir: Path) -> Path:
+    """The video's first frame as a PNG in ``out_dir`` (for the image job to redact: it is never
+    shown as it is)."""
+    import av
+    import cv2
+
+    source = check_upload(upload, VIDEO_EXTENSIONS, "video")
+    try:
+        with av.open(str(source)) as container:
+            picture = next(container.decode(video=0)).to_ndarray(format="bgr24")
+    except (av.FFmpegError, StopIteration, IndexError, OSError) as exc:
+        raise SourceError(f"{source.name}: cannot read a video frame ({exc}); expected an H.264/H.265/VP9 video") from None
+    out = Path(out_dir) / f"{source.stem}-frame0.png"
+    cv2.imwrite(str(out), picture)
+    return out
+
+
 def redact_video(
     upload: str | None,
     settings: JobSettings,
     out_dir: Path,
     on_progress: Callable[[Progress], None] = lambda p: None,
     poll_s: float = 0.25,
+    marks: Sequence[Mark] = (),
 ) -> VideoResult:
     """``livefilter video`` on ``upload`` (every frame, audio copied); ``on_progress`` is called
-    on the calling thread every ``poll_s`` while the pipeline runs on its own threads."""
+    on the calling thread every ``poll_s`` while the pipeline runs on its own threads.
+
+    ``marks``: clicks and boxes made on the first frame: SAM3 tracks them from frame 0 on
+    (its click API); with the CPU engine they are static zones redacted on every frame.
+    """
     source = check_upload(upload, VIDEO_EXTENSIONS, "video")
     out = Path(out_dir) / f"{source.stem}-redacted.mp4"
     config = settings.config(
@@ -200,10 +224,25 @@ def redact_video(
         sinks=[{"kind": "file", "path": str(out), "audio_from": str(source)}],
         **{"render.mode": "exact"},
     )
+    from livefilter.engines import create_engine, resolve_engine_kind
     from livefilter.pipeline import build_pipeline
 
+    options: dict[str, Any] = {}
+    if marks:
+        kind = resolve_engine_kind(config.engine)
+        if kind == "sam3":
+
+            def engine_with_marks(prompts: Sequence[Prompt]) -> Any:
+                engine = create_engine(config.engine, prompts, kind=kind)
+                send_marks(engine, marks, frame_index=0)
+                return engine
+
+            options["engine_factory"] = engine_with_marks
+        else:
+            width, height = _video_size(source)
+            options["static_mask"] = ClickZones.from_marks(marks, (width, height))
     keep = KeepLast()
-    pipeline = build_pipeline(config, extra_sinks=[keep])
+    pipeline = build_pipeline(config, extra_sinks=[keep], **options)
     total = video_frame_count(str(source))
     errors: list[BaseException] = []
 
@@ -227,6 +266,14 @@ def redact_video(
     if errors:
         raise errors[0]
     return VideoResult(out, keep.count, keep.fully_redacted, time.monotonic() - started, total)
+
+
+def _video_size(path: Path) -> tuple[int, int]:
+    import av
+
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        return int(stream.width), int(stream.height)
 
 
 _PALETTE = np.array(

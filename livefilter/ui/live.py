@@ -31,13 +31,12 @@ from livefilter.errors import ConfigError, SourceError
 from livefilter.lifecycle import Lifecycle
 from livefilter.render.compositor import Compositor
 from livefilter.sinks.base import require_redacted
-from livefilter.render.zones import Zone, zone_mask
 from livefilter.types import Frame, Prompt, RedactedFrame
+from livefilter.ui.clicks import ClickZones, click_box
 from livefilter.ui.jobs import JobSettings
 
 __all__ = [
     "BrowserSource",
-    "ClickZones",
     "LiveSession",
     "LiveSessions",
     "LiveStatus",
@@ -130,55 +129,6 @@ class NewestFrame(Lifecycle):
 
     def close(self) -> None:
         pass
-
-
-class ClickZones:
-    """Static zones added by clicks (the CPU engine's click-to-track), as the compositor's
-    :class:`~livefilter.render.compositor.StaticMask`: redacted on every frame, in the same
-    pass as the engine's masks. Thread-safe: clicks come from the page, ``mask`` from the render."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._zones: list[Zone] = []
-        self._cache: tuple[int, int, np.ndarray | None] | None = None
-
-    @property
-    def zones(self) -> tuple[Zone, ...]:
-        with self._lock:
-            return tuple(self._zones)
-
-    def add_box(self, box: tuple[float, float, float, float], name: str) -> Zone:
-        x0, y0, x1, y1 = box
-        zone = Zone(name, ((x0, y0), (x1, y0), (x1, y1), (x0, y1)), fraction=False)
-        with self._lock:
-            self._zones.append(zone)
-            self._cache = None
-        return zone
-
-    def remove_at(self, x: float, y: float) -> int:
-        """Remove the zones containing (x, y); returns how many."""
-        with self._lock:
-            keep = [z for z in self._zones if not _inside(x, y, z)]
-            removed = len(self._zones) - len(keep)
-            self._zones, self._cache = keep, None
-        return removed
-
-    def clear(self) -> None:
-        with self._lock:
-            self._zones, self._cache = [], None
-
-    def mask(self, height: int, width: int) -> np.ndarray | None:
-        with self._lock:
-            cache = self._cache
-            if cache is None or cache[:2] != (height, width):
-                cache = self._cache = (height, width, zone_mask(self._zones, height, width))
-            return cache[2]
-
-
-def _inside(x: float, y: float, zone: Zone) -> bool:
-    xs = [p[0] for p in zone.points]
-    ys = [p[1] for p in zone.points]
-    return min(xs) <= x < max(xs) and min(ys) <= y < max(ys)
 
 
 def _answers(frame: RedactedFrame | None, index: int) -> bool:
@@ -302,9 +252,7 @@ class LiveSession:
             engine.add_click(x, y, self._next_object - 1, positive=False)
             return f"SAM3: ({x:.0f}, {y:.0f}) marked as background for object {self._next_object - 1}"
         if positive:
-            side = max(16, min(size) // 5)
-            box = (x - side / 2, y - side / 2, x + side / 2, y + side / 2)
-            return self._add_zone(box)
+            return self._add_zone(click_box(x, y, size))
         removed = self.click_zones.remove_at(x, y)
         return f"removed {removed} zone(s) at ({x:.0f}, {y:.0f})"
 

@@ -54,21 +54,24 @@ def frame(index: int) -> np.ndarray:
     ox, oy = patch_origin(index)
     photo = astronaut_bgr()[PATCH[0] : PATCH[1], PATCH[2] : PATCH[3]]
     image[oy : oy + photo.shape[0], ox : ox + photo.shape[1]] = photo[: HEIGHT - oy]
-    for bit in range(BITS):
+    for bit in range(BITS):  # each bit, and below it its complement (a check no redaction passes)
         on = (index >> bit) & 1
         image[0:BIT_H, bit * BIT_W : (bit + 1) * BIT_W] = 255 if on else 0
+        image[BIT_H : 2 * BIT_H, bit * BIT_W : (bit + 1) * BIT_W] = 0 if on else 255
     return image
 
 
 def decode_index(image: np.ndarray) -> int | None:
-    """The index drawn in a (possibly rescaled, lossy) picture; None when the bits are unreadable."""
+    """The index drawn in a (possibly rescaled, lossy) picture; None when the bits are unreadable
+    (e.g. a fully redacted frame: each bit must be clear and its complement below it the opposite)."""
     h, w = image.shape[:2]
     sx, sy = w / WIDTH, h / HEIGHT
     value = 0
     for bit in range(BITS):
         x0, x1 = int((bit * BIT_W + 4) * sx), int(((bit + 1) * BIT_W - 4) * sx)
         cell = image[int(3 * sy) : int((BIT_H - 3) * sy), x0:x1].astype(np.float32).mean()
-        if 60 < cell < 195:
+        check = image[int((BIT_H + 3) * sy) : int((2 * BIT_H - 3) * sy), x0:x1].astype(np.float32).mean()
+        if not ((cell < 60 and check > 195) or (cell > 195 and check < 60)):
             return None
         value |= int(cell >= 128) << bit
     return value

@@ -18,6 +18,7 @@ from tests.ui.conftest import fetch_file, fetch_image
 pytestmark = pytest.mark.timeout(240)
 
 By: Any = pytest.importorskip("selenium.webdriver.common.by").By
+StaleElementReferenceException: Any = pytest.importorskip("selenium.common.exceptions").StaleElementReferenceException
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
@@ -162,9 +163,12 @@ def _start_webcam(driver: Any) -> None:
     """Allow the camera (the fake one), then start streaming it to the server."""
 
     def button(text: str) -> Any:
-        for candidate in driver.find_elements(By.CSS_SELECTOR, "#live-cam button"):
-            if candidate.is_displayed() and text in candidate.text:
-                return candidate
+        try:
+            for candidate in driver.find_elements(By.CSS_SELECTOR, "#live-cam button"):
+                if candidate.is_displayed() and text in candidate.text:
+                    return candidate
+        except StaleElementReferenceException:  # the component re-rendered meanwhile: look again
+            pass
         return None
 
     wait_for(lambda: button("Access Webcam"), 30, "the webcam's access button").click()
@@ -239,3 +243,39 @@ def test_a_click_on_the_live_picture_adds_an_object(ui_url: str, chromium: Any, 
         return media.decode_index(image) is not None and image[int(cy) - 20 : int(cy) + 20, int(cx) - 20 : int(cx) + 20].mean() < 15
 
     wait_for(zone_black, 30, "the clicked zone to be redacted")
+
+
+@pytest.mark.slow
+def test_a_click_on_the_videos_first_frame_adds_an_object(ui_url: str, chromium: Any, tmp_path: Path) -> None:
+    import av
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    clip = media.write_mp4(tmp_path / "clip.mp4", 15, audio=False)
+    driver = chromium()
+    open_page(driver, ui_url, tab="Video")
+    upload(driver, "video-upload", clip)
+    choose_solid(driver, "video")
+    next(b for b in driver.find_elements(By.CSS_SELECTOR, "button") if "click-to-track" in b.text).click()
+    wait_for(lambda: driver.find_element(By.ID, "video-frame-go").is_displayed(), 10, "the accordion")
+    driver.find_element(By.ID, "video-frame-go").click()
+    picture = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#video-frame img"), 60, "the first frame")[0]
+    shown = fetch_image(picture.get_attribute("src"))
+    assert leaks_face(shown) < 0.8, "the first frame is shown redacted"
+    # a click at 90% / 90% of the picture: the background's bottom-right corner
+    ActionChains(driver).move_to_element_with_offset(
+        picture, picture.size["width"] * 0.4, picture.size["height"] * 0.4
+    ).click().perform()
+    wait_for(
+        lambda: "+click" in driver.find_element(By.CSS_SELECTOR, "#video-marks textarea").get_attribute("value"),
+        20,
+        "the click to be listed",
+    )
+    driver.find_element(By.ID, "video-go").click()
+    link = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#video-download a"), 120, "the video")[0]
+    out = fetch_file(link.get_attribute("href"), tmp_path / "out.mp4")
+    with av.open(str(out)) as container:
+        pictures = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(pictures) == 15
+    cx, cy = int(0.9 * media.WIDTH), int(0.9 * media.HEIGHT)
+    for picture_out in pictures:
+        assert picture_out[cy - 20 : cy + 20, cx - 20 : cx + 20].max() < 12, "the clicked zone is redacted"

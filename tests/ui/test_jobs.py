@@ -85,3 +85,20 @@ def test_video_job_keeps_every_frame_and_the_audio(tmp_path: Path) -> None:
     with av.open(str(result.path)) as container:
         assert container.streams.audio
         assert sum(1 for _ in container.decode(video=0)) == 30
+
+
+@pytest.mark.slow
+def test_video_marks_become_zones_with_the_cpu_engine(tmp_path: Path) -> None:
+    import av
+
+    from livefilter.ui.clicks import Mark
+
+    clip = media.write_mp4(tmp_path / "clip.mp4", 20)
+    marks = [Mark(point=(600, 440)), Mark(box=(500, 40, 560, 100)), Mark(point=(600, 440), positive=False)]
+    result = redact_video(str(clip), JobSettings(style="solid", engine="cpu-face"), tmp_path, marks=marks)
+    with av.open(str(result.path)) as container:
+        pictures = [f.to_ndarray(format="bgr24") for f in container.decode(video=0)]
+    assert len(pictures) == 20
+    for picture in pictures:
+        assert picture[45:95, 505:555].max() < 12, "the box is a zone, redacted on every frame"
+        assert picture[430:450, 590:610].mean() > 30, "the negative click removed the click's zone"

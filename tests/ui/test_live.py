@@ -6,6 +6,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,8 @@ import pytest
 from livefilter.types import Frame, MaskSet, Prompt
 from livefilter.ui import live
 from livefilter.ui.jobs import JobSettings
-from livefilter.ui.live import ClickZones, LiveSession
+from livefilter.ui.clicks import ClickZones
+from livefilter.ui.live import LiveSession
 from tests.ui import media
 
 
@@ -105,3 +107,36 @@ def test_click_zones_rasterise_boxes() -> None:
     mask = zones.mask(6, 8)
     assert mask is not None and int(mask.sum()) == 6 and mask[1:3, 2:5].all()
     assert zones.remove_at(3, 2) == 1 and zones.mask(6, 8) is None
+
+
+@pytest.mark.slow
+def test_clicks_go_to_sam3_through_its_click_api(tmp_path: object) -> None:
+    pytest.importorskip("torchvision", reason="SAM3 needs torchvision (pip install -e '.[sam3]')")
+    import torch
+
+    from livefilter.engines.sam3 import click_track_id
+    from livefilter.engines.sam3_tiny import save_tiny_sam3
+
+    model = save_tiny_sam3(Path(str(tmp_path)) / "tiny", image_size=112, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model on a busy machine: one thread is fastest
+    session = LiveSession(JobSettings(engine="sam3", sam3_model=str(model), style="solid"), deadline_s=0.2)
+    try:
+        small = np.ascontiguousarray(media.frame(0)[::4, ::4, ::-1])  # 160x120, RGB
+        deadline = time.monotonic() + 60
+        while not session.tracks_clicks and time.monotonic() < deadline:
+            session.process(small)
+        assert session.tracks_clicks, "the SAM3 engine never came up"
+        assert "SAM3: tracking object 1" in session.add_click(80, 60, positive=True, size=(160, 120))
+        assert "SAM3: tracking object 2" in session.add_box((10, 10, 60, 50))
+        wanted = {click_track_id(1), click_track_id(2)}
+        while time.monotonic() < deadline:
+            session.process(small)
+            masks = session.pipeline.latest_masks()
+            if masks is not None and wanted <= set(masks.object_ids.tolist()):
+                break
+        else:
+            pytest.fail("the clicked objects never came back from SAM3")
+    finally:
+        session.close()
+        torch.set_num_threads(threads)
