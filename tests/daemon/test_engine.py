@@ -146,6 +146,7 @@ def test_the_face_model_loads_one_detector_for_every_session() -> None:
 def test_sam3_cameras_share_one_model_with_a_session_each(tmp_path) -> None:
     """The tiny random SAM3: one model loaded, one streaming session (memory window) per camera."""
     torch = pytest.importorskip("torch")
+    pytest.importorskip("torchvision", reason="SAM3 in transformers needs torchvision (pip install 'livefilter[sam3]')")
     from livefilter.config.engine import Sam3Config
     from livefilter.daemon.engine import Sam3Model
     from livefilter.engines.sam3_tiny import save_tiny_sam3
