@@ -364,8 +364,11 @@ def build_pipeline(
     check_engine_accepts(config.engine, prompts, kind)
     fps = output_fps(config.render, source)
     sinks = [create_sink(sink_config, fps=fps) for sink_config in config.sinks]
-    factory = partial(create_engine, config.engine, prompts, kind=kind) if engine_factory is None else partial(
-        engine_factory, prompts
+    exact = config.render.mode == "exact"
+    factory = (
+        partial(create_engine, config.engine, prompts, kind=kind, exact=exact)
+        if engine_factory is None
+        else partial(engine_factory, prompts)
     )
     return Pipeline(
         source=source,

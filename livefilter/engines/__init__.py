@@ -36,10 +36,17 @@ def resolve_engine_kind(config: EngineConfig) -> str:
     return "cpu-face"
 
 
-def create_engine(config: EngineConfig, prompts: Sequence[Prompt], *, kind: str | None = None) -> Engine:
-    """Build (not open) an engine; ``kind`` overrides ``config.kind`` (already resolved)."""
+def create_engine(
+    config: EngineConfig, prompts: Sequence[Prompt], *, kind: str | None = None, exact: bool = False
+) -> Engine:
+    """Build (not open) an engine; ``kind`` overrides ``config.kind`` (already resolved).
+
+    ``exact``: the output shows every frame with masks computed on it (``render.mode: exact``,
+    file jobs), so an engine that can trade coverage for speed must not (cpu-face detects
+    every frame at native resolution).
+    """
     kind = kind or resolve_engine_kind(config)
-    settings = {"cpu-face": config.cpu_face, "sam3": config.sam3}.get(kind)
+    settings = {"cpu-face": config.cpu_face.for_render(exact=exact), "sam3": config.sam3}.get(kind)
     return ENGINES.resolve(kind)(settings, list(prompts))
 
 

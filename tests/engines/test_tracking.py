@@ -79,7 +79,10 @@ def test_between_detections_the_box_follows_the_velocity_and_grows_with_age():
         centres.append((tb.box[0] + tb.box[2]) / 2)
         widths.append(tb.box[2] - tb.box[0])
         assert tb.age_s == pytest.approx(t - 0.1)
-    np.testing.assert_allclose(centres, [70 + 200 * (t - 0.1) for t in (0.1, 0.2, 0.4, 0.8)], atol=1e-3)
+    follow = tracker.settings.max_follow_s  # 0.5 s: at 0.8 s it stopped following at 0.6 s
+    expected = [70 + 200 * min(t - 0.1, follow) for t in (0.1, 0.2, 0.4, 0.8)]
+    np.testing.assert_allclose(centres, expected, atol=1e-3)
+    assert centres[-1] < 70 + 200 * 0.7 - 1
     assert widths[0] == pytest.approx(100)
     assert widths == sorted(widths) and widths[-1] > widths[1] > widths[0]
     # Growth is capped: a long-held box never grows beyond (1 + 2 * max_growth) its size.
@@ -154,3 +157,17 @@ def test_mismatched_inputs_are_rejected():
 def test_box_iou():
     iou = box_iou(boxes((0, 0, 10, 10)), boxes((0, 0, 10, 10), (5, 0, 15, 10), (20, 20, 30, 30)))
     np.testing.assert_allclose(iou, [[1.0, 1 / 3, 0.0]])
+
+
+def test_detector_jitter_on_a_still_face_is_not_motion():
+    """Boxes of a still 24 px face wobble by a pixel or two between detections; followed as a
+    velocity, that jitter would carry the held mask off the face within a second."""
+    tracker = Tracker(TrackerSettings(hold_s=5.0))
+    tracker.update(0.0, boxes((100, 100, 120, 124)), scores(1))
+    got = tracker.update(1 / 30, boxes((102, 99, 122, 123)), scores(1))  # 2 px wobble = 60 px/s
+    assert got[0].velocity.tolist() == [0.0, 0.0]
+    (held,) = tracker.predict(1.5)
+    assert abs((held.box[0] + held.box[2]) / 2 - 112) < 1e-3
+    # A real move (half the face size in a frame) is motion.
+    moved = tracker.update(2 / 30, boxes((112, 99, 132, 123)), scores(1))
+    assert moved[0].velocity[0] > 100
