@@ -59,17 +59,24 @@ FACE_SYNONYMS = frozenset(
 
 @dataclass(frozen=True, slots=True)
 class Detections:
-    """Faces found in one picture: ``boxes`` (n, 4) float32 x1, y1, x2, y2 in its pixels."""
+    """Faces found in one picture: ``boxes`` (n, 4) float32 x1, y1, x2, y2 in its pixels;
+    ``scales`` (n,) detector pixels per picture pixel each was found at (None: all at 1)."""
 
     boxes: np.ndarray
     scores: np.ndarray
+    scales: np.ndarray | None = None
 
     @classmethod
     def empty(cls) -> Detections:
-        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32))
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32))
 
     def __len__(self) -> int:
         return int(self.boxes.shape[0])
+
+    def take(self, index: np.ndarray) -> Detections:
+        """The detections at ``index`` (integer or boolean array)."""
+        scales = None if self.scales is None else self.scales[index]
+        return Detections(self.boxes[index], self.scores[index], scales)
 
 
 class Detector(Protocol):
@@ -99,17 +106,16 @@ def _pad_to(image: np.ndarray, multiple: int) -> np.ndarray:
     return image
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> Detections:
+def nms(boxes: np.ndarray, scores: np.ndarray, iou: float, scales: np.ndarray | None = None) -> Detections:
     """Greedy non-maximum suppression, best score first; boxes that are not finite
     (an overflowing size from a corrupt output) are dropped rather than drawn."""
     ok = np.isfinite(boxes).all(axis=1)
-    boxes, scores = boxes[ok].astype(np.float32), scores[ok].astype(np.float32)
-    if len(boxes) == 0:
+    found = Detections(boxes.astype(np.float32), scores.astype(np.float32), scales).take(ok)
+    if len(found) == 0:
         return Detections.empty()
-    xywh = np.column_stack([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]])
-    keep = _cv2().dnn.NMSBoxes(xywh.tolist(), scores.astype(float).tolist(), 0.0, iou)
-    keep = np.asarray(keep, np.int64).reshape(-1)
-    return Detections(boxes[keep], scores[keep])
+    xywh = np.column_stack([found.boxes[:, :2], found.boxes[:, 2:] - found.boxes[:, :2]])
+    keep = _cv2().dnn.NMSBoxes(xywh.tolist(), found.scores.astype(float).tolist(), 0.0, iou)
+    return found.take(np.asarray(keep, np.int64).reshape(-1))
 
 
 def decode_centerface(
@@ -295,8 +301,10 @@ DEFAULT_THRESHOLDS = {"retinaface": 0.3, "centerface": 0.2}
 #: downscaled whole-frame pass may miss, which native tiles must answer for.
 MIN_FACE_PX = {"retinaface": 24.0, "centerface": 24.0}
 
-#: Detector pixels mirrored beyond each frame edge a region touches (``BORDER_REFLECT_101``):
+#: Detector pixels mirrored beyond each frame edge a native region touches (``BORDER_REFLECT_101``):
 #: a face cut by the edge, completed by its mirror image, looks like a face to the detector.
+#: Downscaled passes are not mirrored: there, mirrored texture (a car front) forms giant
+#: phantom faces; large faces leaving the frame are held by their tracks instead.
 EDGE_PAD_PX = 32
 
 #: A detection is kept when at least this share of its box lies inside the frame: a face cut
@@ -326,7 +334,9 @@ def detect_regions(
     cv2 = _cv2()
     low = min(threshold, CANDIDATE_THRESHOLD)
     height, width = image.shape[:2]
-    boxes, scores = [], []
+    boxes: list[np.ndarray] = []
+    scores: list[np.ndarray] = []
+    scales: list[np.ndarray] = []
     for region in regions:
         crop = image[region.y0 : region.y1, region.x0 : region.x1]
         ch, cw = crop.shape[:2]
@@ -334,8 +344,9 @@ def detect_regions(
             size = (max(1, round(cw * region.scale)), max(1, round(ch * region.scale)))
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
         sy, sx = crop.shape[0] / ch, crop.shape[1] / cw
-        top, left = EDGE_PAD_PX * (region.y0 == 0), EDGE_PAD_PX * (region.x0 == 0)
-        bottom, right = EDGE_PAD_PX * (region.y1 == height), EDGE_PAD_PX * (region.x1 == width)
+        pad = EDGE_PAD_PX if region.scale == 1 else 0  # downscaled, mirrored texture makes giant phantoms
+        top, left = pad * (region.y0 == 0), pad * (region.x0 == 0)
+        bottom, right = pad * (region.y1 == height), pad * (region.x1 == width)
         crop = cv2.copyMakeBorder(crop, top, bottom, left, right, cv2.BORDER_REFLECT_101)
         found = detector.detect(crop, low)
         heights = found.boxes[:, 3] - found.boxes[:, 1]
@@ -349,7 +360,8 @@ def detect_regions(
         sure = found.scores >= threshold
         boxes += [found_boxes[sure], confirmed.boxes]
         scores += [found.scores[sure], confirmed.scores]
-    return merge_detections(np.concatenate(boxes), np.concatenate(scores), width, height)
+        scales += [np.full(int(sure.sum()), min(sx, sy), np.float32), np.full(len(confirmed), CONFIRM_ZOOM, np.float32)]
+    return merge_detections(np.concatenate(boxes), np.concatenate(scores), width, height, np.concatenate(scales))
 
 
 def confirm_small(detector: Detector, image: np.ndarray, boxes: np.ndarray, threshold: float) -> Detections:
@@ -378,10 +390,12 @@ def confirm_small(detector: Detector, image: np.ndarray, boxes: np.ndarray, thre
             out_scores.append(found.scores[best])
     if not out_boxes:
         return Detections.empty()
-    return Detections(np.array(out_boxes, np.float32), np.array(out_scores, np.float32))
+    return Detections(np.array(out_boxes, np.float32), np.array(out_scores, np.float32), None)
 
 
-def merge_detections(boxes: np.ndarray, scores: np.ndarray, width: int, height: int) -> Detections:
+def merge_detections(
+    boxes: np.ndarray, scores: np.ndarray, width: int, height: int, scales: np.ndarray | None = None
+) -> Detections:
     """One box per face from overlapping regions: boxes mostly outside the frame dropped
     (:data:`MIN_INSIDE`), then non-maximum suppression, then boxes lying mostly inside a
     better one (a face cut by a tile border, found whole in the neighbouring tile) dropped."""
@@ -392,7 +406,8 @@ def merge_detections(boxes: np.ndarray, scores: np.ndarray, width: int, height: 
         inside = np.clip(np.minimum(boxes[:, 2:], (width, height)) - np.maximum(boxes[:, :2], 0), 0, None)
         keep = np.prod(inside, axis=1) >= MIN_INSIDE * np.maximum(area, 1e-6)
         boxes, scores = boxes[keep], scores[keep]
-    found = nms(boxes, scores, 0.4)
+        scales = None if scales is None else scales[keep]
+    found = nms(boxes, scores, 0.4, scales)
     if len(found) < 2:
         return found
     b = found.boxes.astype(np.float64)
@@ -404,7 +419,7 @@ def merge_detections(boxes: np.ndarray, scores: np.ndarray, width: int, height: 
     for i in range(len(b)):  # found is sorted best score first
         if keep[i] and (inter[i, :i][keep[:i]] >= 0.7 * area[i]).any():
             keep[i] = False
-    return Detections(found.boxes[keep], found.scores[keep])
+    return found.take(keep)
 
 
 def measure_cost(detector: Detector, repeats: int = 3) -> float:
@@ -522,9 +537,8 @@ class CpuFaceEngine(Lifecycle):
         if self._prompt is None:
             tracks: list[TrackedBox] = []
         elif self._until_detect <= 0:
-            regions = self.regions(frame.width, frame.height)
-            candidates = self.detect(frame.image, regions)
-            candidates = self._plausible(frame.image, candidates, t, min(r.scale for r in regions))
+            candidates = self.detect(frame.image, self.regions(frame.width, frame.height))
+            candidates = self._plausible(frame.image, candidates, t)
             tracks = self._track(t, candidates)
             self._until_detect = self.settings.detect_every - 1
             self._calls += 1
@@ -548,7 +562,7 @@ class CpuFaceEngine(Lifecycle):
             regions = self.regions(image.shape[1], image.shape[0])
         return detect_regions(self._detector, image, regions, self.threshold)
 
-    def _plausible(self, image: np.ndarray, found: Detections, t: float, detect_scale: float) -> Detections:
+    def _plausible(self, image: np.ndarray, found: Detections, t: float) -> Detections:
         """``found`` without the candidates that fail a second look (large or marginal ones,
         see :mod:`livefilter.engines.plausibility`): they never become tracks."""
         if self._plausibility is None or len(found) == 0:
@@ -560,12 +574,13 @@ class CpuFaceEngine(Lifecycle):
             again = detector.detect(crop, threshold)
             return again.boxes, again.scores
 
+        scale = found.scales if found.scales is not None else np.ones(len(found), np.float32)
         verdict = self._plausibility.check(
-            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=detect_scale
+            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=scale  # type: ignore[arg-type]
         )
         if verdict.rejected:
             logger.debug("engine cpu-face: %d of %d face candidates failed a second look", verdict.rejected, len(found))
-        return Detections(found.boxes[verdict.keep], found.scores[verdict.keep])
+        return found.take(verdict.keep)
 
     def set_prompts(self, prompts: Sequence[Prompt]) -> None:
         """Answer ``prompts`` from the next frame on (tracks are forgotten)."""

@@ -145,8 +145,11 @@ def test_detector_runs_every_detect_every_frames_and_the_tracker_fills_the_rest(
     e = engine(detect_every=3)
     calls = []
     real = e._detector.detect
-    # Whole frames only: a large face is also looked at again once, on a crop (plausibility).
-    monkeypatch.setattr(e._detector, "detect", lambda img, thr: calls.append(img.shape == image.shape) or real(img, thr))
+    # Whole frames only (edges mirrored out): a large face is also looked at again once, on a
+    # crop (plausibility).
+    monkeypatch.setattr(
+        e._detector, "detect", lambda img, thr: calls.append(img.shape[0] > image.shape[0]) or real(img, thr)
+    )
     results = [e.infer(Frame(image, i, i / 30)) for i in range(7)]
     assert sum(calls) == 3  # frames 0, 3, 6
     assert all(r.object_ids.tolist() == [1] for r in results)
@@ -167,8 +170,8 @@ def record_detector_inputs(e: CpuFaceEngine, monkeypatch) -> list[tuple[int, ...
     [
         # native frame, its edges mirrored out by EDGE_PAD_PX (32) on every side
         (1280, 720, [(784, 1344, 3)]),
-        # + the whole frame at input_width (640) for close-ups above 720 px tall
-        (1920, 1080, [(1144, 1984, 3), (424, 704, 3)]),
+        # + the whole frame at input_width (640, not mirrored) for close-ups above 720 px tall
+        (1920, 1080, [(1144, 1984, 3), (360, 640, 3)]),
     ],
 )
 def test_exact_schedule_detects_every_frame_at_native_resolution(monkeypatch, width, height, expected):
