@@ -31,6 +31,7 @@ import importlib.util
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
@@ -422,9 +423,16 @@ def merge_detections(
     return found.take(keep)
 
 
+_COSTS: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
 def measure_cost(detector: Detector, repeats: int = 3) -> float:
     """The detector's cost on this machine in ms per million input pixels (median of
-    ``repeats`` runs on a 640x384 noise picture, after one warm-up run)."""
+    ``repeats`` runs on a 640x384 noise picture, after one warm-up run). Measured once per
+    detector instance: engines sharing one (daemon cameras) do not measure again."""
+    cached = _COSTS.get(detector)
+    if cached is not None:
+        return cached
     image = np.random.default_rng(0).integers(0, 255, (384, 640, 3), np.uint8)
     detector.detect(image, 0.99)
     times = []
@@ -432,7 +440,9 @@ def measure_cost(detector: Detector, repeats: int = 3) -> float:
         start = time.perf_counter()
         detector.detect(image, 0.99)
         times.append(time.perf_counter() - start)
-    return 1000.0 * sorted(times)[len(times) // 2] / (image.shape[0] * image.shape[1] / 1e6)
+    cost = 1000.0 * sorted(times)[len(times) // 2] / (image.shape[0] * image.shape[1] / 1e6)
+    _COSTS[detector] = cost
+    return cost
 
 
 # --------------------------------------------------------------------------- engine
