@@ -34,6 +34,7 @@ from livefilter.engines import resolve_engine_kind
 from livefilter.engines.base import Engine
 from livefilter.errors import EngineError
 from livefilter.lifecycle import Lifecycle, close_quietly
+from livefilter.runtime.inference import MAX_HUNG_ENGINES
 from livefilter.runtime.metrics import Histogram
 from livefilter.types import Frame, MaskSet, Prompt
 
@@ -184,10 +185,11 @@ class FairQueue(Generic[K, T]):
 @dataclass(slots=True)
 class _Job:
     camera: str
-    run: Callable[[], Any]
+    run: Callable[[_Worker], Any]
     future: Future[Any]
     measure: bool  # an inference: its time counts as engine seconds
     submitted: float
+    generation: int | None  # the worker generation whose model the job's session uses (None: any)
 
 
 @dataclass(slots=True)
@@ -200,42 +202,65 @@ class CameraUsage:
     cpu_seconds: float = 0.0  # CPU time of the engine thread spent on this camera's frames
 
 
+class _Worker:
+    """One worker thread and the model it loaded; abandoned, never joined, when a job hangs."""
+
+    def __init__(self, generation: int) -> None:
+        self.generation = generation
+        self.model: SharedModel | None = None
+        self.busy_since: float | None = None
+        self.thread: threading.Thread | None = None
+
+    def open_session(self, prompts: Sequence[Prompt]) -> tuple[int, Engine]:
+        """Runs on this worker: a fresh opened session of its model, with the generation it belongs to."""
+        if self.model is None:
+            raise EngineError("shared engine: the model is not loaded")
+        session = self.model.session(prompts)
+        session.open()
+        return self.generation, session
+
+
 class SharedEngine(Lifecycle):
     """One :class:`SharedModel` on one worker thread, serving every camera's client in turn.
 
     Args:
-        model_factory: builds the shared model (unopened); called once in ``open()``.
+        model_factory: builds the shared model (unopened).
         kind: the engine's name in logs and thread names.
+        hang_s: a job running longer counts as hung: the worker is abandoned and a fresh one
+            loads a fresh model; sessions of the old one fail (their pipelines fail closed and
+            build new ones). At most ``MAX_HUNG_ENGINES`` abandoned workers are kept.
 
     ``open()`` starts the worker and loads the model (its error is raised there). Clients are
     made with :meth:`client` and handed to pipelines as their engine factory.
     """
 
-    def __init__(self, model_factory: Callable[[], SharedModel], *, kind: str = "shared") -> None:
+    def __init__(self, model_factory: Callable[[], SharedModel], *, kind: str = "shared", hang_s: float = 30.0) -> None:
         self.kind = kind
+        self.hang_s = hang_s
         self._model_factory = model_factory
-        self._model: SharedModel | None = None
         self._jobs: FairQueue[str, _Job] = FairQueue()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._worker: _Worker | None = None
+        self._abandoned: list[_Worker] = []
+        self._watchdog: threading.Thread | None = None
         self._usage_lock = threading.Lock()
         self._usage: dict[str, CameraUsage] = {}
-        self._sessions = 0
+        self.restarts = 0
 
     def open(self) -> None:
-        if self._thread is not None:
+        if self._worker is not None:
             return
-        ready: Future[None] = Future()
-        self._thread = threading.Thread(target=self._serve, args=(ready,), name=f"engine:{self.kind}", daemon=True)
-        self._thread.start()
-        ready.result()
+        self._start_worker(1)
+        self._watchdog = threading.Thread(target=self._watch, name=f"engine:{self.kind}:watchdog", daemon=True)
+        self._watchdog.start()
 
     def close(self) -> None:
         """Stop the worker after the job in progress; pending jobs fail."""
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10.0)
-            if self._thread.is_alive():
+        worker = self._worker
+        if worker is not None and worker.thread is not None:
+            worker.thread.join(10.0)
+            if worker.thread.is_alive():
                 logger.error("engine:%s did not stop within 10 s", self.kind)
 
     def client(self, camera: str, prompts: Sequence[Prompt]) -> EngineClient:
@@ -251,41 +276,86 @@ class SharedEngine(Lifecycle):
     def pending(self) -> int:
         return len(self._jobs)
 
-    def submit(self, camera: str, run: Callable[[], T], *, measure: bool = False) -> Future[T]:
-        """Run ``run()`` on the worker in ``camera``'s turn."""
+    def submit(
+        self, camera: str, run: Callable[[_Worker], T], *, measure: bool = False, generation: int | None = None
+    ) -> Future[T]:
+        """Run ``run(worker)`` on the worker in ``camera``'s turn (``generation``: only on that worker's model)."""
         future: Future[T] = Future()
         if self._stop.is_set():
             future.set_exception(EngineError(f"engine:{self.kind} is stopped"))
         else:
-            self._jobs.put(camera, _Job(camera, run, future, measure, time.monotonic()))
+            self._jobs.put(camera, _Job(camera, run, future, measure, time.monotonic(), generation))
         return future
 
-    def _serve(self, ready: Future[None]) -> None:
+    def _start_worker(self, generation: int) -> None:
+        """Start a worker and wait until its model is loaded (raises the load error)."""
+        worker = _Worker(generation)
+        ready: Future[None] = Future()
+        worker.thread = threading.Thread(
+            target=self._serve, args=(worker, ready), name=f"engine:{self.kind}#{generation}", daemon=True
+        )
+        worker.thread.start()
+        ready.result()
+
+    def _serve(self, worker: _Worker, ready: Future[None]) -> None:
         try:
             model = self._model_factory()
             model.open()
         except BaseException as exc:
             ready.set_exception(exc)
             return
-        self._model = model
+        worker.model = model
+        self._worker = worker  # from now on the old worker (if any) takes no more jobs
         ready.set_result(None)
-        logger.info("engine:%s: shared %s model ready", self.kind, model.name)
+        logger.info("engine:%s#%d: shared %s model ready", self.kind, worker.generation, model.name)
         try:
-            while not self._stop.is_set():
+            while not self._stop.is_set() and self._worker is worker:
                 job = self._jobs.take(0.1)
                 if job is None:
                     continue
+                if job.generation not in (None, worker.generation):
+                    job.future.set_exception(EngineError(
+                        f"engine:{self.kind} was restarted after a hang; the camera's session is rebuilt"
+                    ))
+                    continue
                 started, cpu_started = time.monotonic(), time.thread_time()
+                worker.busy_since = started
                 try:
-                    job.future.set_result(job.run())
+                    job.future.set_result(job.run(worker))
                 except BaseException as exc:
                     job.future.set_exception(exc)
+                worker.busy_since = None
                 if job.measure:
                     self._account(job, started, time.monotonic(), time.thread_time() - cpu_started)
         finally:
-            while (job := self._jobs.take(0)) is not None:
-                job.future.set_exception(EngineError(f"engine:{self.kind} stopped"))
-            close_quietly(model, f"engine:{self.kind}")
+            if self._stop.is_set():
+                while (job := self._jobs.take(0)) is not None:
+                    job.future.set_exception(EngineError(f"engine:{self.kind} stopped"))
+            close_quietly(model, f"engine:{self.kind}#{worker.generation}")
+
+    def _watch(self) -> None:
+        """The watchdog: replace a worker whose job hangs (bounded number of abandoned ones)."""
+        while not self._stop.wait(0.25):
+            worker = self._worker
+            since = worker.busy_since if worker is not None else None
+            if worker is None or since is None or time.monotonic() - since <= self.hang_s:
+                continue
+            self._abandoned = [w for w in self._abandoned if w.thread is not None and w.thread.is_alive()]
+            if len(self._abandoned) >= MAX_HUNG_ENGINES:
+                logger.error("engine:%s: %d hung workers have not returned; not starting another", self.kind,
+                             len(self._abandoned))
+                continue
+            logger.error(
+                "engine:%s#%d: a job has run %.3g s (> %.3g s): abandoning the worker, loading a fresh model",
+                self.kind, worker.generation, time.monotonic() - since, self.hang_s,
+            )
+            self._abandoned.append(worker)
+            try:
+                self._start_worker(worker.generation + 1)
+            except Exception:
+                logger.exception("engine:%s: the fresh model could not load; retrying", self.kind)
+                continue
+            self.restarts += 1
 
     def _account(self, job: _Job, started: float, ended: float, cpu_s: float) -> None:
         with self._usage_lock:
@@ -299,14 +369,6 @@ class SharedEngine(Lifecycle):
         usage.seconds.observe(ended - started)
         usage.wait_seconds.observe(started - job.submitted)
 
-    def _new_session(self, prompts: Sequence[Prompt]) -> Engine:
-        """Runs on the worker: a fresh opened session of the shared model."""
-        if self._model is None:
-            raise EngineError(f"engine:{self.kind}: the shared model is not loaded")
-        session = self._model.session(prompts)
-        session.open()
-        return session
-
 
 class EngineClient(Lifecycle):
     """A camera's view of the shared engine: an :class:`~livefilter.engines.base.Engine`
@@ -319,18 +381,22 @@ class EngineClient(Lifecycle):
         self._shared = shared
         self._prompts = list(prompts)
         self._session: Engine | None = None
+        self._generation = 0
         self.expected_infer_s = 0.0
 
     def _call(self, fn: Callable[[Engine], T], *, measure: bool = False) -> T:
         session = self._session
         if session is None:
             raise EngineError(f"engine {self.name}: called before open()")
-        return self._shared.submit(self.camera, lambda: fn(session), measure=measure).result()
+        future = self._shared.submit(self.camera, lambda _: fn(session), measure=measure, generation=self._generation)
+        return future.result()
 
     def open(self) -> None:
         if self._session is None:
             prompts = self._prompts
-            self._session = self._shared.submit(self.camera, lambda: self._shared._new_session(prompts)).result()
+            self._generation, self._session = self._shared.submit(
+                self.camera, lambda worker: worker.open_session(prompts)
+            ).result()
             # the pipeline's hang timeout follows a slow session (SAM3 on a CPU)
             self.expected_infer_s = float(getattr(self._session, "expected_infer_s", 0.0) or 0.0)
 
@@ -349,5 +415,5 @@ class EngineClient(Lifecycle):
 
     def close(self) -> None:
         session, self._session = self._session, None
-        if session is not None:
-            self._shared.submit(self.camera, session.close)  # on the worker; nobody waits
+        if session is not None:  # on the worker; nobody waits
+            self._shared.submit(self.camera, lambda _: session.close(), generation=self._generation)

@@ -25,6 +25,7 @@ from livefilter.daemon.engine import SharedEngine, shared_model
 from livefilter.engines import resolve_engine_kind
 from livefilter.errors import ConfigError
 from livefilter.pipeline import check_engine_accepts
+from livefilter.runtime.inference import HANG_FACTOR
 from livefilter.render.zones import ZoneBoard
 from livefilter.secrets import redact_text
 from livefilter.types import Prompt
@@ -47,7 +48,9 @@ class Daemon:
         self._site = site
         self._lock = threading.RLock()  # reloads and API calls change the cameras one at a time
         self.audit = AuditLog(site.audit.path, max_bytes=site.audit.max_bytes, backups=site.audit.backups)
-        self.engine = SharedEngine(lambda: shared_model(site.engine), kind="shared")
+        self.engine = SharedEngine(
+            lambda: shared_model(site.engine), kind="shared", hang_s=HANG_FACTOR * site.engine.timeout_s
+        )
         self._cameras: dict[str, CameraRunner] = {}
         self._file_digest = _digest(path) if path else None
         self._stopping = threading.Event()

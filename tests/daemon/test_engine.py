@@ -23,8 +23,9 @@ class TruthModel:
 
     name = "truth"
 
-    def __init__(self, scene: Scene, delay_s: float = 0.002) -> None:
+    def __init__(self, scene: Scene, delay_s: float = 0.002, release: threading.Event | None = None) -> None:
         self.scene, self.delay_s = scene, delay_s
+        self.release = release or threading.Event()
         self.sessions: list[GroundTruthEngine] = []
         self.opened = 0
 
@@ -32,7 +33,10 @@ class TruthModel:
         self.opened += 1
 
     def session(self, prompts: Sequence[Prompt]) -> GroundTruthEngine:
-        engine = GroundTruthEngine(self.scene, prompts, fps=100.0, delay_s=self.delay_s)
+        hang = 0 if prompts and prompts[0].text == "hang" else None  # a session that never answers
+        engine = GroundTruthEngine(
+            self.scene, prompts, fps=100.0, delay_s=self.delay_s, hang_after=hang, release=self.release
+        )
         self.sessions.append(engine)
         return engine
 
@@ -53,9 +57,9 @@ def shared(scene: Scene):
 def test_a_flooding_camera_cannot_starve_another(shared: SharedEngine) -> None:
     order: list[str] = []
     gate = threading.Event()
-    shared.submit("busy", gate.wait)  # hold the worker while the queue fills
-    flood = [shared.submit("busy", lambda: order.append("busy")) for _ in range(20)]
-    quiet = shared.submit("quiet", lambda: order.append("quiet"))
+    shared.submit("busy", lambda _: gate.wait())  # hold the worker while the queue fills
+    flood = [shared.submit("busy", lambda _: order.append("busy")) for _ in range(20)]
+    quiet = shared.submit("quiet", lambda _: order.append("quiet"))
     gate.set()
     quiet.result(5)
     for future in flood:
@@ -178,3 +182,32 @@ def test_sam3_cameras_share_one_model_with_a_session_each(tmp_path) -> None:
             shared.close()
     finally:
         torch.set_num_threads(threads)
+
+
+def test_a_hung_session_gets_the_worker_replaced_and_other_cameras_recover(scene: Scene, release) -> None:
+    models: list[TruthModel] = []
+
+    def factory() -> TruthModel:
+        models.append(TruthModel(scene, release=release))
+        return models[-1]
+
+    shared = SharedEngine(factory, hang_s=0.3)
+    shared.open()
+    try:
+        stuck, ok = shared.client("stuck", [Prompt("hang")]), shared.client("ok", [Prompt("square")])
+        stuck.open()
+        ok.open()
+        threading.Thread(target=stuck.infer, args=(scene.frame(0),), daemon=True).start()
+        wait = time.monotonic() + 10
+        while shared.restarts == 0:
+            assert time.monotonic() < wait, "the hung worker was not replaced"
+            time.sleep(0.05)
+        assert len(models) == 2  # a fresh model on a fresh worker
+        with pytest.raises(Exception, match="restarted after a hang"):
+            ok.infer(scene.frame(1))  # its session belonged to the abandoned model
+        fresh = shared.client("ok", [Prompt("square")])  # what its pipeline does next
+        fresh.open()
+        assert fresh.infer(scene.frame(2)).labels == ("square",)
+    finally:
+        release.set()
+        shared.close()
