@@ -141,7 +141,7 @@ def build_app(
     def job_dir() -> Path:
         return Path(tempfile.mkdtemp(dir=out_root))
 
-    with gr.Blocks(title="livefilter") as app:
+    with gr.Blocks(title="livefilter", analytics_enabled=False) as app:  # no telemetry from a privacy tool
         gr.Markdown(
             "# livefilter\nSay what must never be seen; only redacted pictures leave the server. "
             "Same engines and compositor as the command line."
@@ -296,6 +296,10 @@ def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions, str
                     interactive=False, elem_id="live-out",
                 )
                 status = gr.Textbox(label="status", interactive=False, elem_id="live-status")
+                outline = gr.Checkbox(
+                    value=False, label="outline each object in its colour, with its id and score",
+                    elem_id="live-outline",
+                )
                 with gr.Row():
                     click_mode = gr.Radio(
                         ["add", "remove", "box"], value="add", label="a click on the picture",
@@ -308,17 +312,20 @@ def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions, str
 
         @speaks_errors
         def on_frame(
-            request: gr.Request, frame: np.ndarray | None, engine_kind: str, sam3_model: str, *values: Any
+            request: gr.Request, frame: np.ndarray | None, engine_kind: str, sam3_model: str, outlined: bool,
+            *values: Any,
         ) -> tuple[Any, str]:  # the request first: Gradio fills it in by position, before *values
             if frame is None:
                 return gr.skip(), "waiting for the camera"
             session = sessions.get(_session_key(request), settings_from(values, engine_kind, sam3_model))
             out, state = session.process(frame)
+            if outlined:
+                return overlay(out, session.masks_of(out)), state.describe()
             return np.ascontiguousarray(out.image[..., ::-1]), state.describe()
 
         webcam.stream(
             on_frame,
-            [webcam, engine, model, *controls],
+            [webcam, engine, model, outline, *controls],
             [live_out, status],
             stream_every=stream_every_s,
             concurrency_limit=sessions.limit,

@@ -31,7 +31,7 @@ from livefilter.errors import ConfigError, SourceError
 from livefilter.lifecycle import Lifecycle
 from livefilter.render.compositor import Compositor
 from livefilter.sinks.base import require_redacted
-from livefilter.types import Frame, Prompt, RedactedFrame
+from livefilter.types import Frame, MaskSet, Prompt, RedactedFrame
 from livefilter.ui.clicks import ClickZones, click_box
 from livefilter.ui.jobs import JobSettings
 
@@ -215,6 +215,13 @@ class LiveSession:
         now = time.monotonic()
         self._times.append(now)
         return out, self._status(out, now - t0)
+
+    def masks_of(self, out: RedactedFrame) -> MaskSet | None:
+        """The masks ``out`` was redacted with, when they are still the newest (for outlines)."""
+        masks = self.pipeline.latest_masks()
+        if out.fully_redacted or masks is None or masks.frame_index != out.mask_frame_index:
+            return None
+        return masks
 
     def _status(self, out: RedactedFrame, latency_s: float) -> LiveStatus:
         masks = self.pipeline.latest_masks()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import logging
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def launch(
     *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, share: bool = False, work_dir: Path | None = None
 ) -> None:
     """Serve the UI until interrupted."""
+    os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # a privacy tool sends no telemetry
     try:
         import gradio  # noqa: F401
     except ImportError:

@@ -140,3 +140,18 @@ def test_clicks_go_to_sam3_through_its_click_api(tmp_path: object) -> None:
     finally:
         session.close()
         torch.set_num_threads(threads)
+
+
+def test_outlines_use_the_masks_the_frame_was_redacted_with(session: LiveSession) -> None:
+    from livefilter.ui.jobs import overlay
+
+    outlined = []
+    for i in range(30):
+        out, _ = session.process(rgb(i))
+        masks = session.masks_of(out)
+        if masks is not None:
+            assert masks.frame_index == out.mask_frame_index and not out.fully_redacted
+            drawn = overlay(out, masks)
+            assert face_of(drawn, i).std(axis=(0, 1)).max() < 40, "outlines are drawn on the redacted frame"
+            outlined.append(i)
+    assert outlined, "no frame could be outlined"
