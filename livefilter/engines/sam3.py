@@ -200,9 +200,9 @@ class Sam3Engine(Lifecycle):
 
     def open(self) -> None:
         """Load the model (unless given shared ``weights``) and start this engine's own session."""
-        from livefilter.engines.sam3_model import Sam3Stream
-
         weights = self._weights or load_weights(self.settings)
+        from livefilter.engines.sam3_model import Sam3Stream  # torch and transformers: after the cheap checks
+
         settings = self.settings
         model, processor, device, dtype = weights.model, weights.processor, weights.device, weights.dtype
         stream = Sam3Stream(

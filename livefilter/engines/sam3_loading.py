@@ -140,7 +140,7 @@ def _hub_unreachable(timeout_s: float) -> str | None:
     try:
         get_session().head(constants.ENDPOINT, timeout=timeout_s)
     except Exception as exc:  # the HTTP client's connect, DNS, TLS and timeout errors
-        return f"{constants.ENDPOINT} did not answer within {timeout_s:g} s: {type(exc).__name__}: {exc}"
+        return f"{constants.ENDPOINT}: {type(exc).__name__}: {exc}; one try, {timeout_s:g} s timeout"
     return None
 
 
