@@ -56,7 +56,7 @@ def test_the_scene_has_one_cut_where_it_says() -> None:
 def test_low_latency_never_shows_a_frame_after_a_cut_with_masks_of_before(make_pipeline) -> None:
     scene = CutScene()
     sink = RecordingSink()
-    factory = GroundTruthEngineFactory(scene, delay_s=0.04)  # answers ~4 frames behind the newest
+    factory = GroundTruthEngineFactory(scene, delay_s=0.06)  # answers ~6 frames behind the newest
     pipeline = make_pipeline(
         FakeSource(scene, count=90, fps=100.0, paced=True, live=True), factory, [sink], render={"fps": 100.0}
     )
