@@ -178,7 +178,7 @@ def main() -> None:
     for size_name, (width, height) in sizes.items():
         frame = Frame(make_frame(width, height), index=1, t_capture=0.0)
         cells = []
-        for style, strength in (("pixelate", 40.0), ("blur", 40.0), ("solid", 1.0)):
+        for style, strength in (("pixelate", 40.0), ("blur", 40.0), ("solid", 2.0)):
             config = base.model_copy(update={"fail_closed_style": style, "fail_closed_strength": strength})
             compositor = Compositor(config)
             ms = median_ms(functools.partial(compositor.redact_all, frame, reason="bench"), repeats, clock)

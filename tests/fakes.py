@@ -14,10 +14,12 @@ So a sink frame *leaks* exactly when it contains a pixel of a secret colour, whe
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -38,6 +40,7 @@ __all__ = [
     "make_frame",
     "make_masks",
     "redacted",
+    "shared_data",
 ]
 
 SQUARE_COLORS = ((255, 0, 255), (0, 255, 0))  # BGR magenta, green
@@ -168,6 +171,13 @@ def make_masks(
         frame_index=frame_index,
         t_capture=t_capture,
     )
+
+
+def shared_data() -> Path:
+    """The real test media, ``../shared/data`` beside the project (``LIVEFILTER_SHARED_DATA`` overrides
+    it, e.g. in a git worktree); tests that need it skip when it is absent."""
+    override = os.environ.get("LIVEFILTER_SHARED_DATA")
+    return Path(override) if override else Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def redacted(

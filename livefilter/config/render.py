@@ -22,8 +22,28 @@ class RenderConfig(StrictModel):
         "exact: each frame only with masks computed on it (file jobs).",
     )
     style: RedactStyle = Field(default="blur", description="How marked pixels are hidden.")
-    blur_strength: float = Field(default=25.0, gt=0, le=200, description="Gaussian blur sigma in pixels.")
-    pixelate_block: int = Field(default=16, ge=2, le=256, description="Pixelation block size in pixels.")
+    blur_strength: float = Field(
+        default=25.0,
+        ge=2,
+        le=200,
+        description="Smallest Gaussian blur sigma in pixels; larger objects get more "
+        "(see max_blocks_across).",
+    )
+    pixelate_block: int = Field(
+        default=16,
+        ge=2,
+        le=256,
+        description="Smallest pixelation block in pixels; larger objects get larger blocks "
+        "(see max_blocks_across).",
+    )
+    max_blocks_across: int = Field(
+        default=8,
+        ge=2,
+        le=8,
+        description="Blur and pixelation scale with each object: at most this many blocks (or blur sigmas) "
+        "across its larger side, and across a fully redacted frame's shorter side. More than 8 leaves "
+        "faces recognisable.",
+    )
     solid_color: tuple[int, int, int] = Field(default=(0, 0, 0), description="Fill colour as [R, G, B], 0-255.")
     dilation_px: int = Field(default=6, ge=0, le=512, description="Grow every mask by this many pixels.")
     dilation_percent: float = Field(default=10.0, ge=0, le=100, description="Grow every mask by this percent of the object's size.")
@@ -33,4 +53,10 @@ class RenderConfig(StrictModel):
     max_frame_age_ms: float = Field(default=1000.0, gt=0, le=60000, description="A source silent for this long makes the output fully redacted.")
     follow_motion: bool = Field(default=True, description="Grow ageing masks along each object's motion (low_latency).")
     fail_closed_style: RedactStyle = Field(default="pixelate", description="How a fully redacted frame looks.")
-    fail_closed_strength: float = Field(default=40.0, gt=0, le=400, description="Blur sigma or pixel block size of a fully redacted frame.")
+    fail_closed_strength: float = Field(
+        default=40.0,
+        ge=2,
+        le=400,
+        description="Smallest blur sigma or pixel block of a fully redacted frame; larger frames get more "
+        "(see max_blocks_across).",
+    )

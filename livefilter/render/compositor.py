@@ -11,13 +11,22 @@ objects whose regions overlap are redacted together.
 from __future__ import annotations
 
 import math
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import numpy as np
 
 from livefilter.config.render import RenderConfig
 from livefilter.render.masks import Box, bounding_box, object_alpha
-from livefilter.render.redactors import blend, blur_cell, gaussian_blur, paste, pixelate, redact_whole, solid
+from livefilter.render.redactors import (
+    blend,
+    blur_cell,
+    gaussian_blur,
+    paste,
+    pixelate,
+    redact_whole,
+    scaled_strength,
+    solid,
+)
 from livefilter.types import Frame, MaskSet, RedactedFrame, _issue_seal
 
 __all__ = ["Compositor", "StaticMask"]
@@ -56,7 +65,7 @@ class Compositor:
         (exactly those pixels: no dilation, no feathering)."""
         self._config = config
         self._static = static
-        self._static_region: tuple[np.ndarray, tuple[Box, np.ndarray] | None] | None = None
+        self._static_region: tuple[np.ndarray, _Region | None] | None = None
         self._fill: np.ndarray | None = None  # read-only solid fill at frame size, built on first use
 
     def _solid_fill(self, height: int, width: int) -> np.ndarray:
@@ -99,7 +108,7 @@ class Compositor:
             )
         cfg = self._config
         age = age_s if cfg.follow_motion else 0.0
-        regions = []
+        regions: list[_Region] = []
         bounds = [0.0] * len(masks) if speed_bounds is None else [float(v) for v in speed_bounds]
         if len(bounds) != len(masks):
             raise ValueError(f"speed_bounds: expected one per object ({len(masks)}), got {len(bounds)}")
@@ -115,7 +124,7 @@ class Compositor:
                 speed_bound=bound,
             )
             if region is not None:
-                regions.append(region)
+                regions.append(_Region(*region, size=max(box[2] - box[0], box[3] - box[1])))
         static = self._static_alpha(frame.height, frame.width)
         if static is not None:
             regions.append(static)
@@ -135,7 +144,7 @@ class Compositor:
             seal=_SEAL,
         )
 
-    def _static_alpha(self, height: int, width: int) -> tuple[Box, np.ndarray] | None:
+    def _static_alpha(self, height: int, width: int) -> _Region | None:
         """The static mask as a region (alpha 255 on its pixels), rebuilt only when it changes."""
         if self._static is None:
             return None
@@ -145,16 +154,29 @@ class Compositor:
         cached = self._static_region
         if cached is None or cached[0] is not mask:
             box = bounding_box(mask)
-            region = None if box is None else (box, mask[box.slices].view(np.uint8) * np.uint8(255))
+            region = (
+                None
+                if box is None
+                else _Region(box, mask[box.slices].view(np.uint8) * np.uint8(255), max(box.width, box.height))
+            )
             cached = self._static_region = (mask, region)
         return cached[1]
 
     def redact_all(self, frame: Frame, *, reason: str) -> RedactedFrame:
-        """Hide the whole frame (fail-closed) with ``fail_closed_style``; ``reason`` is recorded."""
+        """Hide the whole frame (fail-closed) with ``fail_closed_style``; ``reason`` is recorded.
+
+        Its strength scales with the frame as an object's does with the object: a face can be as
+        large as the frame's shorter side, so that side is at most ``max_blocks_across`` blocks
+        (or blur sigmas) across, and any face in the frame no more."""
         if not reason:
             raise ValueError("redact_all: expected a reason (e.g. 'stale_masks'), got an empty string")
         cfg = self._config
-        image = redact_whole(frame.image, cfg.fail_closed_style, cfg.fail_closed_strength, cfg.solid_color)
+        strength = scaled_strength(
+            min(frame.height, frame.width),  # the largest a face in the frame can be
+            floor=cfg.fail_closed_strength,
+            blocks_across=cfg.max_blocks_across,
+        )
+        image = redact_whole(frame.image, cfg.fail_closed_style, strength, cfg.solid_color)
         return RedactedFrame(
             image,
             index=frame.index,
@@ -167,27 +189,30 @@ class Compositor:
             seal=_SEAL,
         )
 
-    def _redact_group(
-        self, source: np.ndarray, out: np.ndarray, box: Box, members: list[tuple[Box, np.ndarray]]
-    ) -> None:
-        """Apply the style once over ``box`` (from ``source``), then into ``out`` under each member's alpha."""
+    def _redact_group(self, source: np.ndarray, out: np.ndarray, box: Box, members: list[_Region]) -> None:
+        """Apply the style once over ``box`` (from ``source``), then into ``out`` under each member's alpha.
+
+        Blur and pixelation are as strong as the largest member needs (:func:`scaled_strength`):
+        at most ``max_blocks_across`` blocks, or blur sigmas, across it."""
         cfg = self._config
         height, width = source.shape[:2]
+        size = max(member.size for member in members)
         if cfg.style == "solid":
             redacted = self._solid_fill(height, width)[box.slices]
+        elif cfg.style == "blur":
+            sigma = scaled_strength(size, floor=cfg.blur_strength, blocks_across=cfg.max_blocks_across)
+            # Context around the box so the blur near its edge looks like a whole-frame blur,
+            # on the blur's grid so it needs no padded copy.
+            context = box.padded(math.ceil(sigma), height, width).aligned(blur_cell(sigma), height, width)
+            redacted = gaussian_blur(source[context.slices], sigma, inner=box.within(context).slices)
         else:
-            if cfg.style == "blur":
-                # Context around the box so the blur near its edge looks like a whole-frame blur,
-                # on the blur's grid so it needs no padded copy.
-                context = box.padded(math.ceil(cfg.blur_strength), height, width)
-                context = context.aligned(blur_cell(cfg.blur_strength), height, width)
-                inner = box.within(context).slices
-                redacted = gaussian_blur(source[context.slices], cfg.blur_strength, inner=inner)
-            else:
-                # Blocks on the frame's grid, so they do not shimmer as the object moves.
-                context = box.aligned(cfg.pixelate_block, height, width)
-                redacted = pixelate(source[context.slices], cfg.pixelate_block)[box.within(context).slices]
-        for member_box, alpha in members:
+            block = math.ceil(
+                scaled_strength(size, floor=cfg.pixelate_block, blocks_across=cfg.max_blocks_across)
+            )
+            # Blocks on the frame's grid, so they do not shimmer as the object moves.
+            context = box.aligned(block, height, width)
+            redacted = pixelate(source[context.slices], block)[box.within(context).slices]
+        for member_box, alpha, _ in members:
             target = out[member_box.slices]
             part = redacted[member_box.within(box).slices]
             if cfg.feather_px > 0:
@@ -196,22 +221,29 @@ class Compositor:
                 paste(target, part, alpha)
 
 
-def _hidden_pixels(box: Box, members: list[tuple[Box, np.ndarray]]) -> int:
+class _Region(NamedTuple):
+    """One object's alpha on the part of the frame it touches, and the object's size (the larger
+    side of its mask's box, px), which sets how strongly it is blurred or pixelated."""
+
+    box: Box
+    alpha: np.ndarray
+    size: float
+
+
+def _hidden_pixels(box: Box, members: list[_Region]) -> int:
     """Pixels of ``box`` that some member hides completely (alpha 255)."""
     if len(members) == 1:
-        return int(np.count_nonzero(members[0][1] == 255))
+        return int(np.count_nonzero(members[0].alpha == 255))
     alpha = np.zeros((box.height, box.width), np.uint8)
-    for member_box, member_alpha in members:
+    for member_box, member_alpha, _ in members:
         part = alpha[member_box.within(box).slices]
         np.maximum(part, member_alpha, out=part)
     return int(np.count_nonzero(alpha == 255))
 
 
-def _group_overlapping(
-    regions: list[tuple[Box, np.ndarray]],
-) -> list[tuple[Box, list[tuple[Box, np.ndarray]]]]:
+def _group_overlapping(regions: list[_Region]) -> list[tuple[Box, list[_Region]]]:
     """Gather regions whose boxes overlap under one union box, so shared pixels are redacted once."""
-    groups: list[tuple[Box, list[tuple[Box, np.ndarray]]]] = []
+    groups: list[tuple[Box, list[_Region]]] = []
     for region in regions:
         box, members = region[0], [region]
         merged = True

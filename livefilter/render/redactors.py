@@ -18,7 +18,22 @@ from typing import Literal
 
 import numpy as np
 
-__all__ = ["blend", "blur_cell", "enlarge", "gaussian_blur", "paste", "pixelate", "redact_whole", "solid"]
+__all__ = [
+    "STRENGTH_STEP",
+    "blend",
+    "blur_cell",
+    "enlarge",
+    "gaussian_blur",
+    "paste",
+    "pixelate",
+    "redact_whole",
+    "scaled_strength",
+    "solid",
+]
+
+STRENGTH_STEP = 2**0.25
+"""Scaled strengths are rounded up to powers of this (19 % apart), so a block or sigma does not
+change with every pixel an object's mask grows or shrinks (no shimmer, few cached kernels)."""
 
 _SIGMA_AT_SCALE = 3.0
 """Blurs with a larger sigma run on a grid downscaled so the sigma there is about this many pixels."""
@@ -180,6 +195,27 @@ def blend(dst: np.ndarray, redacted: np.ndarray, alpha: np.ndarray) -> None:
     shown = cv2.multiply(redacted, weight, scale=1 / 255)
     kept = cv2.multiply(dst, cv2.bitwise_not(weight), scale=1 / 255)
     cv2.add(shown, kept, dst=dst)
+
+
+def scaled_strength(size_px: float, *, floor: float, blocks_across: float) -> float:
+    """Pixel block or blur sigma for an object ``size_px`` across: ``size_px / blocks_across``
+    rounded up to a power of :data:`STRENGTH_STEP`, and never less than ``floor``.
+
+    So an object is at most ``blocks_across`` blocks across (6.7-8 for 8), however large; a blur
+    as strong keeps less than 1 % of the contrast of detail finer than ``blocks_across / 2``
+    cycles across it (a Gaussian of sigma s passes exp(-2 pi^2 s^2 f^2) at f cycles/px: 0.7 %
+    at the 8-block mosaic's Nyquist frequency).
+
+    Example:
+        >>> scaled_strength(100, floor=16, blocks_across=8)  # small: the floor
+        16
+        >>> round(scaled_strength(700, floor=16, blocks_across=8), 1)  # 700 / 8 = 87.5, rounded up
+        90.5
+    """
+    need = size_px / blocks_across
+    if need <= floor:
+        return floor
+    return float(STRENGTH_STEP ** math.ceil(math.log(need, STRENGTH_STEP) - 1e-9))
 
 
 def redact_whole(
