@@ -586,7 +586,7 @@ class CpuFaceEngine(Lifecycle):
 
         scale = found.scales if found.scales is not None else np.ones(len(found), np.float32)
         verdict = self._plausibility.check(
-            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=scale  # type: ignore[arg-type]
+            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=scale
         )
         if verdict.rejected:
             logger.debug("engine cpu-face: %d of %d face candidates failed a second look", verdict.rejected, len(found))

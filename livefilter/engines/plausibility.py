@@ -155,17 +155,17 @@ class Plausibility:
         self._t_known = np.zeros(0, np.float64)
 
     def needs_check(
-        self, boxes: np.ndarray, scores: np.ndarray, shape: tuple[int, int], *, detect_scale: float
+        self, boxes: np.ndarray, scores: np.ndarray, shape: tuple[int, int], *, detect_scale: float | np.ndarray
     ) -> np.ndarray:
         """(n,) bool: candidates large for a ``shape`` (H, W) frame, or marginal where the
         frame's pixels would show them ``min_zoom`` times larger than the detector saw them
-        (it ran on the frame resized by ``detect_scale``)."""
+        (it ran on the frame resized by ``detect_scale``: one factor, or one per candidate)."""
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
         large = sizes.prod(axis=1) >= s.large_area * shape[0] * shape[1]
         look_scale = np.minimum(1.0, s.target_px / np.maximum(sizes.max(axis=1), 1.0))
-        zooms = look_scale >= s.min_zoom * detect_scale
+        zooms = look_scale >= s.min_zoom * np.asarray(detect_scale, np.float64)
         marginal = np.asarray(scores, np.float64).reshape(-1) < s.marginal_score
         return large | (marginal & zooms)
 
@@ -177,10 +177,10 @@ class Plausibility:
         *,
         t: float,
         detect: DetectFn,
-        detect_scale: float,
+        detect_scale: float | np.ndarray,
     ) -> Verdict:
         """Which of this frame's candidates (boxes in ``image``'s pixels, found on ``image``
-        resized by ``detect_scale``) to keep."""
+        resized by ``detect_scale``, one factor or one per candidate) to keep."""
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         recent = t - self._t_known <= s.remember_s

@@ -188,3 +188,11 @@ def test_a_close_up_face_is_still_covered() -> None:
     fx, fy = 1920 / 376, 1080 / 184  # the labelled face box in the close-up
     box = np.s_[round(30 * fy) : round(154 * fy), round(140 * fx) : round(236 * fx)]
     assert hidden[box].mean() > 0.9
+
+
+def test_each_candidate_zooms_from_the_scale_it_was_found_at() -> None:
+    """A tile at the frame's own pixels shows nothing new; a downscaled pass does."""
+    boxes = np.concatenate([FACE, FACE + np.array([300, 0, 300, 0], np.float32)])
+    detect = FakeDetector()
+    verdict = check(Plausibility(), boxes, [0.6, 0.6], detect, detect_scale=np.array([1.0, 1 / 3]))
+    assert verdict.keep.tolist() == [True, False] and verdict.checked == 1
