@@ -41,10 +41,12 @@ __all__ = [
 _ASTRONAUT_FACE_CENTRE = (221.0, 124.0)
 _ASTRONAUT_FACE_AXES = (40.0, 54.0)
 # The man's face in skimage.data.camera() (512x512), seen from the side (about 70 degrees
-# of yaw): ear, temple, forehead, nose, lips and chin, traced by eye on the image.
+# of yaw), traced by eye on the image: from the front of the ear (sideburn) over the brow,
+# nose, lips and chin and back along the jaw. Like the frontal cut-outs' ellipses, the
+# face excludes the ear and hair.
 _CAMERAMAN_FACE = (
-    (182, 127), (210, 130), (250, 120), (258, 128), (253, 143), (257, 162), (247, 172),
-    (245, 183), (239, 192), (227, 195), (210, 183), (197, 167), (183, 157), (178, 137),
+    (197, 129), (210, 130), (250, 120), (258, 128), (253, 143), (257, 162), (247, 172),
+    (245, 183), (239, 192), (227, 195), (210, 183), (199, 166), (195, 148),
 )
 # The cameraman cut-out's alpha rises to 1 over this many pixels inside the outline and
 # fades to 0 over the second figure outside it (hair, neck and camera show faintly).
@@ -264,9 +266,10 @@ def astronaut_face() -> np.ndarray:
 def cameraman_profile() -> np.ndarray:
     """BGRA cut-out of the face in profile in ``skimage.data.camera()`` (grey; scikit-image ships it).
 
-    A real photograph of a head turned about 70 degrees (ear, one eye, the nose in
-    silhouette; the camera's viewfinder touches the brow). Alpha is above 0.5 exactly
-    inside the traced outline of the face, fading to 0 over a ring of hair and neck outside it.
+    A real photograph of a head turned about 70 degrees (one eye, the nose in silhouette;
+    the camera's viewfinder touches the brow). Alpha is above 0.5 exactly inside the
+    traced outline of the face (ear and hair excluded), fading to 0 over a ring of ear,
+    hair and neck outside it.
     Read-only (cached).
     """
     from skimage import data  # scikit-image ships the photo; no download
