@@ -14,12 +14,17 @@ from __future__ import annotations
 
 from livefilter.secrets import redact_text
 
-__all__ = ["describe"]
+__all__ = ["describe", "says_what_to_do"]
 
 TIMED_OUT = "timed out"
 REFUSED = "connection refused (is the server running, and is the port right?)"
 UNAUTHORISED = "unauthorised (check credentials)"
 NOT_FOUND = "not found (check the path)"
+
+
+def says_what_to_do(words: str) -> bool:
+    """Whether :func:`describe`'s ``words`` already point to the fix (so no generic hint is added)."""
+    return words in (REFUSED, UNAUTHORISED, NOT_FOUND)
 
 
 def describe(error: BaseException, *, timed_out: bool = False) -> str:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from livefilter.av_errors import describe
+from livefilter.av_errors import describe, says_what_to_do
 from livefilter.config.sinks import RtspSinkConfig
 from livefilter.errors import DependencyError, SinkError
 from livefilter.lifecycle import Lifecycle
@@ -315,10 +315,9 @@ class RtspSink(Lifecycle):
                 f"{cfg.timeout_s:g} s (timeout_s)"
             ) from None
         except (av.FFmpegError, OSError) as error:
-            raise SinkError(
-                f"cannot reach RTSP server {self.url}: {describe(error)}. Is the server "
-                "running and does it accept publishing (RECORD) on this path?"
-            ) from None
+            why = describe(error)
+            hint = "" if says_what_to_do(why) else " Is the server running and does it accept publishing (RECORD) on this path?"
+            raise SinkError(f"cannot reach RTSP server {self.url}: {why}.{hint}") from None
         rate = fractions.Fraction(self.fps).limit_denominator(1001)
         stream = container.add_stream("libx264", rate=rate, options=encoder_options(cfg))
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from livefilter.av_errors import describe
+from livefilter.av_errors import describe, says_what_to_do
 from livefilter.config.source import RtspSourceConfig
 from livefilter.errors import DependencyError, SourceError
 from livefilter.lifecycle import Lifecycle
@@ -105,10 +105,13 @@ class RtspSource(Lifecycle):
         except (av.FFmpegError, OSError) as error:
             # `from None`: the original exception text carries the URL with its password.
             timed_out = time.monotonic() - started >= 0.9 * cfg.open_timeout_s
+            why = describe(error, timed_out=timed_out)
+            hint = "" if says_what_to_do(why) else (
+                " Check the address, port, path and credentials, and that the camera is reachable "
+                "from this machine."
+            )
             raise SourceError(
-                f"cannot open stream {self.url}: {describe(error, timed_out=timed_out)} (open_timeout_s "
-                f"{cfg.open_timeout_s:g}). Check the address, port, path and credentials, and that "
-                "the camera is reachable from this machine."
+                f"cannot open stream {self.url}: {why} (open_timeout_s {cfg.open_timeout_s:g}).{hint}"
             ) from None
         if not container.streams.video:
             container.close()
