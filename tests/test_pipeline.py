@@ -24,7 +24,7 @@ from livefilter.errors import EngineError, SinkError, SourceError
 from livefilter.pipeline import build_pipeline
 from livefilter.render.compositor import Compositor
 from livefilter.runtime.inference import MAX_HUNG_ENGINES
-from livefilter.types import Prompt
+from livefilter.types import Frame, Prompt
 from tests.fakes import (
     STRIPE_COLORS,
     FakeSource,
@@ -210,6 +210,38 @@ def test_moving_secret_that_turns_back_stays_covered(make_pipeline) -> None:
     pipeline.run()
 
     assert_nothing_leaked(sink)
+
+
+class StampedOnce(FakeSource):
+    """Stamps every frame with the time of its first read, as if a late capture thread had found
+    them all buffered and read them in one burst: capture times then say nothing of motion."""
+
+    def read(self):  # type: ignore[no-untyped-def]
+        frame = super().read()
+        if frame is None:
+            return None
+        self.first = getattr(self, "first", frame.t_capture)
+        return Frame(frame.image, index=frame.index, t_capture=self.first, source=frame.source)
+
+
+def test_masks_age_by_frames_when_capture_times_lie(make_pipeline) -> None:
+    """Issue 10.1: ages come from what the frames are (their count at the source's rate), not
+    from when a thread got to stamp them. With every capture time equal, masks must still be
+    grown for the frames that passed, or the moving secret leaks."""
+    scene = Scene(width=320, speed=3.0, speed_y=0.0)  # 300 px/s, no bounce within the run
+    sink = RecordingSink()
+    pipeline = make_pipeline(
+        StampedOnce(scene, count=60, fps=100.0, paced=True, live=True),
+        GroundTruthEngineFactory(scene, delay_s=0.05),
+        [sink],
+        render={"fps": 100.0},
+        engine=NO_HANG,
+    )
+    pipeline.run()
+
+    assert_nothing_leaked(sink)
+    lagging = [f for f in sink.frames if not f.fully_redacted and f.mask_frame_index < f.index - 2]
+    assert lagging, "no frame was shown with older masks: the test proves nothing"
 
 
 @contextlib.contextmanager

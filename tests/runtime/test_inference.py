@@ -3,6 +3,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 
+import numpy as np
 import pytest
 
 from livefilter.config import EngineConfig
@@ -189,3 +190,16 @@ def test_the_first_frame_of_a_new_shot_resets_the_engine_first(scene: Scene) -> 
     results, fatal = run_exact(lambda: Recording(scene, [Prompt("square")]), frames)
     assert not fatal and [r.frame.index for r in results] == list(range(6))
     assert events == ["infer 0", "infer 1", "reset", "infer 2", "infer 3", "infer 4", "reset", "infer 5"]
+
+
+def test_results_carry_each_objects_recent_top_speed() -> None:
+    """At a bounce a tracker measures a fraction of the speed; the render must grow the masks by
+    the speed the object had just before (issue 10.1). The engine thread remembers it."""
+    bouncing = Scene(speed=3.0, speed_y=0.0)  # 300 px/s at 100 fps, bounces at frame 43
+    frames = [bouncing.frame(i, t_capture=i / 100) for i in range(38, 48)]
+    factory = GroundTruthEngineFactory(bouncing, prompts=("square",), fps=100.0)
+    results, _ = run_exact(factory, frames)
+    measured = {r.frame.index: float(np.hypot(*r.masks.velocities[0])) for r in results}
+    bounds = {r.frame.index: float(r.speed_bounds[0]) for r in results}
+    assert measured[43] < 150 and bounds[43] == pytest.approx(300.0)  # the bounce: measured 100 px/s
+    assert all(bounds[i] >= measured[i] for i in bounds)
