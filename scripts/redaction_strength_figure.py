@@ -19,7 +19,7 @@ import numpy as np
 
 from livefilter.config.render import RenderConfig
 from livefilter.render import Compositor
-from livefilter.render.redactors import scaled_strength
+from livefilter.render.redactors import pixel_block, scaled_strength
 from livefilter.types import Frame, MaskSet
 
 FACE = (176, 62, 90, 105)  # x, y, w, h of the astronaut's face
@@ -95,7 +95,7 @@ def main() -> None:
                 config = RenderConfig(style=style, **fixed)
             image = Compositor(config).redact_regions(frame, masks).image
             if style == "pixelate":
-                block = 16 if rule == "fixed" else int(np.ceil(scaled_strength(size, floor=16, blocks_across=8)))
+                block = 16 if rule == "fixed" else pixel_block(size, floor=16, blocks_across=8)
                 caption = f"{width / block:.1f} blocks across"
             elif style == "blur":
                 sigma = 25.0 if rule == "fixed" else scaled_strength(size, floor=25, blocks_across=8)

@@ -22,6 +22,7 @@ from livefilter.render.redactors import (
     blur_cell,
     gaussian_blur,
     paste,
+    pixel_block,
     pixelate,
     redact_whole,
     scaled_strength,
@@ -171,11 +172,13 @@ class Compositor:
         if not reason:
             raise ValueError("redact_all: expected a reason (e.g. 'stale_masks'), got an empty string")
         cfg = self._config
-        strength = scaled_strength(
-            min(frame.height, frame.width),  # the largest a face in the frame can be
-            floor=cfg.fail_closed_strength,
-            blocks_across=cfg.max_blocks_across,
-        )
+        side = min(frame.height, frame.width)  # the largest a face in the frame can be
+        strength: float
+        if cfg.fail_closed_style == "pixelate":
+            floor = max(2, round(cfg.fail_closed_strength))
+            strength = pixel_block(side, floor=floor, blocks_across=cfg.max_blocks_across)
+        else:
+            strength = scaled_strength(side, floor=cfg.fail_closed_strength, blocks_across=cfg.max_blocks_across)
         image = redact_whole(frame.image, cfg.fail_closed_style, strength, cfg.solid_color)
         return RedactedFrame(
             image,
@@ -192,8 +195,8 @@ class Compositor:
     def _redact_group(self, source: np.ndarray, out: np.ndarray, box: Box, members: list[_Region]) -> None:
         """Apply the style once over ``box`` (from ``source``), then into ``out`` under each member's alpha.
 
-        Blur and pixelation are as strong as the largest member needs (:func:`scaled_strength`):
-        at most ``max_blocks_across`` blocks, or blur sigmas, across it."""
+        Blur and pixelation are as strong as the largest member needs (:func:`pixel_block`,
+        :func:`scaled_strength`): at most ``max_blocks_across`` blocks, or blur sigmas, across it."""
         cfg = self._config
         height, width = source.shape[:2]
         size = max(member.size for member in members)
@@ -206,9 +209,7 @@ class Compositor:
             context = box.padded(math.ceil(sigma), height, width).aligned(blur_cell(sigma), height, width)
             redacted = gaussian_blur(source[context.slices], sigma, inner=box.within(context).slices)
         else:
-            block = math.ceil(
-                scaled_strength(size, floor=cfg.pixelate_block, blocks_across=cfg.max_blocks_across)
-            )
+            block = pixel_block(size, floor=cfg.pixelate_block, blocks_across=cfg.max_blocks_across)
             # Blocks on the frame's grid, so they do not shimmer as the object moves.
             context = box.aligned(block, height, width)
             redacted = pixelate(source[context.slices], block)[box.within(context).slices]

@@ -25,6 +25,7 @@ __all__ = [
     "enlarge",
     "gaussian_blur",
     "paste",
+    "pixel_block",
     "pixelate",
     "redact_whole",
     "scaled_strength",
@@ -32,8 +33,8 @@ __all__ = [
 ]
 
 STRENGTH_STEP = 2**0.25
-"""Scaled strengths are rounded up to powers of this (19 % apart), so a block or sigma does not
-change with every pixel an object's mask grows or shrinks (no shimmer, few cached kernels)."""
+"""Scaled blur sigmas are rounded up to powers of this (19 % apart), so a sigma does not change
+with every pixel an object's mask grows or shrinks (few cached kernels)."""
 
 _SIGMA_AT_SCALE = 3.0
 """Blurs with a larger sigma run on a grid downscaled so the sigma there is about this many pixels."""
@@ -198,13 +199,13 @@ def blend(dst: np.ndarray, redacted: np.ndarray, alpha: np.ndarray) -> None:
 
 
 def scaled_strength(size_px: float, *, floor: float, blocks_across: float) -> float:
-    """Pixel block or blur sigma for an object ``size_px`` across: ``size_px / blocks_across``
-    rounded up to a power of :data:`STRENGTH_STEP`, and never less than ``floor``.
+    """Blur sigma for an object ``size_px`` across: ``size_px / blocks_across`` rounded up to a
+    power of :data:`STRENGTH_STEP`, and never less than ``floor``.
 
-    So an object is at most ``blocks_across`` blocks across (6.7-8 for 8), however large; a blur
-    as strong keeps less than 1 % of the contrast of detail finer than ``blocks_across / 2``
-    cycles across it (a Gaussian of sigma s passes exp(-2 pi^2 s^2 f^2) at f cycles/px: 0.7 %
-    at the 8-block mosaic's Nyquist frequency).
+    As strong as a mosaic of ``blocks_across`` blocks (:func:`pixel_block`): it keeps less than
+    1 % of the contrast of detail finer than ``blocks_across / 2`` cycles across the object (a
+    Gaussian of sigma s passes exp(-2 pi^2 s^2 f^2) at f cycles/px: 0.7 % at the 8-block
+    mosaic's Nyquist frequency).
 
     Example:
         >>> scaled_strength(100, floor=16, blocks_across=8)  # small: the floor
@@ -216,6 +217,27 @@ def scaled_strength(size_px: float, *, floor: float, blocks_across: float) -> fl
     if need <= floor:
         return floor
     return float(STRENGTH_STEP ** math.ceil(math.log(need, STRENGTH_STEP) - 1e-9))
+
+
+def pixel_block(size_px: float, *, floor: int, blocks_across: float) -> int:
+    """Pixelation block for an object ``size_px`` across: at least ``floor``, and large enough that
+    the object is at most ``blocks_across`` blocks across (6.4-8 for 8), however large.
+
+    ``size_px / blocks_across`` is rounded up to a multiple of a power of two at least a quarter
+    of it, so a block changes in steps of 12-25 % as an object's mask grows (no shimmer), and
+    averaging the blocks starts with fast halvings (a prime block of 107 px costs 5x more).
+
+    Example:
+        >>> pixel_block(100, floor=16, blocks_across=8)  # small: the floor
+        16
+        >>> pixel_block(700, floor=16, blocks_across=8)  # 87.5 rounded up to a multiple of 16
+        96
+    """
+    need = size_px / blocks_across
+    if need <= floor:
+        return floor
+    step = 1 << max(0, int(math.log2(need)) - 2)
+    return int(math.ceil(need / step - 1e-9)) * step
 
 
 def redact_whole(

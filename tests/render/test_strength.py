@@ -33,7 +33,7 @@ import pytest
 
 from livefilter.config.render import RenderConfig
 from livefilter.render import Compositor
-from livefilter.render.redactors import scaled_strength
+from livefilter.render.redactors import pixel_block, scaled_strength
 from livefilter.types import Frame, MaskSet
 from tests.fakes import shared_data
 
@@ -238,6 +238,14 @@ def test_strength_is_the_floor_or_the_size_over_eight_rounded_up(size, floor, ex
     strength = scaled_strength(size, floor=floor, blocks_across=8)
     assert strength == pytest.approx(expected, abs=0.1)
     assert size / strength <= 8
+
+
+@pytest.mark.parametrize("size", [10, 100, 129, 333, 700, 1080, 2160, 3840])
+def test_pixel_blocks_leave_at_most_eight_across_and_start_with_halvings(size) -> None:
+    block = pixel_block(size, floor=16, blocks_across=8)
+    assert block >= 16 and size / block <= 8
+    assert block == 16 or size / block > 8 / 1.25  # never more than 25 % coarser than needed
+    assert block % (1 << max(0, block.bit_length() - 3)) == 0  # a multiple of a power of two >= block / 8
 
 
 @pytest.mark.parametrize(
