@@ -704,7 +704,7 @@ def test_a_sink_that_never_delivered_a_frame_fails_the_run(tmp_path, capsys, mon
 
     monkeypatch.chdir(tmp_path)
     url = f"rtsp://127.0.0.1:{free_port()}/redacted"
-    code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")), "--sink", url, "--duration", "2")
+    code, out, err = run_cli(capsys, "run", str(_small_demo(tmp_path, "null")), "--sink", url, "--duration", "3")
     assert code == 1, err
     assert f"sink rtsp {url} never delivered a frame" in err and "the run failed" in err
     assert "connection refused" in err

@@ -195,7 +195,7 @@ def test_a_camera_down_at_start_is_waited_for_with_the_output_fully_redacted(gst
             pipeline.stop()
             server.kill()
     before = sink.frames[:waiting]
-    assert len(before) >= 10, "the outputs did not run while the camera was down"
+    assert len(before) >= 5, "the outputs did not run while the camera was down"
     assert all(f.fully_redacted and f.image.shape == (SCENE.height, SCENE.width, 3) for f in before)
     assert max(secret_pattern_pixels(f.image) for f in sink.frames) <= LEAK_PIXELS
     messages = [r.getMessage() for r in caplog.records if r.name == "livefilter.runtime.capture"]
