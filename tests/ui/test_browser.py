@@ -217,17 +217,27 @@ def test_a_click_on_the_live_picture_adds_an_object(ui_url: str, chromium: Any, 
     open_page(driver, ui_url, tab="Live")
     choose_solid(driver, "live")
     _start_webcam(driver)
-    picture = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#live-out img"), 60, "a live frame")[0]
-    # click near the bottom-right corner of the picture: background, far from the face's path
-    width, height = picture.size["width"], picture.size["height"]
+    wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#live-out img"), 60, "a live frame")
     from selenium.webdriver.common.action_chains import ActionChains
 
-    ActionChains(driver).move_to_element_with_offset(picture, width * 0.4, height * 0.4).click().perform()
-    info = wait_for(
-        lambda: driver.find_element(By.CSS_SELECTOR, "#live-click-info textarea").get_attribute("value"),
-        20,
-        "the click to register",
-    )
+    def click_registered() -> str:
+        # click near the bottom-right corner of the picture: background, far from the face's path;
+        # the picture is replaced several times a second, so a click may land between two: retry
+        try:
+            picture = driver.find_element(By.CSS_SELECTOR, "#live-out img")
+            width, height = picture.size["width"], picture.size["height"]
+            ActionChains(driver).move_to_element_with_offset(picture, width * 0.4, height * 0.4).click().perform()
+        except StaleElementReferenceException:
+            return ""
+        deadline = time.monotonic() + 3
+        while time.monotonic() < deadline:
+            value = driver.find_element(By.CSS_SELECTOR, "#live-click-info textarea").get_attribute("value")
+            if value:
+                return str(value)
+            time.sleep(0.2)
+        return ""
+
+    info = wait_for(click_registered, 40, "the click to register")
     assert "static zone" in info
     # the zone (a square of a fifth of the frame around the click) is now solid black in frames sent back
     cx, cy = 0.9 * media.WIDTH, 0.9 * media.HEIGHT
