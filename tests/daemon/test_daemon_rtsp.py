@@ -206,3 +206,25 @@ def test_a_camera_down_when_the_daemon_starts_comes_up_later(servers, tmp_path: 
     finally:
         running.server.close()
         running.daemon.stop()
+
+
+def test_a_camera_whose_restream_server_is_gone_does_not_stall_another(servers, tmp_path: Path) -> None:
+    out_a, out_b = servers("a"), servers("b")
+    path = site_file(tmp_path, {"a": demo_camera(out_a, "a"), "b": demo_camera(out_b, "b")})
+    running = start(path)
+    try:
+        with Viewer(out_b.url("b")) as viewer_b:
+            assert viewer_b.wait_for(15, timeout_s=30), "camera b did not restream"
+            out_a.kill()
+            gone = time.monotonic()
+            time.sleep(1.0)
+            assert rate(viewer_b, 3.0) >= 0.7 * FPS, "camera b slowed down when a's server went away"
+            wait_for(lambda: value(scrape(running), "livefilter_sink_errors_total", camera="a") >= 1, 15, "a's sink error")
+            assert value(scrape(running), "livefilter_sink_errors_total", camera="b") == 0
+            out_a.start()
+            with Viewer(out_a.url("a")) as viewer_a:
+                assert viewer_a.wait_for(10, timeout_s=30), "camera a did not republish when its server returned"
+            assert max_gap(viewer_b, gone, time.monotonic()) < 1.0
+    finally:
+        running.server.close()
+        running.daemon.stop()
