@@ -15,7 +15,11 @@ class PromptConfig(StrictModel):
     """One concept, e.g. ``face`` or ``license plate``. A bare string is accepted too."""
 
     text: str = Field(..., min_length=1, description="The concept, in words.")
-    threshold: float = Field(default=0.5, ge=0.0, le=1.0, description="Minimum detection score.")
+    threshold: float = Field(
+        default=0.5, ge=0.0, le=1.0,
+        description="Minimum detection score (sam3: to start a new track; keeping one takes "
+        "engine.sam3.confirm_threshold, or this if lower).",
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -198,7 +198,7 @@ class StreamSession(_CountsFrames, Sam3VideoInferenceSession):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.prompt_thresholds: dict[int, float] = {}  # start thresholds, by prompt id
-        self.confirm_threshold = 0.3
+        self.confirm_threshold = 1.0  # set by Sam3Stream (1.0: confirming takes the start threshold)
         self.max_per_prompt = 16
         self.detect_now = True
         self.last_detected: int | None = None  # None: the next frame runs the detector
@@ -448,7 +448,8 @@ class Sam3Stream:
         clicks for an object already tracked *correct* it: the frame is tracked first (from
         the object's memory), then run again with the new points on top, and kept as a
         conditioning frame (SAM3's ``add_all_frames_to_correct_as_cond``). Seeding on the
-        clicks alone would forget the object and keep only what the new points say."""
+        clicks alone would forget the object and keep only what the new points say. A
+        correction frame costs a second tracker pass over the click objects."""
         session = self.click_session
         if features is None:
             vision_embeds = self.model.detector_model.get_vision_features(pixel_values=pixels.unsqueeze(0))
