@@ -10,14 +10,13 @@ from __future__ import annotations
 import functools
 import logging
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import gradio as gr
 import numpy as np
 
-from livefilter.cli import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from livefilter.errors import ConfigError, LivefilterError
 from livefilter.secrets import redact_text
 from livefilter.ui.clicks import Mark
@@ -51,19 +50,6 @@ def speaks_errors(fn: F) -> F:
             logger.exception("ui: %s failed", fn.__name__)
         return gr.Error(user_message(exc), print_exception=False)
 
-    if _is_generator(fn):
-
-        @functools.wraps(fn)
-        def gen_wrapper(*args: Any, **kwargs: Any) -> Iterator[Any]:
-            try:
-                yield from fn(*args, **kwargs)
-            except gr.Error:
-                raise
-            except Exception as exc:
-                raise report(exc) from None
-
-        return gen_wrapper  # type: ignore[return-value]
-
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -74,12 +60,6 @@ def speaks_errors(fn: F) -> F:
             raise report(exc) from None
 
     return wrapper  # type: ignore[return-value]
-
-
-def _is_generator(fn: Callable[..., Any]) -> bool:
-    import inspect
-
-    return inspect.isgeneratorfunction(fn)
 
 
 def settings_from(values: tuple[Any, ...], engine: str, model: str) -> JobSettings:
@@ -411,8 +391,3 @@ def daemon_tab() -> None:
 
 def _session_key(request: gr.Request) -> str:
     return str(request.session_hash or "anonymous")
-
-
-def accepted_uploads() -> str:
-    """The file types the tabs take, for help texts."""
-    return f"images: {', '.join(IMAGE_EXTENSIONS)}; videos: {', '.join(VIDEO_EXTENSIONS)}"
