@@ -26,7 +26,7 @@ from typing import Any
 from livefilter.config import Config, PromptConfig
 from livefilter.daemon.audit import AuditLog
 from livefilter.daemon.config import RetryConfig
-from livefilter.daemon.engine import SharedEngine
+from livefilter.daemon.engine import EngineClient, SharedEngine
 from livefilter.pipeline import Pipeline, build_pipeline, output_fps
 from livefilter.render.zones import ZoneBoard
 from livefilter.runtime.backoff import Backoff
@@ -230,7 +230,7 @@ class CameraRunner:
         self._set_state("stopped")
         self._audit.event("camera_stop", camera=self.name)
 
-    def _client(self, prompts: Sequence[Prompt]) -> Any:
+    def _client(self, prompts: Sequence[Prompt]) -> EngineClient:
         return self._engine.client(self.name, prompts)
 
     def _failed(self, event: str, exc: BaseException, backoff: Backoff) -> None:

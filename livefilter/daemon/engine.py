@@ -15,7 +15,9 @@ capture queue keeps only the newest frame), so with N cameras each gets at least
 the engine, whatever the others' frame rates; a camera whose source is slow simply
 submits less. Each pipeline still supervises its client like any engine: a call that does
 not return within ``engine.timeout_s`` fails that camera closed and it builds a fresh
-session.
+session. A job that hangs the worker itself (longer than ``hang_s``) gets the worker
+abandoned by a watchdog and a fresh model loaded on a new worker; sessions of the old model
+then fail, so their cameras (fully redacted meanwhile) build new ones.
 """
 
 from __future__ import annotations
