@@ -174,7 +174,8 @@ def plan_live(
 ) -> LivePlan:
     """The live schedule: the whole frame at ``input_width`` plus the fewest native tiles whose
     detection fits ``budget_ms`` per call (at ``ms_per_mpixel``, the detector's cost measured on
-    this machine), never tiles smaller than :data:`MIN_TILE_PX` or twice their overlap.
+    this machine), never tiles smaller than :data:`MIN_TILE_PX` or twice their overlap. When the
+    whole-frame pass alone takes more than half the budget, a tile may cost as much as it.
 
     Tiles answer for faces the whole-frame pass may miss: those smaller than ``min_face_px``
     (the smallest face the detector finds in its input) in frame pixels; their overlap is that
@@ -185,7 +186,9 @@ def plan_live(
     if whole.scale >= 1:
         return LivePlan(whole, (), 0, whole_ms)
     overlap = math.ceil(min_face_px / whole.scale) + 2 * TILE_CONTEXT_PX
-    tile_budget_px = max(0.0, budget_ms - whole_ms) / ms_per_mpixel * 1e6
+    # On a machine too slow for the budget, a tile may cost as much as the whole-frame pass:
+    # smaller tiles would stretch the rotation (and the holds) without freshening masks much.
+    tile_budget_px = max(budget_ms - whole_ms, whole_ms) / ms_per_mpixel * 1e6
     best: list[Region] | None = None
     for count in range(1, 65):  # fewest tiles that fit; grids as square as the frame allows
         cols = max(1, round(math.sqrt(count * width / height)))

@@ -66,3 +66,11 @@ def test_region_rejects_bad_rectangles_and_scales():
         Region(10, 0, 10, 5)
     with pytest.raises(ValueError, match="scale"):
         Region(0, 0, 10, 10, scale=1.5)
+
+
+def test_on_a_machine_too_slow_for_the_budget_tiles_stay_as_costly_as_the_whole_pass():
+    """A rotation of dozens of tiles would leave small faces unvisited for many seconds."""
+    slow = plan_live(1920, 1080, input_width=640, min_face_px=24, ms_per_mpixel=1500.0, budget_ms=120.0)
+    assert slow.tiles[0].pixels <= slow.whole.pixels
+    assert slow.period <= 16  # 1080p native is ~9x the 640 px pass, tiles overlap: 15
+    assert slow.call_ms <= 2 * 1500.0 * slow.whole.pixels / 1e6 + 1e-6
