@@ -20,7 +20,7 @@ import numpy as np
 from livefilter.errors import ConfigError, LivefilterError
 from livefilter.secrets import redact_text
 from livefilter.ui.clicks import Mark
-from livefilter.ui.jobs import JobSettings, first_frame, overlay, redact_image, redact_video
+from livefilter.ui.jobs import JobSettings, display_id, first_frame, overlay, redact_image, redact_video
 from livefilter.ui.live import LiveSessions
 
 __all__ = ["PROMPT_ROWS", "build_app"]
@@ -153,7 +153,7 @@ def build_app(
                 result = redact_image(upload, settings_from(values, engine_kind, sam3_model), job_dir())
                 masks = result.masks
                 found = "nothing found" if masks is None or len(masks) == 0 else ", ".join(
-                    f"#{i} {label} {score:.2f}"
+                    f"#{display_id(i)} {label} {score:.2f}"
                     for i, label, score in zip(masks.object_ids.tolist(), masks.labels, masks.scores.tolist())
                 )
                 return (

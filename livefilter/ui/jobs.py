@@ -289,6 +289,18 @@ def object_color(object_id: int) -> tuple[int, int, int]:
     return int(r), int(g), int(b)
 
 
+def display_id(object_id: int) -> str:
+    """A short name for an object id: SAM3's click objects (ids from ``CLICK_ID_BASE``) as ``cN``.
+
+    Example:
+        >>> display_id(3), display_id((1 << 40) + 2)
+        ('3', 'c2')
+    """
+    from livefilter.engines.sam3 import CLICK_ID_BASE
+
+    return f"c{object_id - CLICK_ID_BASE}" if object_id >= CLICK_ID_BASE else str(object_id)
+
+
 def overlay(frame: RedactedFrame, masks: MaskSet | None) -> np.ndarray:
     """RGB picture for checking: the *redacted* image with each object's mask tinted and outlined
     in its colour and labelled ``#id label score``. Never drawn on the raw frame."""
@@ -306,7 +318,7 @@ def overlay(frame: RedactedFrame, masks: MaskSet | None) -> np.ndarray:
         out[mask] = (tint // 2).astype(np.uint8)
         contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
         cv2.drawContours(out, contours, -1, color, 2)
-        text = f"#{object_id} {label} {score:.2f}"
+        text = f"#{display_id(object_id)} {label} {score:.2f}"
         x, y = box[0], max(box[1] - 6, 14)
         cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 3, cv2.LINE_AA)
         cv2.putText(out, text, (x, y), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
