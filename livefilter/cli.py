@@ -27,6 +27,7 @@ from livefilter.config.loader import load_config, parse_config, with_overrides
 from livefilter import __version__
 from livefilter.errors import ConfigError, DependencyError, EngineError, InputError, LivefilterError
 from livefilter.lifecycle import Lifecycle
+from livefilter.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_frame_count
 from livefilter.secrets import redact_text, redact_url
 from livefilter.runtime.metrics import Stats
 from livefilter.types import Prompt, RedactedFrame
@@ -38,14 +39,11 @@ __all__ = [
     "parse_sink",
     "parse_source",
     "summarize",
-    "video_frame_count",
 ]
 
 logger = logging.getLogger("livefilter.cli")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".mov")
 STREAM_SCHEMES = ("rtsp://", "rtsps://", "http://", "https://")
 LOG_FORMAT = "%(asctime)s %(levelname)-7s [%(threadName)s] %(name)s: %(message)s"
 
@@ -165,29 +163,6 @@ class ProgressSink(Lifecycle):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
-
-
-def video_frame_count(path: str) -> int | None:
-    """Frames in the first video stream, from the container header (no decoding); None if unknown."""
-    import av
-
-    try:
-        with av.open(path) as container:
-            stream = container.streams.video[0]
-            if stream.frames:
-                return int(stream.frames)
-            if stream.duration is not None and stream.time_base is not None:
-                seconds = float(stream.duration * stream.time_base)
-            elif container.duration is not None:
-                seconds = container.duration / av.time_base
-            else:
-                return None
-            rate = stream.average_rate or stream.guessed_rate
-            if not rate:
-                return None
-            return round(seconds * float(rate)) or None
-    except (av.FFmpegError, IndexError, OSError, ValueError):
-        return None  # the source reports a proper error when it opens the file
 
 
 # --- commands ------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livefilter.cli import ProgressSink, main, parse_sink, parse_source, summarize, video_frame_count
+from livefilter.cli import ProgressSink, main, parse_sink, parse_source, summarize
+from livefilter.media import video_frame_count
 from livefilter.config.loader import parse_config
 from livefilter.errors import ConfigError
 from livefilter.types import RedactedFrame

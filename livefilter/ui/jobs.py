@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from livefilter.cli import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_frame_count
+from livefilter.media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, video_frame_count
 from livefilter.config import Config
 from livefilter.config.loader import parse_config, with_overrides
 from livefilter.errors import ConfigError, SourceError
