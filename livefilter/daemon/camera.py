@@ -27,12 +27,13 @@ from livefilter.config import Config, PromptConfig
 from livefilter.daemon.audit import AuditLog
 from livefilter.daemon.config import RetryConfig
 from livefilter.daemon.engine import EngineClient, SharedEngine
+from livefilter.daemon.snapshot import SnapshotSink
 from livefilter.pipeline import Pipeline, build_pipeline, output_fps
 from livefilter.render.zones import ZoneBoard
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import HistogramSnapshot, Stats
 from livefilter.secrets import redact_text, redact_url
-from livefilter.types import Prompt
+from livefilter.types import Prompt, RedactedFrame
 
 __all__ = ["CameraRunner", "CameraTotals", "describe_source"]
 
@@ -119,6 +120,7 @@ class CameraRunner:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pipeline: Pipeline | None = None
+        self._snapshot: SnapshotSink | None = None
         self._totals = CameraTotals()
         self._state = "starting"
         self._episode = ""  # the reason of the fail-closed episode in progress
@@ -152,6 +154,13 @@ class CameraRunner:
             pipeline = self._pipeline
         if pipeline is not None:
             pipeline.set_prompts([Prompt(p.text, p.threshold) for p in prompts])
+
+    def snapshot(self) -> RedactedFrame | None:
+        """The newest frame the running pipeline published (redacted; None before the first
+        and while no pipeline runs: a retired pipeline's last picture is not shown as current)."""
+        with self._lock:
+            snapshot = self._snapshot
+        return snapshot.latest() if snapshot is not None else None
 
     def stats(self) -> Stats | None:
         """The running pipeline's statistics (None while it is not running)."""
@@ -195,15 +204,17 @@ class CameraRunner:
         backoff = Backoff(self._retry.min_s, self._retry.max_s)
         while not self._stop.is_set():
             config = self.config
+            snapshot = SnapshotSink()
             try:
                 pipeline = build_pipeline(
-                    config, engine_factory=self._client, static_mask=self.zones, wait_for_source=True
+                    config, extra_sinks=[snapshot], engine_factory=self._client, static_mask=self.zones,
+                    wait_for_source=True,
                 )
             except Exception as exc:
                 self._failed("camera_start_failed", exc, backoff)
                 continue
             with self._lock:
-                self._pipeline = pipeline
+                self._pipeline, self._snapshot = pipeline, snapshot
             try:
                 pipeline.start()
             except Exception as exc:
@@ -247,7 +258,7 @@ class CameraRunner:
         """Fold a finished pipeline's counters into the totals."""
         with self._lock:
             self._totals = self._totals.plus(pipeline.stats())
-            self._pipeline = None
+            self._pipeline = self._snapshot = None
 
     def _set_state(self, state: str) -> None:
         with self._lock:

@@ -8,8 +8,19 @@
 ``GET /api/cameras``                       every camera's state
 ``GET /api/cameras/NAME``                  one camera's state
 ``PUT /api/cameras/NAME/prompts``          ``{"prompts": ["face", {"text": "plate", "threshold": 0.4}]}``
+``GET /api/cameras/NAME/snapshot.jpg``     the newest frame the camera *published* (redacted, as its
+                                           sinks got it; fully redacted while it fails closed), JPEG;
+                                           503 before its first frame or while it restarts
 ``PUT /api/cameras/NAME/zones/ZONE``       ``{"enabled": false}``
+``POST /api/cameras/NAME/zones``           a new zone, like a ``zones:`` entry of the site file:
+                                           ``{"name": "gate", "points": [[0.1, 0.2], [0.5, 0.2], [0.5, 0.9]],
+                                           "units": "fraction", "mode": "hide"}`` (``units: pixels``
+                                           for frame pixels); 400 names the field that is wrong
+``DELETE /api/cameras/NAME/zones/ZONE``    removes a zone
 =========================================  ==========================================================
+
+Zones added or deleted through the API live in memory (and in the audit log): a restart, or a
+reload of the site file that changes that camera's zones, puts the file's zones back.
 
 Bound to 127.0.0.1 by default; ``http.token`` (required by the config for any other
 address) must then come as ``Authorization: Bearer TOKEN`` on every request but /healthz.
@@ -27,6 +38,7 @@ from urllib.parse import unquote, urlsplit
 
 from livefilter.daemon.config import HttpConfig
 from livefilter.daemon.prometheus import render_metrics
+from livefilter.daemon.snapshot import encode_jpeg
 from livefilter.daemon.service import Daemon
 from livefilter.errors import LivefilterError
 from livefilter.lifecycle import Lifecycle
@@ -109,6 +121,23 @@ class ControlServer(Lifecycle):
                 raise _Error(404, str(exc.args[0])) from None
             if method == "GET" and len(parts) == 3:
                 return 200, runner.status()
+            if method == "GET" and parts[3:] == ["snapshot.jpg"]:
+                frame = runner.snapshot()
+                if frame is None:
+                    raise _Error(
+                        503, f"camera {name!r} has published no frame yet (state: {runner.status()['state']}); retry shortly"
+                    )
+                return 200, encode_jpeg(frame)
+            if method == "POST" and parts[3:] == ["zones"]:
+                try:
+                    return 201, {"camera": name, "zone": daemon.add_zone(name, body)}
+                except LivefilterError as exc:
+                    raise _Error(400, str(exc)) from None
+            if method == "DELETE" and len(parts) == 5 and parts[3] == "zones":
+                try:
+                    return 200, {"camera": name, "deleted": daemon.remove_zone(name, parts[4])}
+                except KeyError as exc:
+                    raise _Error(404, str(exc.args[0])) from None
             if method in ("PUT", "POST") and parts[3:] == ["prompts"]:
                 prompts = _field(body, "prompts", list)
                 try:
@@ -144,6 +173,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._dispatch("POST")
 
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("http: %s %s", self.address_string(), redact_text(format % args))
 
@@ -158,6 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, payload, content_type)
                 return
             status, answer = self.control.handle(method, path, body)
+            if isinstance(answer, bytes):
+                self._send(status, answer, "image/jpeg")
+                return
         except _Error as exc:
             status, answer = exc.status, {"error": str(exc)}
         except Exception:

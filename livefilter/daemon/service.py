@@ -20,13 +20,14 @@ from typing import Any
 from livefilter.config import Config, PromptConfig
 from livefilter.daemon.audit import AuditLog
 from livefilter.daemon.camera import CameraRunner
-from livefilter.daemon.config import SiteConfig, camera_config, load_site
+from livefilter.config.loader import parse_model
+from livefilter.daemon.config import SiteConfig, ZoneConfig, camera_config, load_site
 from livefilter.daemon.engine import SharedEngine, shared_model
 from livefilter.engines import resolve_engine_kind
 from livefilter.errors import ConfigError
 from livefilter.pipeline import check_engine_accepts
 from livefilter.runtime.inference import HANG_FACTOR
-from livefilter.render.zones import ZoneBoard
+from livefilter.render.zones import Zone, ZoneBoard
 from livefilter.secrets import redact_text
 from livefilter.types import Prompt
 
@@ -130,7 +131,34 @@ class Daemon:
         """Switch zone ``zone`` of camera ``name`` on or off."""
         changed = self.camera(name).zones.set_enabled(zone, enabled)
         self.audit.event("zone_changed", camera=name, zone=zone, enabled=enabled)
-        return {"name": changed.name, "mode": changed.mode, "enabled": changed.enabled}
+        return _zone_state(changed)
+
+    def add_zone(self, name: str, zone: Any) -> dict[str, Any]:
+        """Add a zone to camera ``name`` (``zone``: a ``zones:`` entry of the site file, validated
+        like one). It lives in memory: a restart, or a reload that changes this camera's zones in
+        the file, puts the file's zones back (write it into the file to keep it)."""
+        runner = self.camera(name)
+        if not isinstance(zone, dict):
+            raise ConfigError(
+                "request body: expected a JSON object like a zones: entry of the site file, e.g. "
+                '{"name": "door", "points": [[0.1, 0.1], [0.4, 0.1], [0.4, 0.5]]} (units: fraction or pixels)'
+            )
+        config = parse_model(zone, ZoneConfig, origin="request body")
+        try:
+            added = runner.zones.add(config.zone())
+        except ValueError as exc:
+            raise ConfigError(f"request body name: {exc}") from None
+        self.audit.event(
+            "zone_added", camera=name, zone=added.name, mode=added.mode, enabled=added.enabled,
+            units="fraction" if added.fraction else "pixels", points=[list(p) for p in added.points],
+        )
+        return _zone_state(added)
+
+    def remove_zone(self, name: str, zone: str) -> dict[str, Any]:
+        """Delete zone ``zone`` of camera ``name`` (until a restart or a reload that changes its zones)."""
+        removed = self.camera(name).zones.remove(zone)
+        self.audit.event("zone_removed", camera=name, zone=removed.name)
+        return _zone_state(removed)
 
     # -- reload -----------------------------------------------------------------------------------
 
@@ -208,6 +236,10 @@ class Daemon:
         )
         self._cameras[name] = runner
         runner.start()
+
+
+def _zone_state(zone: Zone) -> dict[str, Any]:
+    return {"name": zone.name, "mode": zone.mode, "enabled": zone.enabled}
 
 
 def _without_prompts(site: SiteConfig, name: str) -> Config:

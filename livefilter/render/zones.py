@@ -149,6 +149,32 @@ class ZoneBoard:
             self._cache = None
             return zone
 
+    def add(self, zone: Zone) -> Zone:
+        """Add ``zone`` (applies from the next frame on); ValueError when its name is taken.
+
+        Example:
+            >>> board = ZoneBoard()
+            >>> board.add(Zone("b", ((0, 0), (1, 0), (1, 1)), fraction=False)).name
+            'b'
+            >>> board.remove("b").name, board.zones
+            ('b', ())
+        """
+        with self._lock:
+            if zone.name in self._zones:
+                raise ValueError(f"a zone named {zone.name!r} exists; delete it first or choose another name")
+            self._zones[zone.name] = zone
+            self._cache = None
+            return zone
+
+    def remove(self, name: str) -> Zone:
+        """Remove zone ``name`` (from the next frame on); returns it. KeyError when there is none."""
+        with self._lock:
+            if name not in self._zones:
+                raise KeyError(f"no zone named {name!r}; zones: {', '.join(self._zones) or 'none'}")
+            zone = self._zones.pop(name)
+            self._cache = None
+            return zone
+
     def replace(self, zones: Sequence[Zone]) -> None:
         """Use ``zones`` from the next frame on (a reloaded config)."""
         names = [zone.name for zone in zones]
