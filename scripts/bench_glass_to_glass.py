@@ -171,7 +171,7 @@ def timed_source_class(stamps: Stamps):
         def read(self):
             cpu, decode_cpu = time.thread_time(), self._timed.decode_cpu
             frame = super().read()
-            stamps.cpu["source read (demux+decode+to BGR)"].append(time.thread_time() - cpu)
+            stamps.cpu["source read (demux, decode, to BGR)"].append(time.thread_time() - cpu)
             stamps.cpu["  of which decode"].append(self._timed.decode_cpu - decode_cpu)
             index = read_index(frame.image)
             arrived, decoded, held = self._timed.decoded.pop(_key(frame.pts), (None, None, None))
@@ -197,16 +197,13 @@ class TimedStream:
 
     def encode(self, picture=None):
         stamps = self.owner.stamps
-        cpu = time.thread_time()
         if picture is not None:
-            picture = picture.reformat(format="yuv420p")  # what encode() does inside, timed apart
             self.pending[picture.pts] = self.owner.current
-        convert = time.thread_time()
+        cpu = time.thread_time()
         packets = self.stream.encode(picture)
         now = time.monotonic()
         if picture is not None:
-            stamps.cpu["  of which BGR to YUV"].append(convert - cpu)
-            stamps.cpu["  of which x264 encode"].append(time.thread_time() - convert)
+            stamps.cpu["  of which x264 encode"].append(time.thread_time() - cpu)
             stamps.depth["encoder: frames held"].append(len(self.pending) - len(packets))
         for packet in packets:
             index = self.pending.pop(packet.pts, None)
@@ -273,7 +270,7 @@ def timed_sink_class(stamps: Stamps):
             stamps.mark("lf at sink (rendered)", self.current, time.monotonic())
             cpu = time.thread_time()
             super().write(frame)
-            stamps.cpu["sink write (to YUV+encode+mux)"].append(time.thread_time() - cpu)
+            stamps.cpu["sink write (to YUV, encode, mux)"].append(time.thread_time() - cpu)
 
         def _connect(self, width: int, height: int) -> None:
             super()._connect(width, height)
@@ -356,8 +353,9 @@ def breakdown(stamps: Stamps, indices: set[int], fps: float) -> list[str]:
             lines.append(f"{name}: median {statistics.median(depths):g}, max {max(depths)} (buffer depth in frames)")
     for name, values in stamps.cpu.items():
         if values:
-            lines.append(f"thread CPU {name:<36} p50 {statistics.median(values) * 1000:6.2f} ms/frame "
-                         "(calling thread only: FFmpeg slice and x264 worker threads are not counted)")
+            lines.append(f"thread CPU {name:<36} p50 {statistics.median(values) * 1000:6.2f} ms/frame")
+    lines.append("(thread CPU: the calling thread only; FFmpeg's slice threads and x264's worker threads are "
+                 "not counted: scripts/bench_stages.py gives whole-stage CPU)")
     return lines
 
 
@@ -396,6 +394,8 @@ def main() -> int:
                         help="Add or override (empty VALUE: remove) an RtspSource demuxer/decoder option.")
     parser.add_argument("--encoder-option", action="append", default=[], metavar="KEY=VALUE",
                         help="Add or override (empty VALUE: remove) an RtspSink libx264 option.")
+    parser.add_argument("--relay-latency-ms", type=int, default=None,
+                        help="The relay's jitter buffer on the publishing side (rtsp_relay.py --latency-ms; default 20).")
     parser.add_argument("--decoder-threads", choices=["SLICE", "FRAME"], default=None,
                         help="Override the RtspSource decoder's thread type (to measure frame threading).")
     args = parser.parse_args()
@@ -413,7 +413,8 @@ def main() -> int:
     stamps = Stamps()
 
     server = subprocess.Popen(
-        ["/usr/bin/python3", str(ROOT / "scripts" / "rtsp_test_server.py"), "--relay", "cam", "--relay", "out"],
+        ["/usr/bin/python3", str(ROOT / "scripts" / "rtsp_test_server.py"), "--relay", "cam", "--relay", "out",
+         *([] if args.relay_latency_ms is None else ["--latency-ms", str(args.relay_latency_ms)])],
         stdout=subprocess.PIPE, text=True,
     )
     pipeline = None

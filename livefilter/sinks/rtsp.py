@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import numpy as np
+
 from livefilter.av_errors import describe, says_what_to_do
 from livefilter.config.sinks import RtspSinkConfig
 from livefilter.errors import DependencyError, SinkError
@@ -39,7 +41,7 @@ from livefilter.lifecycle import Lifecycle
 from livefilter.secrets import redact_text, redact_url
 from livefilter.types import RedactedFrame
 
-__all__ = ["BuiltinServer", "RtspSink", "StallGuard", "encoder_options", "probe_server"]
+__all__ = ["BuiltinServer", "RtspSink", "StallGuard", "encoder_options", "probe_server", "yuv420_picture"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +67,19 @@ def encoder_options(config: RtspSinkConfig) -> dict[str, str]:
         "maxrate": str(config.bitrate_kbps * 1000),
         "bufsize": str(config.bitrate_kbps * 1000),
     }
+
+
+def yuv420_picture(image: np.ndarray) -> Any:
+    """A BGR picture as the encoder's YUV 4:2:0 ``av.VideoFrame`` (BT.601, limited range).
+
+    OpenCV's SIMD conversion: about a quarter of the CPU of FFmpeg's swscale from ``bgr24``
+    (measured by ``scripts/bench_stages.py``: 0.6 vs 2.5 ms at 720p, 1.7 vs 6.0 ms at 1080p).
+    """
+    import av
+    import cv2
+
+    planes: np.ndarray = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420).astype(np.uint8, copy=False)
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p")
 
 
 def _sockets_to(addresses: set[tuple[str, int]]) -> set[int]:
@@ -284,7 +299,7 @@ class RtspSink(Lifecycle):
 
         pts = max(round((time.monotonic() - self._t0) / _TIME_BASE), self._last_pts + 1)
         self._last_pts = pts
-        picture = av.VideoFrame.from_ndarray(frame.image, format="bgr24")
+        picture = yuv420_picture(frame.image)
         picture.pts = pts
         picture.time_base = _TIME_BASE
         try:

@@ -247,6 +247,10 @@ def test_sink_publishes_then_republishes_after_the_server_returns(rtsp_server) -
         assert viewer.wait_for(10, timeout_s=10), "the viewer got no frames from the restream"
         first = [decode_index(image) for _, image in viewer.frames]
         assert first == sorted(first) and max(first) <= index
+        # the viewer sees the scene's colours (within the codec's loss): YUV planes in the right order
+        shown = viewer.frames[-1][1]
+        error = np.abs(shown.astype(int) - SCENE.image(decode_index(shown)).astype(int)).mean(axis=(0, 1))
+        assert error.max() < 12, f"mean error per channel (B, G, R) {error}"
 
         server.kill()
         with pytest.raises(SinkError) as caught:
