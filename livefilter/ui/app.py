@@ -336,14 +336,19 @@ def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions, str
 
 
 def daemon_tab() -> None:
-    """Cameras of a running ``livefilter serve``: health, prompts, zone switches (its HTTP API)."""
-    from livefilter.ui.daemon import CAMERA_COLUMNS, DaemonClient, camera_rows, parse_prompts
+    """Cameras of a running ``livefilter serve`` (its HTTP API and token): health, the redacted
+    snapshot, prompts, and zones drawn on the snapshot, switched and deleted."""
+    from livefilter.ui.daemon import (
+        CAMERA_COLUMNS, DaemonClient, camera_health, camera_rows, draw_points, parse_prompts,
+    )
 
     with gr.Tab("Daemon", id="daemon"):
         gr.Markdown(
-            "The cameras of a running `livefilter serve`, through its HTTP API and token. "
-            "The API serves no picture, so no preview is shown here (the daemon's outputs — RTSP, "
-            "virtual camera, files — carry the redacted video); zones are switched, not drawn."
+            "The cameras of a running `livefilter serve`, through its HTTP API and token. The picture is "
+            "the camera's newest **published** frame (`/api/cameras/NAME/snapshot.jpg`: redacted, as its "
+            "outputs got it; fully redacted while it fails closed), refreshed every second. Click on it to "
+            "place a zone's corners, then *add zone*. Zones added here live in the daemon's memory: a "
+            "restart, or a reload of the site file that changes this camera's zones, brings the file's back."
         )
         with gr.Row():
             url = gr.Textbox(value="http://127.0.0.1:8089", label="daemon address (its http: section)", elem_id="daemon-url")
@@ -351,14 +356,36 @@ def daemon_tab() -> None:
             refresh = gr.Button("refresh", elem_id="daemon-refresh")
         table = gr.Dataframe(headers=CAMERA_COLUMNS, interactive=False, label="cameras", elem_id="daemon-cameras")
         with gr.Row():
-            camera = gr.Dropdown([], label="camera", elem_id="daemon-camera", allow_custom_value=True)
-            prompts = gr.Textbox(label="prompts (comma-separated; TEXT: THRESHOLD)", elem_id="daemon-prompts")
-            set_prompts = gr.Button("set prompts", elem_id="daemon-set-prompts")
-        with gr.Row():
-            zone = gr.Textbox(label="zone name", elem_id="daemon-zone")
-            enabled = gr.Checkbox(value=True, label="enabled", elem_id="daemon-zone-enabled")
-            set_zone = gr.Button("switch zone", elem_id="daemon-set-zone")
-        result = gr.Textbox(label="answer", interactive=False, elem_id="daemon-answer")
+            with gr.Column():
+                camera = gr.Dropdown([], label="camera", elem_id="daemon-camera", allow_custom_value=True)
+                snapshot = gr.Image(
+                    label="redacted snapshot (click: a zone corner)", format="jpeg", interactive=False,
+                    elem_id="daemon-snapshot",
+                )
+                health = gr.Textbox(label="health", interactive=False, elem_id="daemon-health")
+            with gr.Column():
+                with gr.Row():
+                    prompts = gr.Textbox(label="prompts (comma-separated; TEXT: THRESHOLD)", elem_id="daemon-prompts")
+                    set_prompts = gr.Button("set prompts", elem_id="daemon-set-prompts")
+                with gr.Row():
+                    zone = gr.Textbox(label="zone name", elem_id="daemon-zone")
+                    mode = gr.Radio(["hide", "show"], value="hide", label="new zone's mode", elem_id="daemon-zone-mode")
+                points_info = gr.Textbox(label="corners clicked", interactive=False, elem_id="daemon-points")
+                with gr.Row():
+                    add_zone = gr.Button("add zone", elem_id="daemon-add-zone")
+                    forget = gr.Button("forget corners", elem_id="daemon-forget-points")
+                with gr.Row():
+                    enabled = gr.Checkbox(value=True, label="enabled", elem_id="daemon-zone-enabled")
+                    set_zone = gr.Button("switch zone", elem_id="daemon-set-zone")
+                    delete_zone = gr.Button("delete zone", elem_id="daemon-delete-zone")
+                result = gr.Textbox(label="answer", interactive=False, elem_id="daemon-answer")
+        points = gr.State([])
+        timer = gr.Timer(1.0)
+
+        def describe(corners: list[tuple[float, float]]) -> str:
+            listed = " ".join(f"({x:.0f}, {y:.0f})" for x, y in corners)
+            more = "" if len(corners) >= 3 else f"; {3 - len(corners)} more to make a zone"
+            return f"{len(corners)} corners: {listed}{more}" if corners else ""
 
         @speaks_errors
         def on_refresh(address: str, secret: str, chosen: str | None) -> tuple[Any, Any]:
@@ -366,6 +393,23 @@ def daemon_tab() -> None:
             names = [c["name"] for c in cameras]
             value = chosen if chosen in names else (names[0] if names else None)
             return camera_rows(cameras), gr.update(choices=names, value=value)
+
+        def on_tick(address: str, secret: str, name: str | None, corners: list[tuple[float, float]]) -> tuple[Any, str]:
+            """The chosen camera's snapshot and health; errors go to the health line (no toast a second)."""
+            if not name:
+                return gr.skip(), "choose a camera (refresh lists them)"
+            try:
+                client = DaemonClient(address, secret)
+                state = client.camera(name)
+                picture = client.snapshot(name)
+            except LivefilterError as exc:
+                return gr.skip(), redact_text(str(exc))
+            return draw_points(picture, corners), camera_health(state)
+
+        def on_click(corners: list[tuple[float, float]], evt: gr.SelectData) -> tuple[Any, str]:
+            x, y = evt.index
+            now = [*corners, (float(x), float(y))]
+            return now, describe(now)
 
         @speaks_errors
         def on_prompts(address: str, secret: str, name: str | None, text: str) -> tuple[str, Any, Any]:
@@ -375,18 +419,46 @@ def daemon_tab() -> None:
             now = client.set_prompts(name, parse_prompts(text))
             return f"{name}: prompts now {now}", *on_refresh(address, secret, name)
 
-        @speaks_errors
-        def on_zone(address: str, secret: str, name: str | None, zone_name: str, on: bool) -> tuple[str, Any, Any]:
-            client = DaemonClient(address, secret)
+        def chosen(name: str | None, zone_name: str) -> tuple[str, str]:
             if not name or not zone_name.strip():
                 raise ConfigError("choose a camera and type the zone's name (the zones column lists them)")
-            switched = client.set_zone(name, zone_name.strip(), on)
+            return name, zone_name.strip()
+
+        @speaks_errors
+        def on_zone(address: str, secret: str, name: str | None, zone_name: str, on: bool) -> tuple[str, Any, Any]:
+            name, zone_name = chosen(name, zone_name)
+            switched = DaemonClient(address, secret).set_zone(name, zone_name, on)
             state = "on" if switched["enabled"] else "off"
             return f"{name}: zone {switched['name']} {state}", *on_refresh(address, secret, name)
 
+        @speaks_errors
+        def on_add(
+            address: str, secret: str, name: str | None, zone_name: str, zone_mode: str,
+            corners: list[tuple[float, float]],
+        ) -> tuple[Any, ...]:
+            name, zone_name = chosen(name, zone_name)
+            if len(corners) < 3:
+                raise ConfigError(f"a zone needs at least 3 corners: click them on the snapshot ({len(corners)} so far)")
+            added = DaemonClient(address, secret).add_zone(name, zone_name, corners, mode=zone_mode)
+            return f"{name}: zone {added['name']} added ({added['mode']})", *on_refresh(address, secret, name), [], ""
+
+        @speaks_errors
+        def on_delete(address: str, secret: str, name: str | None, zone_name: str) -> tuple[str, Any, Any]:
+            name, zone_name = chosen(name, zone_name)
+            deleted = DaemonClient(address, secret).delete_zone(name, zone_name)
+            return f"{name}: zone {deleted['name']} deleted", *on_refresh(address, secret, name)
+
         refresh.click(on_refresh, [url, token, camera], [table, camera], api_name="daemon_cameras")
+        timer.tick(on_tick, [url, token, camera, points], [snapshot, health], show_progress="hidden")
+        snapshot.select(on_click, [points], [points, points_info])
+        forget.click(lambda: ([], ""), None, [points, points_info])
         set_prompts.click(on_prompts, [url, token, camera, prompts], [result, table, camera], api_name="daemon_prompts")
         set_zone.click(on_zone, [url, token, camera, zone, enabled], [result, table, camera], api_name="daemon_zone")
+        add_zone.click(
+            on_add, [url, token, camera, zone, mode, points], [result, table, camera, points, points_info],
+            api_name="daemon_add_zone",
+        )
+        delete_zone.click(on_delete, [url, token, camera, zone], [result, table, camera], api_name="daemon_delete_zone")
 
 
 def _session_key(request: gr.Request) -> str:

@@ -1,8 +1,9 @@
 """The UI's daemon view: a client of ``livefilter serve``'s HTTP API (livefilter/daemon/http.py).
 
-It lists the cameras with their health, changes prompts and switches zones, with the
-daemon's token. The API serves no picture, so the view shows none: it can never show a
-raw camera frame.
+It lists the cameras with their health, shows each camera's snapshot, changes prompts, and
+adds, switches and deletes zones, with the daemon's token. The only picture it has is
+``GET /api/cameras/NAME/snapshot.jpg``: the newest frame the camera *published* (what its
+sinks got from the compositor, redacted), so it can never show a raw camera frame.
 """
 
 from __future__ import annotations
@@ -13,9 +14,12 @@ import urllib.request
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+import cv2
+import numpy as np
+
 from livefilter.errors import ConfigError, LivefilterError
 
-__all__ = ["DaemonClient", "camera_rows", "parse_prompts"]
+__all__ = ["DaemonClient", "camera_health", "camera_rows", "draw_points", "parse_prompts"]
 
 CAMERA_COLUMNS = ["camera", "state", "redacting", "fail-closed", "fps", "prompts", "zones", "last error"]
 
@@ -35,6 +39,9 @@ class DaemonClient:
     def cameras(self) -> list[dict[str, Any]]:
         return list(self._call("GET", "/api/cameras")["cameras"])
 
+    def camera(self, camera: str) -> dict[str, Any]:
+        return dict(self._call("GET", f"/api/cameras/{quote(camera, safe='')}"))
+
     def set_prompts(self, camera: str, prompts: list[Any]) -> list[Any]:
         return list(self._call("PUT", f"/api/cameras/{quote(camera, safe='')}/prompts", {"prompts": prompts})["prompts"])
 
@@ -42,7 +49,26 @@ class DaemonClient:
         path = f"/api/cameras/{quote(camera, safe='')}/zones/{quote(zone, safe='')}"
         return dict(self._call("PUT", path, {"enabled": enabled})["zone"])
 
-    def _call(self, method: str, path: str, body: Any = None) -> Any:
+    def snapshot(self, camera: str) -> np.ndarray:
+        """The camera's newest published (redacted) frame, HxWx3 uint8 RGB."""
+        data = self._call("GET", f"/api/cameras/{quote(camera, safe='')}/snapshot.jpg", raw=True)
+        picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        if picture is None:
+            raise LivefilterError(f"daemon at {self.url}: the snapshot of {camera!r} is not a JPEG picture")
+        return np.ascontiguousarray(picture[..., ::-1])
+
+    def add_zone(
+        self, camera: str, name: str, points: list[tuple[float, float]], *, units: str = "pixels", mode: str = "hide"
+    ) -> dict[str, Any]:
+        """Create zone ``name`` (a polygon; ``units``: pixels or fraction) on ``camera``."""
+        body = {"name": name, "points": [list(p) for p in points], "units": units, "mode": mode}
+        return dict(self._call("POST", f"/api/cameras/{quote(camera, safe='')}/zones", body)["zone"])
+
+    def delete_zone(self, camera: str, zone: str) -> dict[str, Any]:
+        path = f"/api/cameras/{quote(camera, safe='')}/zones/{quote(zone, safe='')}"
+        return dict(self._call("DELETE", path)["deleted"])
+
+    def _call(self, method: str, path: str, body: Any = None, *, raw: bool = False) -> Any:
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.url + path, data=data, method=method)
         request.add_header("Content-Type", "application/json")
@@ -50,7 +76,8 @@ class DaemonClient:
             request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
-                return json.loads(answer.read())
+                content = answer.read()
+                return content if raw else json.loads(content)
         except urllib.error.HTTPError as error:
             try:
                 message = json.loads(error.read()).get("error", "")
@@ -83,6 +110,42 @@ def camera_rows(cameras: list[dict[str, Any]]) -> list[list[Any]]:
             cam.get("last_error") or "",
         ])
     return rows
+
+
+def camera_health(camera: dict[str, Any]) -> str:
+    """One line of a camera's health for the view (from the API's camera state).
+
+    Example:
+        >>> camera_health({"name": "door", "state": "running", "redacting": True, "fail_closed": "",
+        ...                "output_fps": 9.8, "target_fps": 10.0})
+        'door: running, redacting, 9.8 / 10 fps'
+    """
+    parts = [camera.get("state", "?")]
+    parts.append("redacting" if camera.get("redacting") else "NOT redacting normally")
+    if camera.get("fail_closed"):
+        parts.append(f"fail-closed ({camera['fail_closed']}): fully redacted")
+    target = camera.get("target_fps")
+    parts.append(f"{camera.get('output_fps', 0):.1f}" + (f" / {target:g}" if target else "") + " fps")
+    if camera.get("last_error"):
+        parts.append(f"last error: {camera['last_error']}")
+    return f"{camera['name']}: " + ", ".join(parts)
+
+
+def draw_points(picture: np.ndarray, points: list[tuple[float, float]]) -> np.ndarray:
+    """A copy of ``picture`` (a redacted snapshot) with the zone being drawn: its points and edges.
+
+    Example:
+        >>> out = draw_points(np.zeros((20, 20, 3), np.uint8), [(2, 2), (17, 2), (17, 17)])
+        >>> bool(out[2, 10].any()), bool(out[10, 5].any())
+        (True, False)
+    """
+    out = picture.copy()
+    if points:
+        polygon = np.round(np.asarray(points)).astype(np.int32).reshape(-1, 1, 2)
+        cv2.polylines(out, [polygon], len(points) >= 3, (255, 215, 0), 1, cv2.LINE_AA)
+        for x, y in polygon[:, 0]:
+            cv2.circle(out, (int(x), int(y)), 3, (255, 215, 0), -1)
+    return out
 
 
 def parse_prompts(text: str) -> list[Any]:
