@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.daemon.conftest import DEMO, Running, audit_events
 
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, what: str = "condition") -> Any:
+def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = predicate()
@@ -51,15 +51,21 @@ def test_a_camera_down_at_start_is_retried_until_it_comes_up(start_daemon, tmp_p
     running = start_daemon({"cameras": {"up": camera(), "late": camera(source=late)}})
     daemon = running.daemon
 
-    wait_for(lambda: daemon.camera("up").status()["output_fps"] > 5, what="camera up publishing")
     wait_for(lambda: daemon.camera("late").totals().start_failures >= 3, what="retries of the missing camera")
     assert daemon.camera("late").status()["state"] == "retrying"
-    status, ready = running.get("/readyz")
-    assert status == 503 and ready["cameras"]["up"]["ready"] and not ready["cameras"]["late"]["ready"]
+
+    def up_ready_late_not() -> bool:
+        """/readyz: 503, the camera that is up ready (on a loaded machine it may take a while to
+        reach its rate, or fail closed for a moment: waited for), the missing one never ready."""
+        status, ready = running.get("/readyz")
+        assert status == 503 and not ready["cameras"]["late"]["ready"], (status, ready)
+        return bool(ready["cameras"]["up"]["ready"])
+
+    wait_for(up_ready_late_not, timeout=60, what="/readyz 503 with camera up ready")
 
     cv2.imwrite(str(still), np.full((180, 320, 3), 90, np.uint8))  # the camera comes up
-    wait_for(lambda: daemon.camera("late").status()["ready"], what="the late camera publishing")
-    assert wait_for(lambda: running.get("/readyz")[0] == 200, what="/readyz 200")
+    wait_for(lambda: daemon.camera("late").status()["ready"], timeout=60, what="the late camera publishing")
+    assert wait_for(lambda: running.get("/readyz")[0] == 200, timeout=60, what="/readyz 200")
     samples = scrape(running)
     assert value(samples, "livefilter_camera_start_failures_total", camera="late") >= 3
     assert value(samples, "livefilter_camera_up", camera="late") == 1.0
@@ -71,15 +77,20 @@ def test_metrics_follow_prometheus_conventions_and_move(start_daemon) -> None:
     running = start_daemon({"cameras": {"a": camera(), "b": camera()}})
     wait_for(lambda: all(c["output_fps"] > 5 for c in running.daemon.cameras()), what="both cameras publishing")
     first = scrape(running)
-    time.sleep(1.0)
-    second = scrape(running)
 
-    for cam in ("a", "b"):
-        assert value(second, "livefilter_frames_out_total", camera=cam) > value(first, "livefilter_frames_out_total", camera=cam)
-        assert value(second, "livefilter_frames_in_total", camera=cam) > 0
-        assert value(second, "livefilter_engine_seconds_count", camera=cam) > 0
-        assert value(second, "livefilter_latency_seconds_count", camera=cam) > 0
-        assert value(second, "livefilter_fail_closed_frames_total", camera=cam, reason="no_masks_yet") >= 0
+    def moved() -> dict | None:
+        """A later scrape in which every camera's counters moved (as soon as they have: a loaded
+        machine may take a while to infer its first frame)."""
+        second = scrape(running)
+        return second if all(
+            value(second, "livefilter_frames_out_total", camera=cam) > value(first, "livefilter_frames_out_total", camera=cam)
+            and value(second, "livefilter_frames_in_total", camera=cam) > 0
+            and value(second, "livefilter_engine_seconds_count", camera=cam) > 0
+            and value(second, "livefilter_latency_seconds_count", camera=cam) > 0
+            for cam in ("a", "b")
+        ) else None
+
+    second = wait_for(moved, timeout=60, what="every camera's counters moving")
     for name, labels in second:
         assert name.startswith("livefilter_")
         assert {key for key, _ in labels} <= {"camera", "reason", "le"}
@@ -173,3 +184,4 @@ def test_no_password_in_audit_log_metrics_or_api(start_daemon, tmp_path: Path, c
     ]
     assert all("hunter2secret" not in text for text in texts)
     assert "admin:***@127.0.0.1" in running.get("/api/cameras/cam")[1]["source"]
+
