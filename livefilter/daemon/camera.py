@@ -74,6 +74,7 @@ class CameraTotals:
     fail_closed: Counter[str] = field(default_factory=Counter)
     mask_age_s: HistogramSnapshot | None = None
     latency_s: HistogramSnapshot | None = None
+    redacted_share: HistogramSnapshot | None = None
     start_failures: int = 0
     restarts: int = 0
 
@@ -86,6 +87,7 @@ class CameraTotals:
             fail_closed=self.fail_closed + Counter(stats.fail_closed),
             mask_age_s=_add_histograms(self.mask_age_s, stats.mask_age_s),
             latency_s=_add_histograms(self.latency_s, stats.latency_s),
+            redacted_share=_add_histograms(self.redacted_share, stats.redacted_share),
         )
 
 

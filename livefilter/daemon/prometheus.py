@@ -3,7 +3,7 @@
 Nothing is counted twice: the numbers are the pipelines' own :class:`~livefilter.runtime.metrics.Stats`
 (added up across a camera's restarts by :meth:`~livefilter.daemon.camera.CameraRunner.totals`)
 and the shared engine's per-camera usage. Names follow Prometheus conventions:
-``livefilter_`` prefix, base units (seconds), ``_total`` counters, labels ``camera`` and
+``livefilter_`` prefix, base units (seconds, ratios), ``_total`` counters, labels ``camera`` and
 ``reason`` only.
 """
 
@@ -82,6 +82,11 @@ class DaemonCollector(Collector):
         for name, attr, doc in (
             ("mask_age_seconds", "mask_age_s", "Age of the masks shown, relative to the frame."),
             ("latency_seconds", "latency_s", "Capture to sinks, per published frame."),
+            (
+                "redacted_ratio", "redacted_share",
+                "Share of each published frame's pixels that is redacted (fully redacted fail-closed "
+                "frames apart: livefilter_fail_closed_frames_total counts those).",
+            ),
         ):
             histogram = HistogramMetricFamily(f"livefilter_{name}", doc, labels=["camera"])
             for camera, total in totals.items():

@@ -21,6 +21,7 @@ __all__ = [
     "LATENCY_BUCKETS_S",
     "PERCENTILE_WINDOW_S",
     "RATE_WINDOW_S",
+    "SHARE_BUCKETS",
     "WINDOW_SIZE",
     "Histogram",
     "HistogramSnapshot",
@@ -49,6 +50,9 @@ SHARE_BINS = 100
 
 LATENCY_BUCKETS_S = (0.01, 0.025, 0.05, 0.1, 0.2, 0.35, 0.5, 0.75, 1.0, 2.0, 5.0)
 """Upper bounds (seconds) of the mask-age and latency histograms (Prometheus ``le``)."""
+
+SHARE_BUCKETS = (0.0, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 1.0)
+"""Upper bounds (ratios) of the redacted-share histogram (Prometheus ``le``): 0 is "nothing hidden"."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +120,8 @@ class Stats:
     frames showed the same source frame again (the output ticks faster than the source).
     ``redacted_share_*`` describe the part of each published picture that is hidden, over
     the whole run, not counting fully redacted (fail-closed) frames; ``frames_mostly_redacted``
-    of those hid more than half of the picture; ``frames_mostly_hidden`` counts the frames
+    of those hid more than half of the picture (``redacted_share``: their histogram, for
+Prometheus); ``frames_mostly_hidden`` counts the frames
     shown (repeats apart) that hid more than half, fully redacted ones included. ``mean_fps``:
     "capture", "engine" and "output" rates from each one's first event to its last (the final
     block shows them: the last seconds' rates fall to zero once a file has been read).
@@ -149,6 +154,9 @@ class Stats:
     frames_mostly_redacted: int = 0
     frames_mostly_hidden: int = 0
     mean_fps: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    redacted_share: HistogramSnapshot = field(
+        default_factory=lambda: HistogramSnapshot(SHARE_BUCKETS, (0,) * len(SHARE_BUCKETS), 0, 0.0)
+    )
 
     @property
     def frames_fully_redacted(self) -> int:
@@ -270,6 +278,7 @@ class Metrics:
         self._latency_histogram = Histogram(LATENCY_BUCKETS_S)
         self._shares = np.zeros(SHARE_BINS + 1, np.int64)  # bin i: share rounded to i %
         self._share_max: float | None = None
+        self._share_histogram = Histogram(SHARE_BUCKETS)
         self._last_t_capture: float | None = None
         self._sinks: dict[str, Counter[str]] = {}
         self._queue_peak = 0
@@ -327,6 +336,7 @@ class Metrics:
                 share = min(max(float(redacted_fraction), 0.0), 1.0)
                 self._shares[round(share * SHARE_BINS)] += 1
                 self._share_max = share if self._share_max is None else max(self._share_max, share)
+                self._share_histogram.observe(share)
                 if share > 0.5:
                     self._counts["mostly_redacted"] += 1
 
@@ -409,6 +419,7 @@ class Metrics:
                 redacted_share_max=self._share_max,
                 frames_mostly_redacted=counts["mostly_redacted"],
                 frames_mostly_hidden=counts["mostly_hidden"],
+                redacted_share=self._share_histogram.snapshot(),
                 mean_fps=MappingProxyType(
                     {
                         name: _mean_rate(count, self._first.get(name), self._last.get(name))

@@ -185,3 +185,26 @@ def test_no_password_in_audit_log_metrics_or_api(start_daemon, tmp_path: Path, c
     assert all("hunter2secret" not in text for text in texts)
     assert "admin:***@127.0.0.1" in running.get("/api/cameras/cam")[1]["source"]
 
+
+def test_metrics_export_the_share_of_each_frame_that_is_redacted(start_daemon) -> None:
+    """Issue 16 item 3 in /metrics: a histogram of the redacted share of each published frame,
+    fully redacted (fail-closed) frames apart. A zone hides a quarter of camera a's picture."""
+    quarter = {"name": "corner", "points": [[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]]}
+    running = start_daemon({"cameras": {"a": camera(zones=[quarter]), "b": camera()}})
+    ratio = "livefilter_redacted_ratio"
+
+    def counted() -> dict | None:
+        samples = scrape(running)
+        return samples if all(value(samples, f"{ratio}_count", camera=c) >= 10 for c in ("a", "b")) else None
+
+    samples = wait_for(counted, timeout=60, what="redacted shares of 10 frames per camera")
+    count = value(samples, f"{ratio}_count", camera="a")
+    assert value(samples, f"{ratio}_bucket", camera="a", le="+Inf") == count
+    assert value(samples, f"{ratio}_bucket", camera="a", le="0.1") == 0  # the zone alone hides 25 %
+    assert value(samples, f"{ratio}_sum", camera="a") >= 0.25 * count
+    assert value(samples, f"{ratio}_bucket", camera="a", le="0.9") == count  # no fully redacted frame in it
+    assert value(samples, f"{ratio}_bucket", camera="b", le="0.9") == value(samples, f"{ratio}_count", camera="b")
+    text = running.get("/metrics")[1]
+    assert f"# TYPE {ratio} histogram" in text
+    bounds = sorted(float(dict(labels)["le"]) for name, labels in samples if name == f"{ratio}_bucket" and dict(labels)["camera"] == "a")
+    assert bounds[0] == 0.0 and bounds[-2] == 1.0  # ratios (0..1), then +Inf
