@@ -13,6 +13,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
+from livefilter.daemon.camera import CameraTotals
+from livefilter.runtime.metrics import Metrics
 from tests.daemon.conftest import DEMO, Running, audit_events
 
 
@@ -187,8 +189,9 @@ def test_no_password_in_audit_log_metrics_or_api(start_daemon, tmp_path: Path, c
 
 
 def test_metrics_export_the_share_of_each_frame_that_is_redacted(start_daemon) -> None:
-    """Issue 16 item 3 in /metrics: a histogram of the redacted share of each published frame,
-    fully redacted (fail-closed) frames apart. A zone hides a quarter of camera a's picture."""
+    """Issue 16 item 3 in /metrics: a histogram of the redacted share of each published frame.
+    A zone hides a quarter of camera a's picture. (How much the engine's masks add depends on
+    the load: ageing masks grow along the motion; fail-closed frames apart: the test below.)"""
     quarter = {"name": "corner", "points": [[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]]}
     running = start_daemon({"cameras": {"a": camera(zones=[quarter]), "b": camera()}})
     ratio = "livefilter_redacted_ratio"
@@ -202,9 +205,26 @@ def test_metrics_export_the_share_of_each_frame_that_is_redacted(start_daemon) -
     assert value(samples, f"{ratio}_bucket", camera="a", le="+Inf") == count
     assert value(samples, f"{ratio}_bucket", camera="a", le="0.1") == 0  # the zone alone hides 25 %
     assert value(samples, f"{ratio}_sum", camera="a") >= 0.25 * count
-    assert value(samples, f"{ratio}_bucket", camera="a", le="0.9") == count  # no fully redacted frame in it
-    assert value(samples, f"{ratio}_bucket", camera="b", le="0.9") == value(samples, f"{ratio}_count", camera="b")
     text = running.get("/metrics")[1]
     assert f"# TYPE {ratio} histogram" in text
     bounds = sorted(float(dict(labels)["le"]) for name, labels in samples if name == f"{ratio}_bucket" and dict(labels)["camera"] == "a")
     assert bounds[0] == 0.0 and bounds[-2] == 1.0  # ratios (0..1), then +Inf
+
+
+def test_the_redacted_ratio_leaves_fully_redacted_frames_out_and_survives_restarts() -> None:
+    """Fail-closed frames are counted by reason (livefilter_fail_closed_frames_total), not as
+    frames 100 % redacted; a camera's restarts add up (Prometheus counters never go back)."""
+    clock = [0.0]
+    first, second = Metrics(clock=lambda: clock[0]), Metrics(clock=lambda: clock[0])
+    for t, reason, share in ((1, "no_masks_yet", 1.0), (2, "", 0.3), (3, "stale_masks", 1.0), (4, "", 0.0)):
+        clock[0] = t
+        first.frame_published(t_capture=t - 0.05, reason=reason, mask_age_s=None, redacted_fraction=share)
+    second.frame_published(t_capture=4.9, reason="", mask_age_s=0.0, redacted_fraction=0.95)
+    totals = CameraTotals().plus(first.snapshot()).plus(second.snapshot())
+
+    share = totals.redacted_share
+    assert share is not None and share.count == 3 and share.sum == pytest.approx(1.25)
+    assert dict(zip(share.bounds, share.counts)) == {
+        0.0: 1, 0.01: 1, 0.05: 1, 0.1: 1, 0.25: 1, 0.5: 2, 0.75: 2, 0.9: 2, 1.0: 3
+    }
+    assert totals.fail_closed == {"no_masks_yet": 1, "stale_masks": 1}
