@@ -608,7 +608,9 @@ def as_dict(tier: str, scenario: str, redactor: str, run: Run) -> dict[str, obje
     r = run.result
     return {
         "tier": tier, "scenario": scenario, "redactor": redactor, "fps": run.fps, "fail_closed": run.fail_closed,
-        "face_frames": r.face_frames, "leak_rate": {str(t): r.leak_rate(t) for t in r.leaks},
+        "face_frames": r.face_frames, "leaks": {str(t): n for t, n in r.leaks.items()},
+        "leak_rate": {str(t): r.leak_rate(t) for t in r.leaks},
+        "over_pixels": r.over_pixels, "nonface_pixels": r.nonface_pixels,
         "longest_run": {str(t): v for t, v in r.longest_run.items()}, "over_redaction": r.over_redaction,
         "heavy_frames": r.heavy_frames, "face_free_frames": r.face_free_frames, "face_free_over": r.face_free_over,
         "frames": r.frames, "fully_redacted": r.fully_redacted, "inexact_pixels": r.inexact,
