@@ -217,9 +217,10 @@ def _check_prompts(config: Config, origin: str) -> None:
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     """``serve``: the headless daemon (see :mod:`livefilter.daemon`)."""
+    from livefilter.cluster import controller_for
     from livefilter.daemon.serve import serve
 
-    return serve(args.config)
+    return serve(args.config, make=controller_for)
 
 
 def _cmd_file_job(args: argparse.Namespace) -> int:

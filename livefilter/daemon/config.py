@@ -40,9 +40,11 @@ from livefilter.render.zones import Zone
 __all__ = [
     "AuditConfig",
     "CameraConfig",
+    "ClusterConfig",
     "DefaultsConfig",
     "HttpConfig",
     "SiteConfig",
+    "WorkersConfig",
     "ZoneConfig",
     "camera_config",
     "is_site",
@@ -176,6 +178,32 @@ class ReloadConfig(StrictModel):
     poll_s: float = Field(default=1.0, gt=0, le=60, description="How often the file is checked.")
 
 
+class WorkersConfig(StrictModel):
+    """The worker actors of a cluster: each holds one engine and runs its cameras' whole pipelines."""
+
+    count: int = Field(default=1, ge=1, le=4096, description="How many workers (e.g. one per GPU).")
+    num_gpus: float = Field(default=0.0, ge=0, le=64, description="GPUs each worker reserves (1: SAM3 on its own GPU).")
+    num_cpus: float = Field(default=1.0, gt=0, le=1024, description="CPUs each worker reserves.")
+    cameras: int = Field(default=4, ge=1, le=1024, description="Most cameras one worker runs (its capacity).")
+
+
+class ClusterConfig(StrictModel):
+    """Spread the cameras over workers on a Ray cluster (``pip install 'livefilter[cluster]'``)."""
+
+    kind: Literal["ray"] = Field(default="ray", description="The only kind: Ray Core actors.")
+    address: str = Field(
+        default="auto", min_length=1,
+        description="auto: the running cluster (ray start, KubeRay); ray://HOST:10001: a remote one; "
+        "local: start one on this machine.",
+    )
+    workers: WorkersConfig = Field(default_factory=WorkersConfig)
+    health_s: float = Field(default=1.0, gt=0, le=60, description="How often each worker is asked for its health.")
+    hang_s: float = Field(
+        default=10.0, gt=0, le=600,
+        description="A worker silent this long is killed and its cameras move (it is presumed hung).",
+    )
+
+
 class SiteConfig(StrictModel):
     """A site: cameras that share one engine."""
 
@@ -186,6 +214,7 @@ class SiteConfig(StrictModel):
     audit: AuditConfig = Field(default_factory=AuditConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     reload: ReloadConfig = Field(default_factory=ReloadConfig)
+    cluster: ClusterConfig | None = Field(default=None, description="null: every camera runs in this process.")
 
     @field_validator("cameras")
     @classmethod
@@ -198,6 +227,18 @@ class SiteConfig(StrictModel):
                     value=name,
                 )
         return cameras
+
+    @model_validator(mode="after")
+    def check_capacity(self) -> SiteConfig:
+        if self.cluster is not None:
+            workers = self.cluster.workers
+            if workers.count * workers.cameras < len(self.cameras):
+                raise Problem(
+                    f"{len(self.cameras)} cameras do not fit on {workers.count} worker(s) of {workers.cameras}; "
+                    "raise cluster.workers.count or cluster.workers.cameras (leave room for a worker's cameras to move)",
+                    at=("cluster", "workers"),
+                )
+        return self
 
     @model_validator(mode="after")
     def check_cameras_resolve(self) -> SiteConfig:

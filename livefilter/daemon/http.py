@@ -33,16 +33,16 @@ import json
 import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 from livefilter.daemon.config import HttpConfig
-from livefilter.daemon.prometheus import render_metrics
 from livefilter.daemon.snapshot import encode_jpeg
-from livefilter.daemon.service import Daemon
 from livefilter.errors import LivefilterError
 from livefilter.lifecycle import Lifecycle
 from livefilter.secrets import redact_text
+from livefilter.types import RedactedFrame
 
 __all__ = ["ControlServer"]
 
@@ -57,10 +57,34 @@ class _Error(Exception):
         self.status = status
 
 
+class CameraView(Protocol):
+    def status(self) -> dict[str, Any]: ...
+
+    def snapshot(self) -> RedactedFrame | None: ...
+
+
+class Controlled(Protocol):
+    """What the endpoints drive: a :class:`~livefilter.daemon.service.Daemon`, or a cluster's controller."""
+
+    def cameras(self) -> list[dict[str, Any]]: ...
+
+    def camera(self, name: str) -> CameraView: ...
+
+    def set_prompts(self, name: str, prompts: Sequence[str | dict[str, Any]]) -> list[str]: ...
+
+    def set_zone(self, name: str, zone: str, enabled: bool) -> dict[str, Any]: ...
+
+    def add_zone(self, name: str, zone: Any) -> dict[str, Any]: ...
+
+    def remove_zone(self, name: str, zone: str) -> dict[str, Any]: ...
+
+    def metrics(self) -> tuple[bytes, str]: ...
+
+
 class ControlServer(Lifecycle):
     """Serves the endpoints above for ``daemon`` on ``config.host:config.port`` (thread ``http``)."""
 
-    def __init__(self, daemon: Daemon, config: HttpConfig) -> None:
+    def __init__(self, daemon: Controlled, config: HttpConfig) -> None:
         self.daemon = daemon
         self.config = config
         self._server: ThreadingHTTPServer | None = None
@@ -107,7 +131,7 @@ class ControlServer(Lifecycle):
             return (200 if ready else 503), {
                 "ready": ready,
                 "cameras": {
-                    c["name"]: {k: c[k] for k in ("state", "ready", "redacting", "fail_closed", "output_fps")}
+                    c["name"]: {k: c[k] for k in ("state", "ready", "redacting", "fail_closed", "output_fps", "worker") if k in c}
                     for c in cameras
                 },
             }
@@ -186,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._authorize()
             body = self._body()
             if method == "GET" and path == "/metrics":
-                payload, content_type = render_metrics(self.control.daemon)
+                payload, content_type = self.control.daemon.metrics()
                 self._send(200, payload, content_type)
                 return
             status, answer = self.control.handle(method, path, body)

@@ -5,18 +5,37 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
+from typing import Protocol
 
-from livefilter.daemon.config import load_site
-from livefilter.daemon.http import ControlServer
+from livefilter.daemon.config import SiteConfig, load_site
+from livefilter.daemon.http import ControlServer, Controlled
 from livefilter.daemon.service import Daemon
 
-__all__ = ["serve"]
+__all__ = ["Served", "serve"]
 
 logger = logging.getLogger(__name__)
 
 
-def serve(path: str, *, stop: threading.Event | None = None) -> int:
+class Served(Controlled, Protocol):
+    """What ``serve`` runs: a :class:`Daemon`, or a cluster's controller (``livefilter.cluster``)."""
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def reload(self, trigger: str = "SIGHUP") -> bool: ...
+
+
+def serve(
+    path: str,
+    *,
+    stop: threading.Event | None = None,
+    make: Callable[[SiteConfig, str], Served] | None = None,
+) -> int:
     """Run the site in ``path``; returns the exit code (128+N after signal N, 0 after ``stop``).
+
+    ``make(site, path)`` builds what runs it (the CLI passes one that honours ``cluster:``).
 
     Raises:
         ConfigError: the file is invalid (nothing was started).
@@ -25,7 +44,7 @@ def serve(path: str, *, stop: threading.Event | None = None) -> int:
     site = load_site(path)
     stop = stop or threading.Event()
     received: list[int] = []
-    daemon = Daemon(site, path=path)
+    daemon: Served = make(site, path) if make is not None else Daemon(site, path=path)
     control = ControlServer(daemon, site.http) if site.http.enabled else None
 
     def on_stop(signum: int, _frame: object) -> None:

@@ -14,15 +14,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from livefilter.config import Config, PromptConfig
+from livefilter.config import Config, EngineConfig, PromptConfig
 from livefilter.daemon.audit import AuditLog
 from livefilter.daemon.camera import CameraRunner
 from livefilter.config.loader import parse_model
 from livefilter.daemon.config import SiteConfig, ZoneConfig, camera_config, load_site
-from livefilter.daemon.engine import SharedEngine, shared_model
+from livefilter.daemon.engine import SharedEngine, SharedModel, shared_model
 from livefilter.engines import resolve_engine_kind
 from livefilter.errors import ConfigError
 from livefilter.pipeline import check_engine_accepts
@@ -31,7 +31,7 @@ from livefilter.render.zones import Zone, ZoneBoard
 from livefilter.secrets import redact_text
 from livefilter.types import Prompt
 
-__all__ = ["Daemon"]
+__all__ = ["Daemon", "parse_prompts"]
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +42,18 @@ class Daemon:
     Args:
         site: the validated site.
         path: the file it came from (for reloads); None when built from a dict.
+        model: builds the shared model (default: from ``site.engine``; tests pass exact doubles).
     """
 
-    def __init__(self, site: SiteConfig, *, path: str | None = None) -> None:
+    def __init__(
+        self, site: SiteConfig, *, path: str | None = None, model: Callable[[], SharedModel] | None = None
+    ) -> None:
         self.path = path
         self._site = site
         self._lock = threading.RLock()  # reloads and API calls change the cameras one at a time
         self.audit = AuditLog(site.audit.path, max_bytes=site.audit.max_bytes, backups=site.audit.backups)
         self.engine = SharedEngine(
-            lambda: shared_model(site.engine), kind="shared", hang_s=HANG_FACTOR * site.engine.timeout_s
+            model or (lambda: shared_model(site.engine)), kind="shared", hang_s=HANG_FACTOR * site.engine.timeout_s
         )
         self._cameras: dict[str, CameraRunner] = {}
         self._file_digest = _digest(path) if path else None
@@ -113,15 +116,8 @@ class Daemon:
 
     def set_prompts(self, name: str, prompts: Sequence[str | dict[str, Any]]) -> list[str]:
         """Change camera ``name``'s prompts (validated like the config's); returns them."""
-        try:
-            parsed = [PromptConfig.model_validate(p) for p in prompts]
-        except ValueError as exc:
-            raise ConfigError(f"prompts: {exc}") from None
-        if not parsed:
-            raise ConfigError("prompts: expected at least one prompt (with none, nothing would be hidden)")
         runner = self.camera(name)
-        engine = self.site.engine
-        check_engine_accepts(engine, [Prompt(p.text, p.threshold) for p in parsed], resolve_engine_kind(engine))
+        parsed = parse_prompts(self.site.engine, prompts)
         runner.set_prompts(parsed)
         texts = [p.text for p in parsed]
         self.audit.event("prompts_changed", camera=name, prompts=texts)
@@ -160,6 +156,12 @@ class Daemon:
         self.audit.event("zone_removed", camera=name, zone=removed.name)
         return _zone_state(removed)
 
+    def metrics(self) -> tuple[bytes, str]:
+        """The /metrics body (Prometheus text) and its content type."""
+        from livefilter.daemon.prometheus import render_metrics  # it imports this module
+
+        return render_metrics(self)
+
     # -- reload -----------------------------------------------------------------------------------
 
     def file_changed(self) -> bool:
@@ -181,8 +183,15 @@ class Daemon:
             return False
         with self._lock:
             self._file_digest = digest
+        self.apply(new, trigger)
+        return True
+
+    def apply(self, new: SiteConfig, trigger: str) -> None:
+        """Run ``new`` from now on: start added cameras, stop removed ones, change the rest in place
+        or restart them (what :meth:`reload` does with a valid file; a cluster worker gets its cameras so)."""
+        with self._lock:
             old = self._site
-            fixed = [key for key in ("engine", "http", "audit") if getattr(old, key) != getattr(new, key)]
+            fixed = [key for key in ("engine", "http", "audit", "cluster") if getattr(old, key) != getattr(new, key)]
             if fixed:
                 logger.warning("reload: %s changed; that takes effect at the next restart of the service", ", ".join(fixed))
                 new = new.model_copy(update={key: getattr(old, key) for key in fixed})
@@ -217,7 +226,6 @@ class Daemon:
             "reload", ok=True, trigger=trigger, added=added, changed=changed, restarted=restarted,
             removed=removed, unchanged=unchanged, not_applied=fixed,
         )
-        return True
 
     def _watch_file(self) -> None:
         """The ``reload:watch`` thread: reload when the file's content changes (``reload.watch``)."""
@@ -240,6 +248,22 @@ class Daemon:
 
 def _zone_state(zone: Zone) -> dict[str, Any]:
     return {"name": zone.name, "mode": zone.mode, "enabled": zone.enabled}
+
+
+def parse_prompts(engine: EngineConfig, prompts: Sequence[str | dict[str, Any]]) -> list[PromptConfig]:
+    """The API's ``prompts`` validated like the config's, and answerable by ``engine``.
+
+    Raises:
+        ConfigError: what is wrong with which prompt.
+    """
+    try:
+        parsed = [PromptConfig.model_validate(p) for p in prompts]
+    except ValueError as exc:
+        raise ConfigError(f"prompts: {exc}") from None
+    if not parsed:
+        raise ConfigError("prompts: expected at least one prompt (with none, nothing would be hidden)")
+    check_engine_accepts(engine, [Prompt(p.text, p.threshold) for p in parsed], resolve_engine_kind(engine))
+    return parsed
 
 
 def _without_prompts(site: SiteConfig, name: str) -> Config:

@@ -1,0 +1,477 @@
+"""The cluster's controller: places cameras on worker actors, watches them, moves a lost worker's cameras.
+
+:class:`ClusterDaemon` is what ``livefilter serve`` runs for a site with ``cluster:``. It has the
+daemon's control surface (the HTTP API, /readyz and /metrics drive it the same way) but runs no
+camera itself: each :class:`~livefilter.cluster.worker.CameraWorker` actor holds one engine and
+runs the whole pipelines of its cameras. The controller
+
+- places cameras with :func:`~livefilter.cluster.placement.assign` (stable, balanced, within
+  ``cluster.workers.cameras`` per worker) and sends each worker its part of the site;
+- asks every worker for its health each ``cluster.health_s``; a worker that died (its actor is
+  gone) or stays silent ``cluster.hang_s`` (it is killed first, so its outputs stop) is lost: its
+  cameras are placed on the others, where their pipelines start fully redacted until their
+  masks exist (the pipeline's own promise), publishing under the same sink paths; a replacement
+  worker is started in its slot and takes cameras that fitted nowhere, and new ones;
+- forwards the API's prompts and zone switches to the camera's worker and keeps them, so a
+  moved camera keeps them too; applies reloads of the file by placing the new site.
+
+Ray is imported only here, when a cluster is started (``pip install 'livefilter[cluster]'``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from livefilter.cluster.metrics import merge_metrics
+from livefilter.cluster.placement import assign
+from livefilter.cluster.worker import CameraWorker
+from livefilter.config import PromptConfig
+from livefilter.daemon.audit import AuditLog
+from livefilter.daemon.engine import SharedModel
+from livefilter.config.loader import parse_model
+from livefilter.daemon.config import (
+    AuditConfig, CameraConfig, ClusterConfig, HttpConfig, ReloadConfig, SiteConfig, ZoneConfig, load_site,
+)
+from livefilter.daemon.service import _digest, parse_prompts
+from livefilter.errors import ConfigError, LivefilterError
+from livefilter.secrets import redact_text, redact_url
+from livefilter.types import RedactedFrame
+
+__all__ = ["ClusterDaemon"]
+
+logger = logging.getLogger(__name__)
+
+START_S = 600.0
+"""Longest a worker may take to load its engine (SAM3 weights from a cold disk)."""
+
+CALL_S = 60.0
+"""Longest a command to a worker may take (stopping a camera waits for its encoder)."""
+
+
+def _ray() -> Any:
+    try:
+        import ray
+    except ImportError:
+        raise LivefilterError(
+            "cluster: kind ray needs Ray; install it with pip install 'livefilter[cluster]' "
+            "(or remove cluster: to run every camera in this process)"
+        ) from None
+    return ray
+
+
+@dataclass
+class _Worker:
+    name: str
+    actor: Any
+    pid: int = 0
+    pending: Any = None  # the health check in flight
+    sent: float = 0.0
+    site: SiteConfig | None = None  # what it was last told to run
+
+
+class _CameraView:
+    def __init__(self, cluster: ClusterDaemon, name: str) -> None:
+        self._cluster, self.name = cluster, name
+
+    def status(self) -> dict[str, Any]:
+        return next(c for c in self._cluster.cameras() if c["name"] == self.name)
+
+    def snapshot(self) -> RedactedFrame | None:
+        return self._cluster.call(self.name, "snapshot", self.name)
+
+
+class ClusterDaemon:
+    """Runs a site with ``cluster:`` on Ray worker actors until :meth:`stop`."""
+
+    def __init__(
+        self, site: SiteConfig, *, path: str | None = None, model: Callable[[], SharedModel] | None = None
+    ) -> None:
+        if site.cluster is None:
+            raise ValueError("ClusterDaemon needs a site with cluster:")
+        self.path = path
+        self._site = site
+        self._model = model  # None: each worker builds site.engine; tests pass exact doubles (picklable)
+        self._cluster: ClusterConfig = site.cluster
+        self._lock = threading.RLock()
+        self.audit = AuditLog(site.audit.path, max_bytes=site.audit.max_bytes, backups=site.audit.backups)
+        self._workers: dict[str, _Worker] = {}
+        self._placement: dict[str, str] = {}
+        self._prompts: dict[str, list[PromptConfig]] = {}  # set through the API; outlive moves
+        self._zones: dict[str, dict[str, ZoneConfig | None]] = {}  # added (or switched) / removed (None)
+        self._statuses: dict[str, list[dict[str, Any]]] = {}
+        self.moves = 0
+        self._file_digest = _digest(path) if path else None
+        self._stopping = threading.Event()
+        self.stopped = threading.Event()
+
+    @property
+    def site(self) -> SiteConfig:
+        with self._lock:
+            return self._site
+
+    # -- lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Join (or start) the Ray cluster, start the workers, place the cameras, watch."""
+        ray = _ray()
+        address = self._cluster.address
+        if not ray.is_initialized():
+            shown = redact_url(address) if "://" in address else address
+            try:
+                ray.init(address=None if address == "local" else address, include_dashboard=False)
+            except (ConnectionError, RuntimeError) as exc:
+                raise LivefilterError(
+                    f"cluster.address {shown}: cannot join the Ray cluster ({exc}); start one (ray start --head), "
+                    "give its ray://HOST:10001 address, or use address: local"
+                ) from None
+        self.audit.open()
+        self.audit.event("daemon_start", cameras=sorted(self._site.cameras), config=self.path, workers=self._cluster.workers.count)
+        workers = [self._spawn(f"worker-{i}") for i in range(self._cluster.workers.count)]
+        for worker in workers:
+            self._started(worker, ray.get(worker.pending, timeout=START_S))
+        self._place("start")
+        threading.Thread(target=self._watch_workers, name="cluster:watch", daemon=True).start()
+        if self.path is not None:
+            threading.Thread(target=self._watch_file, name="reload:watch", daemon=True).start()
+
+    def stop(self) -> None:
+        """Stop every worker's cameras (sinks finalise their files), then the workers. Idempotent."""
+        self._stopping.set()
+        with self._lock:
+            if self.stopped.is_set():
+                return
+            workers = list(self._workers.values())
+            self._workers.clear()
+        ray = _ray()
+        refs = [worker.actor.stop.remote() for worker in workers]
+        try:
+            ray.get(refs, timeout=CALL_S)
+        except Exception as exc:  # a dead worker has nothing left to stop
+            logger.warning("cluster: stopping the workers: %s", redact_text(str(exc)))
+        for worker in workers:
+            ray.kill(worker.actor, no_restart=True)
+        self.audit.event("daemon_stop")
+        self.audit.close()
+        self.stopped.set()
+
+    # -- the API's verbs ------------------------------------------------------------------------
+
+    def cameras(self) -> list[dict[str, Any]]:
+        """Every camera's state as its worker last reported it, with ``worker``; unplaced ones not ready."""
+        with self._lock:
+            placement = dict(self._placement)
+            reported = {c["name"]: {**c, "worker": w} for w, cameras in self._statuses.items() for c in cameras}
+            names = list(self._site.cameras)
+        return [
+            reported.get(name) or {
+                "name": name, "state": "moving" if name in placement else "unplaced", "worker": placement.get(name, ""),
+                "ready": False, "redacting": False, "fail_closed": "no worker", "output_fps": 0.0,
+            }
+            for name in names
+        ]
+
+    def camera(self, name: str) -> _CameraView:
+        with self._lock:
+            if name not in self._site.cameras:
+                raise KeyError(f"no camera named {name!r}; cameras: {', '.join(self._site.cameras)}")
+        return _CameraView(self, name)
+
+    def placement(self) -> dict[str, str]:
+        """Camera → worker now."""
+        with self._lock:
+            return dict(self._placement)
+
+    def workers(self) -> dict[str, tuple[Any, int]]:
+        """Live worker → (its Ray actor handle, its process id)."""
+        with self._lock:
+            return {name: (worker.actor, worker.pid) for name, worker in self._workers.items()}
+
+    def set_prompts(self, name: str, prompts: Sequence[str | dict[str, Any]]) -> list[str]:
+        """Change camera ``name``'s prompts on its worker (kept if it moves); returns them."""
+        self.camera(name)
+        parsed = parse_prompts(self.site.engine, prompts)
+        with self._lock:
+            self._prompts[name] = parsed
+        self.call(name, "set_prompts", name, [p.model_dump() for p in parsed])
+        texts = [p.text for p in parsed]
+        self.audit.event("prompts_changed", camera=name, prompts=texts)
+        return texts
+
+    def call(self, camera: str, method: str, *args: Any) -> Any:
+        """``method(*args)`` on ``camera``'s worker (None while it has none)."""
+        with self._lock:
+            worker = self._workers.get(self._placement.get(camera, ""))
+        if worker is None:
+            return None
+        return _ray().get(getattr(worker.actor, method).remote(*args), timeout=CALL_S)
+
+    def _zone_edit(self, name: str, zone: str, config: ZoneConfig | None) -> None:
+        with self._lock:
+            self._zones.setdefault(name, {})[zone] = config
+
+    def _zone_configs(self, name: str) -> dict[str, ZoneConfig]:
+        with self._lock:
+            return {z.name: z for z in self._camera(name).zones}
+
+    def set_zone(self, name: str, zone: str, enabled: bool) -> dict[str, Any]:
+        """Switch zone ``zone`` of camera ``name`` on or off on its worker (kept if it moves)."""
+        self.camera(name)
+        zones = self._zone_configs(name)
+        if zone not in zones:
+            raise KeyError(f"no zone named {zone!r}; zones: {', '.join(zones) or 'none'}")
+        self._zone_edit(name, zone, zones[zone].model_copy(update={"enabled": enabled}))
+        self.call(name, "set_zone", name, zone, enabled)
+        self.audit.event("zone_changed", camera=name, zone=zone, enabled=enabled)
+        return {"name": zone, "mode": zones[zone].mode, "enabled": enabled}
+
+    def add_zone(self, name: str, zone: Any) -> dict[str, Any]:
+        """Add a zone (a ``zones:`` entry) to camera ``name`` on its worker (kept if it moves)."""
+        self.camera(name)
+        if not isinstance(zone, dict):
+            raise ConfigError("request body: expected a JSON object like a zones: entry of the site file")
+        config = parse_model(zone, ZoneConfig, origin="request body")
+        if config.name in self._zone_configs(name):
+            raise ConfigError(f"request body name: camera {name!r} already has a zone {config.name!r}")
+        self._zone_edit(name, config.name, config)
+        self.call(name, "add_zone", name, zone)
+        self.audit.event("zone_added", camera=name, zone=config.name, mode=config.mode, enabled=config.enabled)
+        return {"name": config.name, "mode": config.mode, "enabled": config.enabled}
+
+    def remove_zone(self, name: str, zone: str) -> dict[str, Any]:
+        """Delete zone ``zone`` of camera ``name`` on its worker (kept if it moves)."""
+        self.camera(name)
+        zones = self._zone_configs(name)
+        if zone not in zones:
+            raise KeyError(f"no zone named {zone!r}; zones: {', '.join(zones) or 'none'}")
+        self._zone_edit(name, zone, None)
+        self.call(name, "remove_zone", name, zone)
+        self.audit.event("zone_removed", camera=name, zone=zone)
+        return {"name": zone, "mode": zones[zone].mode, "enabled": zones[zone].enabled}
+
+    def metrics(self) -> tuple[bytes, str]:
+        """Every worker's metrics with a ``worker`` label, and the cluster's own."""
+        from prometheus_client import CONTENT_TYPE_LATEST
+
+        ray = _ray()
+        with self._lock:
+            workers = list(self._workers.values())
+            placement = dict(self._placement)
+            cameras = list(self._site.cameras)
+        refs = {worker.name: worker.actor.metrics.remote() for worker in workers}
+        texts: dict[str, str] = {}
+        for name, ref in refs.items():
+            try:
+                texts[name] = ray.get(ref, timeout=5.0).decode()
+            except Exception as exc:  # a worker being lost: its cameras show as not placed
+                logger.warning("cluster: no metrics from %s: %s", name, type(exc).__name__)
+        extra = [
+            "# HELP livefilter_worker_up 1 while the worker answers (its cameras' metrics carry its name).",
+            "# TYPE livefilter_worker_up gauge",
+            *(f'livefilter_worker_up{{worker="{w.name}"}} {1.0 if w.name in texts else 0.0}' for w in workers),
+            "# HELP livefilter_camera_placed 1 while the camera has a worker.",
+            "# TYPE livefilter_camera_placed gauge",
+            *(f'livefilter_camera_placed{{camera="{c}",worker="{placement.get(c, "")}"}} '
+              f"{1.0 if c in placement else 0.0}" for c in cameras),
+            "# HELP livefilter_camera_moves Cameras moved off a lost worker.",
+            "# TYPE livefilter_camera_moves counter",
+            f"livefilter_camera_moves_total {float(self.moves)}",
+        ]
+        return merge_metrics(texts, "\n".join(extra) + "\n"), CONTENT_TYPE_LATEST
+
+    # -- reload -----------------------------------------------------------------------------------
+
+    def file_changed(self) -> bool:
+        return self.path is not None and _digest(self.path) != self._file_digest
+
+    def reload(self, trigger: str = "SIGHUP") -> bool:
+        """Re-read the file and place the new site; False (old config kept) when it is invalid."""
+        if self.path is None:
+            return False
+        digest = _digest(self.path)
+        try:
+            new = load_site(self.path)
+        except ConfigError as exc:
+            self._file_digest = digest
+            message = redact_text(str(exc))
+            logger.error("reload (%s) rejected, the running configuration stays:\n%s", trigger, message)
+            self.audit.event("reload", ok=False, trigger=trigger, errors=message.splitlines())
+            return False
+        with self._lock:
+            self._file_digest = digest
+            old = self._site
+            fixed = [key for key in ("engine", "http", "audit", "cluster") if getattr(old, key) != getattr(new, key)]
+            if fixed:
+                logger.warning("reload: %s changed; that takes effect at the next restart of the service", ", ".join(fixed))
+                new = new.model_copy(update={key: getattr(old, key) for key in fixed})
+            for name in list(self._prompts) + list(self._zones):  # the file wins for cameras it changed
+                if old.cameras.get(name) != new.cameras.get(name):
+                    self._prompts.pop(name, None)
+                    self._zones.pop(name, None)
+            self._site = new
+        self._place(trigger)
+        self.audit.event("reload", ok=True, trigger=trigger, cameras=sorted(new.cameras), not_applied=fixed)
+        return True
+
+    def _watch_file(self) -> None:
+        while not self._stopping.wait(self.site.reload.poll_s):
+            if self.site.reload.watch and self.file_changed():
+                self.reload("file changed")
+
+    # -- workers ------------------------------------------------------------------------------------
+
+    def _spawn(self, name: str) -> _Worker:
+        """Create worker ``name`` with no cameras; its ``start`` (engine load) is in flight in ``pending``."""
+        ray = _ray()
+        workers = self._cluster.workers
+        actor = ray.remote(CameraWorker).options(
+            name=None, num_cpus=workers.num_cpus, num_gpus=workers.num_gpus, max_concurrency=8, max_restarts=0
+        ).remote(name, self._worker_site({}), self._model)
+        worker = _Worker(name, actor)
+        worker.pending = actor.start.remote()
+        return worker
+
+    def _started(self, worker: _Worker, pid: int) -> None:
+        worker.pid, worker.pending = pid, None
+        with self._lock:
+            self._workers[worker.name] = worker
+        logger.info("cluster: %s up (pid %d)", worker.name, pid)
+        self.audit.event("worker_up", worker=worker.name, pid=pid)
+
+    def _worker_site(self, cameras: dict[str, Any]) -> SiteConfig:
+        """The site one worker runs: its cameras with the API's changes; no HTTP, file or cluster of its own."""
+        return self._site.model_copy(update={
+            "cameras": cameras, "http": HttpConfig(enabled=False), "audit": AuditConfig(),
+            "reload": ReloadConfig(watch=False), "cluster": None,
+        })
+
+    def _camera(self, name: str) -> CameraConfig:
+        camera = self._site.cameras[name]
+        update: dict[str, Any] = {}
+        if name in self._prompts:
+            update["prompts"] = self._prompts[name]
+        if name in self._zones:
+            edits = self._zones[name]
+            kept = [edits.get(zone.name, zone) for zone in camera.zones]
+            added = [zone for zone_name, zone in edits.items() if zone_name not in {z.name for z in camera.zones}]
+            update["zones"] = [zone for zone in kept + added if zone is not None]
+        return camera.model_copy(update=update) if update else camera
+
+    def _place(self, trigger: str) -> None:
+        """Place every camera on the live workers and tell each worker what changed for it."""
+        ray = _ray()
+        with self._lock:
+            capacity = {name: self._cluster.workers.cameras for name in self._workers}
+            before = dict(self._placement)
+            self._placement = assign(self._site.cameras, capacity, before)
+            sends = []
+            for worker in self._workers.values():
+                mine = {c: self._camera(c) for c, w in sorted(self._placement.items()) if w == worker.name}
+                site = self._worker_site(mine)
+                if site != worker.site:
+                    worker.site = site
+                    sends.append((worker, worker.actor.apply.remote(site)))
+            placement = dict(self._placement)
+            unplaced = sorted(set(self._site.cameras) - set(placement))
+        moved = {c: w for c, w in placement.items() if c in before and before[c] != w}
+        for worker, ref in sends:
+            try:
+                ray.get(ref, timeout=CALL_S)
+            except Exception as exc:  # the watch finds a dead worker and places its cameras again
+                logger.error("cluster: %s did not take its cameras: %s", worker.name, redact_text(str(exc)))
+        logger.info("cluster: placement (%s): %s; unplaced %s", trigger, placement, unplaced)
+        self.audit.event("placement", trigger=trigger, placement=placement, moved=moved, unplaced=unplaced)
+        if unplaced:
+            logger.error(
+                "cluster: cameras %s have no worker with a free place; they are not published until one comes back "
+                "(raise cluster.workers.count or cluster.workers.cameras)", unplaced,
+            )
+
+    def _watch_workers(self) -> None:
+        """The ``cluster:watch`` thread: health checks; a dead or silent worker's cameras move."""
+        ray = _ray()
+        config = self._cluster
+        while not self._stopping.wait(config.health_s):
+            with self._lock:
+                workers = list(self._workers.values())
+            now = time.monotonic()
+            for worker in workers:
+                if worker.pending is None:
+                    worker.pending, worker.sent = worker.actor.status.remote(), now
+            if not workers:
+                continue
+            ready, _ = ray.wait([w.pending for w in workers], num_returns=len(workers), timeout=config.health_s)
+            for worker in workers:
+                if worker.pending in ready:
+                    ref, worker.pending = worker.pending, None
+                    try:
+                        status = ray.get(ref)
+                    except ray.exceptions.RayActorError as exc:
+                        self._lost(worker, f"died ({type(exc).__name__})")
+                        continue
+                    except Exception as exc:
+                        logger.error("cluster: %s health check failed: %s", worker.name, redact_text(str(exc)))
+                        continue
+                    with self._lock:
+                        if worker.name in self._workers:
+                            self._statuses[worker.name] = status
+                elif time.monotonic() - worker.sent > config.hang_s:
+                    self._lost(worker, f"silent for {config.hang_s:g} s (hung)")
+
+    def _lost(self, worker: _Worker, reason: str) -> None:
+        """Kill ``worker`` (so a hung one's outputs stop), move its cameras, start a replacement."""
+        ray = _ray()
+        if self._stopping.is_set():
+            return
+        with self._lock:
+            if self._workers.get(worker.name) is not worker:
+                return
+            del self._workers[worker.name]
+            self._statuses.pop(worker.name, None)
+            cameras = sorted(c for c, w in self._placement.items() if w == worker.name)
+        ray.kill(worker.actor, no_restart=True)
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:  # ray.kill is asynchronous: two publishers must never overlap
+            try:
+                ray.get(worker.actor.status.remote(), timeout=1.0)
+            except ray.exceptions.RayActorError:
+                break
+            except ray.exceptions.GetTimeoutError:
+                continue
+        logger.error("cluster: %s lost (%s); moving its cameras %s", worker.name, reason, cameras)
+        self.audit.event("worker_lost", worker=worker.name, reason=reason, cameras=cameras)
+        with self._lock:
+            self.moves += len(cameras)
+        self._place(f"{worker.name} lost")
+        threading.Thread(target=self._replace, args=(worker.name,), name=f"cluster:replace:{worker.name}", daemon=True).start()
+
+    def _replace(self, name: str) -> None:
+        """Start a new worker in a lost one's slot; it takes the cameras that fitted nowhere, and new ones."""
+        ray = _ray()
+        while not self._stopping.is_set():
+            worker = self._spawn(name)
+            deadline = time.monotonic() + START_S
+            while not self._stopping.is_set() and time.monotonic() < deadline:
+                ready, _ = ray.wait([worker.pending], timeout=0.5)
+                if ready:
+                    break
+            if self._stopping.is_set():
+                ray.kill(worker.actor, no_restart=True)
+                return
+            try:
+                pid = ray.get(worker.pending, timeout=0.1)
+            except Exception as exc:
+                ray.kill(worker.actor, no_restart=True)
+                logger.error("cluster: replacement %s did not start: %s; retrying", name, redact_text(str(exc)))
+                self._stopping.wait(self._site.retry.max_s)
+                continue
+            self._started(worker, pid)
+            if self._stopping.is_set():  # stop() did not see it: it stops here
+                ray.kill(worker.actor, no_restart=True)
+                return
+            self._place(f"{name} back")
+            return

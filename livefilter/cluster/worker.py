@@ -1,0 +1,63 @@
+"""A worker: one engine and the whole pipelines of the cameras placed on it, in one process.
+
+:class:`CameraWorker` is a local :class:`~livefilter.daemon.service.Daemon` behind a few
+methods the controller calls (Ray makes it an actor: ``ray.remote(CameraWorker)``). Frames
+stay in this process: capture → engine → render → sinks; only commands, health and
+metrics cross the network.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from livefilter.daemon.config import SiteConfig
+from livefilter.daemon.engine import SharedModel
+from livefilter.daemon.service import Daemon
+from livefilter.types import RedactedFrame
+
+__all__ = ["CameraWorker"]
+
+
+class CameraWorker:
+    """Runs ``site`` (only this worker's cameras; no HTTP, no file) until :meth:`stop`."""
+
+    def __init__(self, name: str, site: SiteConfig, model: Callable[[], SharedModel] | None = None) -> None:
+        self.name = name
+        self.daemon = Daemon(site, model=model)
+
+    def start(self) -> int:
+        """Load the engine and start the cameras; returns the process id."""
+        self.daemon.start()
+        return os.getpid()
+
+    def apply(self, site: SiteConfig) -> None:
+        """Run these cameras from now on (added start, removed stop, changed change in place)."""
+        self.daemon.apply(site, f"placement on {self.name}")
+
+    def status(self) -> list[dict[str, Any]]:
+        """Every camera's state (the controller's health check: an answer means alive)."""
+        return self.daemon.cameras()
+
+    def metrics(self) -> bytes:
+        return self.daemon.metrics()[0]
+
+    def set_prompts(self, camera: str, prompts: Sequence[str | dict[str, Any]]) -> list[str]:
+        return self.daemon.set_prompts(camera, prompts)
+
+    def set_zone(self, camera: str, zone: str, enabled: bool) -> dict[str, Any]:
+        return self.daemon.set_zone(camera, zone, enabled)
+
+    def add_zone(self, camera: str, zone: dict[str, Any]) -> dict[str, Any]:
+        return self.daemon.add_zone(camera, zone)
+
+    def remove_zone(self, camera: str, zone: str) -> dict[str, Any]:
+        return self.daemon.remove_zone(camera, zone)
+
+    def snapshot(self, camera: str) -> RedactedFrame | None:
+        """The camera's newest published (redacted) frame: the one picture that crosses the network, on request."""
+        return self.daemon.camera(camera).snapshot()
+
+    def stop(self) -> None:
+        self.daemon.stop()

@@ -1,0 +1,167 @@
+"""Four demo cameras on two worker actors of a real local Ray cluster; a worker dies or hangs mid-stream.
+
+Every camera records its redacted output (an image sink, one PNG per frame) and every version of
+every file is judged against the demo scene's true face pixels: nothing may show a face as the
+camera saw it. The lost worker's cameras must move to the other one, publish fully redacted
+while their new sessions have no masks, then redacted normally; the others must not notice.
+The engine is an exact test double (:mod:`tests.cluster.truth`): these tests are about the
+cluster, not the detector.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from livefilter.cluster import ClusterDaemon
+from livefilter.daemon.config import load_site, parse_site
+from livefilter.daemon.http import ControlServer
+from livefilter.sources.scene import SceneSpec
+from tests.cluster.frames import DEMO, FrameWatcher, Judge
+from tests.cluster.truth import DemoTruthModel
+from tests.daemon.conftest import Running
+from tests.daemon.test_service import wait_for
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+CAMERAS = ("a", "b", "c", "d")
+MODEL = DemoTruthModel(SceneSpec(width=DEMO["width"], height=DEMO["height"], fps=DEMO["fps"]))
+
+
+def site_dict(tmp_path: Path, cameras: tuple[str, ...] = CAMERAS, **cluster: Any) -> dict[str, Any]:
+    return {
+        "engine": {"kind": "cpu-face"},
+        "defaults": {"render": {"fps": DEMO["fps"], "style": "solid", "fail_closed_style": "solid"}},
+        "retry": {"min_s": 0.2, "max_s": 1.0},
+        "http": {"port": 0},
+        "audit": {"path": str(tmp_path / "audit.jsonl")},
+        "cluster": {"address": "auto", "workers": {"count": 2, "num_cpus": 1, "cameras": 4}, "health_s": 0.5,
+                    "hang_s": 3.0, **cluster},
+        "cameras": {
+            name: {"source": DEMO, "sinks": [{"kind": "image", "path": str(tmp_path / name / "{index:06d}.png")}]}
+            for name in cameras
+        },
+    }
+
+
+@pytest.fixture
+def cluster(ray_cluster: Any, tmp_path: Path) -> Iterator[Callable[..., tuple[Running, dict[str, FrameWatcher]]]]:
+    started: list[tuple[Running, list[FrameWatcher]]] = []
+
+    def start(site: dict[str, Any], path: Path | None = None) -> tuple[Running, dict[str, FrameWatcher]]:
+        if path is not None:
+            path.write_text(yaml.safe_dump(site))
+            daemon = ClusterDaemon(load_site(path), path=str(path), model=MODEL)
+        else:
+            daemon = ClusterDaemon(parse_site(site), model=MODEL)
+        daemon.start()
+        server = ControlServer(daemon, daemon.site.http)
+        server.open()
+        judge = Judge()
+        watchers = {name: FrameWatcher(tmp_path / name, judge).start() for name in site["cameras"]}
+        running = Running(daemon, server)  # type: ignore[arg-type]
+        started.append((running, list(watchers.values())))
+        return running, watchers
+
+    yield start
+    for running, watchers in started:
+        running.server.close()
+        running.daemon.stop()
+        for watcher in watchers:
+            watcher.stop()
+
+
+def all_ready(running: Running) -> bool:
+    status, body = running.get("/readyz")
+    return status == 200
+
+
+def assert_never_leaked(watchers: dict[str, FrameWatcher]) -> None:
+    for name, watcher in watchers.items():
+        leaks = [(s.index, s.leaked) for s in watcher.seen if s.kind == "leak"]
+        assert not leaks, f"camera {name} published its face unredacted on frames {leaks[:10]}"
+
+
+def moved_back_to_masked(watcher: FrameWatcher, since: float) -> float | None:
+    """Seconds from ``since`` to the new session's first masked frame; the new session (its frame
+    indices start again at 0) must open fully redacted: it has no masks yet."""
+    after = watcher.since(since)
+    restart = next((i for i in range(1, len(after)) if after[i].index < after[i - 1].index), None)
+    if restart is None:
+        return None
+    assert after[restart].kind == "full", f"a moved camera's first frame was {after[restart]}"
+    masked = next((s for s in after[restart:] if s.kind == "masked"), None)
+    return None if masked is None else masked.t - since
+
+
+def lose_worker(running: Running, watchers: dict[str, FrameWatcher], lose: Callable[[Any, int], None]) -> dict[str, float]:
+    """Lose worker-1 by ``lose(actor, pid)``; check the move; returns each moved camera's time to masked frames."""
+    daemon: ClusterDaemon = running.daemon  # type: ignore[assignment]
+    wait_for(lambda: all_ready(running), 60, "every camera publishing redacted frames")
+    before = daemon.placement()
+    assert sorted(set(before.values())) == ["worker-0", "worker-1"]
+    assert sorted(before) == list(CAMERAS) and list(before.values()).count("worker-0") == 2  # balanced
+    moving = sorted(c for c, w in before.items() if w == "worker-1")
+    staying = sorted(set(CAMERAS) - set(moving))
+    actor, pid = daemon.workers()["worker-1"]
+    t_lost = time.monotonic()
+    lose(actor, pid)
+
+    wait_for(lambda: all(daemon.placement().get(c) == "worker-0" for c in moving), 30, "the lost worker's cameras moved")
+    times = wait_for(
+        lambda: (lambda t: t if None not in t.values() else None)({c: moved_back_to_masked(watchers[c], t_lost) for c in moving}),
+        60, "every moved camera publishing masked frames again",
+    )
+    assert daemon.placement() | {c: "worker-0" for c in staying} == daemon.placement()  # sticky: staying ones did not move
+    for name in staying:  # the others never stopped
+        frames = watchers[name].since(t_lost)
+        assert sum(s.kind == "masked" for s in frames) >= 5  # (fully redacted ones too when masks run late)
+    wait_for(lambda: all_ready(running), 30, "/readyz ready again")
+    assert_never_leaked(watchers)
+    return times
+
+
+def test_a_killed_workers_cameras_move_fully_redacted_and_nothing_leaks(cluster, tmp_path: Path) -> None:
+    running, watchers = cluster(site_dict(tmp_path))
+
+    status, body = running.get("/readyz")
+    times = lose_worker(running, watchers, lambda actor, pid: __import__("ray").kill(actor, no_restart=True))
+    print(f"worker killed: moved cameras masked again after {times}")
+
+    daemon: ClusterDaemon = running.daemon  # type: ignore[assignment]
+    wait_for(lambda: "worker-1" in daemon.workers(), 60, "a replacement worker-1")
+    assert set(daemon.placement().values()) == {"worker-0"}  # moved cameras stay where their masks are
+    status, body = running.get("/readyz")
+    assert status == 200 and {c["worker"] for c in body["cameras"].values()} == {"worker-0"}
+    status, metrics = running.get("/metrics")
+    assert 'livefilter_frames_out_total{worker="worker-0",camera="a"}' in metrics
+    assert "livefilter_camera_moves_total 2.0" in metrics
+    events = [line for line in (tmp_path / "audit.jsonl").read_text().splitlines() if "worker_lost" in line]
+    assert len(events) == 1 and "worker-1" in events[0]
+
+
+def test_a_hung_worker_is_killed_and_its_cameras_move(cluster, tmp_path: Path) -> None:
+    running, watchers = cluster(site_dict(tmp_path))
+    stopped: list[int] = []
+
+    def hang(_actor: Any, pid: int) -> None:
+        os.kill(pid, signal.SIGSTOP)  # alive but silent: only the health check's deadline finds it
+        stopped.append(pid)
+
+    try:
+        times = lose_worker(running, watchers, hang)
+    finally:
+        for pid in stopped:  # killed by the controller already; never leave a stopped process behind
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+    print(f"worker hung: moved cameras masked again after {times}")
+    assert "hung" in (tmp_path / "audit.jsonl").read_text()

@@ -1,0 +1,66 @@
+"""TEST DOUBLE, not a detector: a shared model whose sessions answer with the *true* face pixels of the
+demo scene (known from the frame index), so the cluster tests check placement and fail-closed moves
+alone, not the CPU detector's misses. Picklable: Ray sends it to each worker process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from livefilter.sources.scene import Scene, SceneSpec
+from livefilter.types import Frame, MaskSet, Prompt
+
+
+class DemoTruthEngine:
+    name = "demo-truth"
+
+    def __init__(self, spec: SceneSpec, prompts: Sequence[Prompt], delay_s: float) -> None:
+        self.scene = Scene(spec)
+        self.labels = [p.text for p in prompts]
+        self.delay_s = delay_s
+
+    def open(self) -> None:
+        pass
+
+    def infer(self, frame: Frame) -> MaskSet:
+        time.sleep(self.delay_s)
+        truth = self.scene.render(frame.index)
+        masks = truth.face_masks if "face" in self.labels else np.zeros((0, *frame.image.shape[:2]), np.bool_)
+        count = len(masks)
+        return MaskSet(
+            masks=masks, scores=np.ones(count, np.float32), labels=("face",) * count,
+            object_ids=np.arange(1, count + 1), frame_index=frame.index, t_capture=frame.t_capture,
+            velocities=truth.velocities[:count].astype(np.float32) if count else None,
+        )
+
+    def set_prompts(self, prompts: Sequence[Prompt]) -> None:
+        self.labels = [p.text for p in prompts]
+
+    def reset(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class DemoTruthModel:
+    """``model=`` for the daemon and the cluster: every camera shows the demo scene of ``spec``."""
+
+    name = "demo-truth"
+
+    def __init__(self, spec: SceneSpec, delay_s: float = 0.03, open_delay_s: float = 0.0) -> None:
+        self.spec, self.delay_s, self.open_delay_s = spec, delay_s, open_delay_s
+
+    def __call__(self) -> DemoTruthModel:
+        return DemoTruthModel(self.spec, self.delay_s, self.open_delay_s)
+
+    def open(self) -> None:
+        time.sleep(self.open_delay_s)
+
+    def session(self, prompts: Sequence[Prompt]) -> DemoTruthEngine:
+        return DemoTruthEngine(self.spec, prompts, self.delay_s)
+
+    def close(self) -> None:
+        pass
