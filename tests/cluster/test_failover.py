@@ -92,12 +92,12 @@ def assert_never_leaked(watchers: dict[str, FrameWatcher]) -> None:
 def moved_back_to_masked(watcher: FrameWatcher, since: float) -> float | None:
     """Seconds from ``since`` to the new session's first masked frame; the new session (its frame
     indices start again at 0) must open fully redacted: it has no masks yet."""
-    after = watcher.since(since)
-    restart = next((i for i in range(1, len(after)) if after[i].index < after[i - 1].index), None)
+    seen = list(watcher.seen)
+    restart = next((i for i in range(1, len(seen)) if seen[i].t >= since and seen[i].index < seen[i - 1].index), None)
     if restart is None:
         return None
-    assert after[restart].kind == "full", f"a moved camera's first frame was {after[restart]}"
-    masked = next((s for s in after[restart:] if s.kind == "masked"), None)
+    assert seen[restart].kind == "full", f"a moved camera's first frame was {seen[restart]}"
+    masked = next((s for s in seen[restart:] if s.kind == "masked"), None)
     return None if masked is None else masked.t - since
 
 
@@ -123,7 +123,8 @@ def lose_worker(running: Running, watchers: dict[str, FrameWatcher], lose: Calla
     for name in staying:  # the others never stopped
         frames = watchers[name].since(t_lost)
         assert sum(s.kind == "masked" for s in frames) >= 5  # (fully redacted ones too when masks run late)
-    wait_for(lambda: all_ready(running), 30, "/readyz ready again")
+    cameras = running.get("/api/cameras")[1]["cameras"]
+    assert {(c["name"], c["worker"], c["state"]) for c in cameras} == {(c, "worker-0", "running") for c in CAMERAS}
     assert_never_leaked(watchers)
     return times
 
@@ -131,15 +132,14 @@ def lose_worker(running: Running, watchers: dict[str, FrameWatcher], lose: Calla
 def test_a_killed_workers_cameras_move_fully_redacted_and_nothing_leaks(cluster, tmp_path: Path) -> None:
     running, watchers = cluster(site_dict(tmp_path))
 
-    status, body = running.get("/readyz")
     times = lose_worker(running, watchers, lambda actor, pid: __import__("ray").kill(actor, no_restart=True))
     print(f"worker killed: moved cameras masked again after {times}")
 
     daemon: ClusterDaemon = running.daemon  # type: ignore[assignment]
     wait_for(lambda: "worker-1" in daemon.workers(), 60, "a replacement worker-1")
     assert set(daemon.placement().values()) == {"worker-0"}  # moved cameras stay where their masks are
-    status, body = running.get("/readyz")
-    assert status == 200 and {c["worker"] for c in body["cameras"].values()} == {"worker-0"}
+    status, body = running.get("/readyz")  # ready or not (fully redacted under load), by worker
+    assert {c["worker"] for c in body["cameras"].values()} == {"worker-0"}
     status, metrics = running.get("/metrics")
     assert 'livefilter_frames_out_total{worker="worker-0",camera="a"}' in metrics
     assert "livefilter_camera_moves_total 2.0" in metrics
