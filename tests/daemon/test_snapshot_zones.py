@@ -193,3 +193,27 @@ def test_no_snapshot_before_a_first_frame(start_daemon, tmp_path: Path) -> None:
     status, answer = running.request("GET", "/api/cameras/door/snapshot.jpg")
     assert status == 503 and "camera 'door' has published no frame yet" in answer["error"]
     assert running.request("GET", "/api/cameras/nope/snapshot.jpg")[0] == 404
+
+
+def test_api_zones_last_until_a_reload_changes_the_cameras_zones(start_daemon, tmp_path: Path) -> None:
+    import yaml
+
+    path, _ = scene_image(tmp_path)
+    file_zone = {"name": "file", "points": [[0, 0], [0.1, 0], [0.1, 0.1]]}
+    site = {"cameras": {"door": camera(path, [file_zone]), "yard": camera(path)}}
+    running = start_daemon(site, write=True)
+    assert running.request("POST", "/api/cameras/door/zones", {"name": "api", "points": [[0, 0], [1, 0], [1, 1]]})[0] == 201
+    assert running.request("DELETE", "/api/cameras/door/zones/file")[0] == 200
+
+    def zones() -> list[str]:
+        return [zone.name for zone in running.daemon.camera("door").zones.zones]
+
+    # a reload that leaves door's zones alone keeps what the API did
+    written = yaml.safe_load((tmp_path / "site.yaml").read_text())
+    written["cameras"]["yard"]["prompts"] = ["head"]
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(written))
+    assert running.daemon.reload("test") and zones() == ["api"]
+    # one that changes door's zones brings back exactly the file's
+    written["cameras"]["door"]["zones"][0]["points"] = [[0, 0], [0.2, 0], [0.2, 0.2]]
+    (tmp_path / "site.yaml").write_text(yaml.safe_dump(written))
+    assert running.daemon.reload("test") and zones() == ["file"]
