@@ -10,7 +10,9 @@
 ``PUT /api/cameras/NAME/prompts``          ``{"prompts": ["face", {"text": "plate", "threshold": 0.4}]}``
 ``GET /api/cameras/NAME/snapshot.jpg``     the newest frame the camera *published* (redacted, as its
                                            sinks got it; fully redacted while it fails closed), JPEG;
-                                           503 before its first frame or while it restarts
+                                           headers ``X-Livefilter-Frame`` (its index) and
+                                           ``X-Livefilter-Fully-Redacted`` (the fail-closed reason, or
+                                           empty); 503 before its first frame or while it restarts
 ``PUT /api/cameras/NAME/zones/ZONE``       ``{"enabled": false}``
 ``POST /api/cameras/NAME/zones``           a new zone, like a ``zones:`` entry of the site file:
                                            ``{"name": "gate", "points": [[0.1, 0.2], [0.5, 0.2], [0.5, 0.9]],
@@ -151,7 +153,7 @@ class ControlServer(Lifecycle):
                     raise _Error(
                         503, f"camera {name!r} has published no frame yet (state: {runner.status()['state']}); retry shortly"
                     )
-                return 200, encode_jpeg(frame)
+                return 200, frame
             if method == "POST" and parts[3:] == ["zones"]:
                 try:
                     return 201, {"camera": name, "zone": daemon.add_zone(name, body)}
@@ -214,8 +216,12 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, payload, content_type)
                 return
             status, answer = self.control.handle(method, path, body)
-            if isinstance(answer, bytes):
-                self._send(status, answer, "image/jpeg")
+            if isinstance(answer, RedactedFrame):
+                self._send(status, encode_jpeg(answer), "image/jpeg", {
+                    "Cache-Control": "no-store",
+                    "X-Livefilter-Frame": str(answer.index),
+                    "X-Livefilter-Fully-Redacted": answer.reason if answer.fully_redacted else "",
+                })
                 return
         except _Error as exc:
             status, answer = exc.status, {"error": str(exc)}
@@ -244,9 +250,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             raise _Error(400, "the request body is not valid JSON") from None
 
-    def _send(self, status: int, data: bytes, content_type: str) -> None:
+    def _send(self, status: int, data: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)

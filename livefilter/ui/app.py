@@ -401,10 +401,10 @@ def daemon_tab() -> None:
             try:
                 client = DaemonClient(address, secret)
                 state = client.camera(name)
-                picture = client.snapshot(name)
+                shown = client.snapshot(name)
             except LivefilterError as exc:
                 return gr.skip(), redact_text(str(exc))
-            return draw_points(picture, corners), camera_health(state)
+            return draw_points(shown.picture, corners), camera_health(state, shown)
 
         def on_click(corners: list[tuple[float, float]], evt: gr.SelectData) -> tuple[Any, str]:
             x, y = evt.index

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import urllib.error
+from dataclasses import dataclass
 import urllib.request
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -19,9 +20,24 @@ import numpy as np
 
 from livefilter.errors import ConfigError, LivefilterError
 
-__all__ = ["DaemonClient", "camera_health", "camera_rows", "draw_points", "parse_prompts"]
+__all__ = ["DaemonClient", "Snapshot", "camera_health", "camera_rows", "draw_points", "parse_prompts"]
 
 CAMERA_COLUMNS = ["camera", "state", "redacting", "fail-closed", "fps", "prompts", "zones", "last error"]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """A camera's published frame as the daemon serves it.
+
+    Attributes:
+        picture: HxWx3 uint8 RGB (redacted: the daemon's compositor output, through JPEG).
+        index: the source frame's index.
+        fail_closed: why the whole picture is redacted ("stale_masks", ...), else "".
+    """
+
+    picture: np.ndarray
+    index: int
+    fail_closed: str
 
 
 class DaemonClient:
@@ -49,13 +65,17 @@ class DaemonClient:
         path = f"/api/cameras/{quote(camera, safe='')}/zones/{quote(zone, safe='')}"
         return dict(self._call("PUT", path, {"enabled": enabled})["zone"])
 
-    def snapshot(self, camera: str) -> np.ndarray:
-        """The camera's newest published (redacted) frame, HxWx3 uint8 RGB."""
-        data = self._call("GET", f"/api/cameras/{quote(camera, safe='')}/snapshot.jpg", raw=True)
+    def snapshot(self, camera: str) -> Snapshot:
+        """The camera's newest published (redacted) frame."""
+        data, headers = self._call("GET", f"/api/cameras/{quote(camera, safe='')}/snapshot.jpg", raw=True)
         picture = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
         if picture is None:
             raise LivefilterError(f"daemon at {self.url}: the snapshot of {camera!r} is not a JPEG picture")
-        return np.ascontiguousarray(picture[..., ::-1])
+        return Snapshot(
+            np.ascontiguousarray(picture[..., ::-1]),
+            int(headers.get("X-Livefilter-Frame") or -1),
+            headers.get("X-Livefilter-Fully-Redacted") or "",
+        )
 
     def add_zone(
         self, camera: str, name: str, points: list[tuple[float, float]], *, units: str = "pixels", mode: str = "hide"
@@ -77,7 +97,7 @@ class DaemonClient:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout_s) as answer:
                 content = answer.read()
-                return content if raw else json.loads(content)
+                return (content, answer.headers) if raw else json.loads(content)
         except urllib.error.HTTPError as error:
             try:
                 message = json.loads(error.read()).get("error", "")
@@ -112,8 +132,8 @@ def camera_rows(cameras: list[dict[str, Any]]) -> list[list[Any]]:
     return rows
 
 
-def camera_health(camera: dict[str, Any]) -> str:
-    """One line of a camera's health for the view (from the API's camera state).
+def camera_health(camera: dict[str, Any], shown: Snapshot | None = None) -> str:
+    """One line of a camera's health for the view (from the API's camera state and the picture shown).
 
     Example:
         >>> camera_health({"name": "door", "state": "running", "redacting": True, "fail_closed": "",
@@ -128,6 +148,8 @@ def camera_health(camera: dict[str, Any]) -> str:
     parts.append(f"{camera.get('output_fps', 0):.1f}" + (f" / {target:g}" if target else "") + " fps")
     if camera.get("last_error"):
         parts.append(f"last error: {camera['last_error']}")
+    if shown is not None:
+        parts.append(f"picture: frame {shown.index}" + (f", fully redacted ({shown.fail_closed})" if shown.fail_closed else ""))
     return f"{camera['name']}: " + ", ".join(parts)
 
 

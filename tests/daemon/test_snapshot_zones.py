@@ -43,16 +43,19 @@ def camera(path: Path, zones: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     }
 
 
-def snapshot(running: Running, name: str = "door", token: str | None = TOKEN) -> tuple[int, Any]:
+def snapshot(running: Running, name: str = "door", token: str | None = TOKEN) -> tuple[int, Any, str]:
+    """(status, picture BGR or the error text, X-Livefilter-Fully-Redacted)."""
     request = urllib.request.Request(f"http://127.0.0.1:{running.server.port}/api/cameras/{name}/snapshot.jpg")
     if token:
         request.add_header("Authorization", f"Bearer {token}")
     try:
         with urllib.request.urlopen(request, timeout=10) as answer:
-            assert answer.headers["Content-Type"] == "image/jpeg"
-            return answer.status, cv2.imdecode(np.frombuffer(answer.read(), np.uint8), cv2.IMREAD_COLOR)
+            assert answer.headers["Content-Type"] == "image/jpeg" and answer.headers["Cache-Control"] == "no-store"
+            assert int(answer.headers["X-Livefilter-Frame"]) >= 0
+            picture = cv2.imdecode(np.frombuffer(answer.read(), np.uint8), cv2.IMREAD_COLOR)
+            return answer.status, picture, answer.headers["X-Livefilter-Fully-Redacted"]
     except urllib.error.HTTPError as error:
-        return error.code, error.read().decode()
+        return error.code, error.read().decode(), ""
 
 
 def is_fill(pixels: np.ndarray) -> bool:
@@ -64,7 +67,7 @@ def wait_snapshot(running: Running, ok: Callable[[np.ndarray], bool], what: str,
     deadline = time.monotonic() + timeout
     last: Any = None
     while time.monotonic() < deadline:
-        status, last = snapshot(running)
+        status, last, _ = snapshot(running)
         if status == 200 and ok(last):
             return last
         time.sleep(0.1)
@@ -177,10 +180,11 @@ def test_the_snapshot_is_never_the_raw_frame_while_the_engine_is_down(start_daem
         seen = 0
         deadline = time.monotonic() + 3.0
         while time.monotonic() < deadline or seen < 5:
-            status, picture = snapshot(running)
+            status, picture, reason = snapshot(running)
             if status == 200:
                 seen += 1
                 assert is_fill(picture), "a snapshot showed more than the fill while the engine never answered"
+                assert reason, "the snapshot's X-Livefilter-Fully-Redacted header names why it is fully redacted"
             else:
                 assert status == 503 and "published no frame yet" in picture
             time.sleep(0.05)

@@ -57,7 +57,9 @@ def test_client_shows_the_redacted_snapshot_and_adds_and_deletes_zones(start_dae
     running = start_daemon(site(TOKEN))
     client = DaemonClient(f"http://127.0.0.1:{running.server.port}", TOKEN)
     published(running)
-    picture = client.snapshot("door")  # RGB
+    shown = client.snapshot("door")
+    picture = shown.picture  # RGB
+    assert shown.index >= 0 and shown.fail_closed in ("", "stale_masks", "no_masks_yet")
     assert picture.shape == (180, 320, 3) and filled(picture, slice(4, 78), slice(4, 152), 12)  # the window zone
     assert client.add_zone("door", "corner", [(240, 120), (320, 120), (320, 180), (240, 180)]) == {
         "name": "corner", "mode": "hide", "enabled": True
