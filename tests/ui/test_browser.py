@@ -18,13 +18,20 @@ from tests.ui.conftest import fetch_file, fetch_image
 pytestmark = pytest.mark.timeout(240)
 
 By: Any = pytest.importorskip("selenium.webdriver.common.by").By
-StaleElementReferenceException: Any = pytest.importorskip("selenium.common.exceptions").StaleElementReferenceException
+_selenium_errors: Any = pytest.importorskip("selenium.common.exceptions")
+StaleElementReferenceException: Any = _selenium_errors.StaleElementReferenceException
+NoSuchElementException: Any = _selenium_errors.NoSuchElementException
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+    """Poll ``predicate`` until it is truthy; an element not rendered yet (a loaded machine
+    renders Gradio's components late) counts as "not yet", not as a failure."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        value = predicate()
+        try:
+            value = predicate()
+        except (NoSuchElementException, StaleElementReferenceException):
+            value = None
         if value:
             return value
         time.sleep(0.2)
@@ -266,7 +273,7 @@ def test_a_click_on_the_videos_first_frame_adds_an_object(ui_url: str, chromium:
     upload(driver, "video-upload", clip)
     choose_solid(driver, "video")
     next(b for b in driver.find_elements(By.CSS_SELECTOR, "button") if "click-to-track" in b.text).click()
-    wait_for(lambda: driver.find_element(By.ID, "video-frame-go").is_displayed(), 10, "the accordion")
+    wait_for(lambda: driver.find_element(By.ID, "video-frame-go").is_displayed(), 30, "the accordion")
     driver.find_element(By.ID, "video-frame-go").click()
     picture = wait_for(lambda: driver.find_elements(By.CSS_SELECTOR, "#video-frame img"), 60, "the first frame")[0]
     shown = fetch_image(picture.get_attribute("src"))
