@@ -222,8 +222,6 @@ class CameraRunner:
             except Exception as exc:
                 pipeline.stop()
                 self._retire(pipeline)
-                with self._lock:
-                    self._totals = replace(self._totals, start_failures=self._totals.start_failures + 1)
                 self._failed("camera_start_failed", exc, backoff)
                 continue
             self._set_state("running")
@@ -251,6 +249,8 @@ class CameraRunner:
         message = redact_text(f"{type(exc).__name__}: {exc}")
         with self._lock:
             self._last_error = message
+            if event == "camera_start_failed":  # built or started: either way counted, like the audit
+                self._totals = replace(self._totals, start_failures=self._totals.start_failures + 1)
         self._set_state("retrying")
         logger.error("camera %s: %s; retrying in %.3g s", self.name, message, delay)
         self._audit.event(event, camera=self.name, error=message, retry_in_s=delay)

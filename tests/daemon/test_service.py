@@ -228,3 +228,24 @@ def test_the_redacted_ratio_leaves_fully_redacted_frames_out_and_survives_restar
         0.0: 1, 0.01: 1, 0.05: 1, 0.1: 1, 0.25: 1, 0.5: 2, 0.75: 2, 0.9: 2, 1.0: 3
     }
     assert totals.fail_closed == {"no_masks_yet": 1, "stale_masks": 1}
+
+
+def test_every_failed_start_is_counted_where_it_is_audited(start_daemon, tmp_path: Path, monkeypatch) -> None:
+    """A camera whose pipeline cannot even be built (not only one that cannot start) is retried,
+    and /metrics counts each failure the audit log records."""
+    from livefilter.daemon import camera as camera_module
+
+    real, calls = camera_module.build_pipeline, []
+
+    def flaky_build(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) <= 2:
+            raise RuntimeError("injected build failure")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(camera_module, "build_pipeline", flaky_build)
+    running = start_daemon({"cameras": {"a": camera()}})
+    wait_for(lambda: running.daemon.camera("a").status()["state"] == "running", what="camera a running")
+    failed = [e for e in audit_events(tmp_path / "audit.jsonl") if e["event"] == "camera_start_failed"]
+    assert len(failed) == 2 and "injected build failure" in failed[0]["error"]
+    assert value(scrape(running), "livefilter_camera_start_failures_total", camera="a") == 2
