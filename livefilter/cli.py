@@ -458,11 +458,31 @@ class _RedactingFormatter(logging.Formatter):
         return redact_text(super().format(record))
 
 
+class _NotPrintedYet(logging.Filter):
+    """Drops a record a library already printed through a handler of its own on the way up.
+
+    ``huggingface_hub`` puts a console handler on its logger *and* lets records propagate to
+    the root, so each hub warning (e.g. every download retry) came out twice. A library's
+    NullHandler prints nothing, so it does not count. The library may be imported at any time
+    (SAM3 loads it lazily), so this is decided per record, not when logging is set up."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        node: logging.Logger | None = logging.getLogger(record.name)
+        while node is not None and node is not logging.root:
+            if any(not isinstance(handler, logging.NullHandler) for handler in node.handlers):
+                return False
+            if not node.propagate:
+                break
+            node = node.parent
+        return True
+
+
 @contextlib.contextmanager
 def _logging(verbose: bool) -> Iterator[None]:
     root = logging.getLogger()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_RedactingFormatter(LOG_FORMAT))
+    handler.addFilter(_NotPrintedYet())
     previous_level = root.level
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -786,3 +786,27 @@ def test_ctrl_c_in_a_video_job_leaves_no_partial_file_under_the_output_name(tmp_
 
     with av.open(str(tmp_path / "out.partial.mp4")) as container:
         assert 3 <= sum(1 for _ in container.decode(video=0)) < 200
+
+
+def test_a_hub_warning_is_printed_once(capfd, monkeypatch):
+    """huggingface_hub logs through a console handler of its own and also propagates to the
+    root, where livefilter's handler sits: each hub message must come out once."""
+    import logging
+
+    hub_logging = pytest.importorskip("huggingface_hub.utils.logging")
+    hub = hub_logging.get_logger("huggingface_hub.utils._http")  # where its retry warnings come from
+    own = [h for h in logging.getLogger("huggingface_hub").handlers if isinstance(h, logging.StreamHandler)]
+    assert own  # its own console handler (the cause of the double)
+    for handler in own:  # it took sys.stderr when first imported (maybe another test's capture)
+        monkeypatch.setattr(handler, "stream", sys.stderr)
+    from livefilter.cli import _logging
+
+    quiet_library = logging.getLogger("tests.a_library")
+    quiet_library.addHandler(logging.NullHandler())  # what libraries do: it prints nothing
+    with _logging(verbose=False):
+        hub.warning("Retrying in 1s [Retry 1/5].")
+        logging.getLogger("livefilter.engines.sam3").warning("our own warning")
+        quiet_library.getChild("module").warning("a library with only a NullHandler")
+    err = capfd.readouterr().err
+    assert err.count("Retrying in 1s [Retry 1/5].") == 1, err
+    assert err.count("our own warning") == 1 and err.count("a library with only a NullHandler") == 1, err
