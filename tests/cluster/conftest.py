@@ -1,20 +1,60 @@
-"""A real local Ray cluster for the cluster tests (skipped when Ray is not installed)."""
+"""A real local Ray cluster for the cluster tests (skipped when Ray is not installed), and a running
+controller whose cameras' outputs are watched frame by frame."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 wants a token by default
-ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
+import yaml
+
+from livefilter.cluster import ClusterDaemon
+from livefilter.daemon.config import load_site, parse_site
+from livefilter.daemon.http import ControlServer
+from livefilter.sources.scene import SceneSpec
+from tests.cluster.frames import DEMO, FrameWatcher, Judge
+from tests.cluster.truth import DemoTruthModel
+from tests.daemon.conftest import Running
+
+MODEL = DemoTruthModel(SceneSpec(width=DEMO["width"], height=DEMO["height"], fps=DEMO["fps"]))
 
 
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     """``ray.init`` with 4 logical CPUs (two workers of 1, a replacement, the driver's room) on this machine."""
+    ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 wants a token by default
     ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
     yield ray
     ray.shutdown()
+
+
+@pytest.fixture
+def cluster(ray_cluster: Any, tmp_path: Path) -> Iterator[Callable[..., tuple[Running, dict[str, FrameWatcher]]]]:
+    started: list[tuple[Running, list[FrameWatcher]]] = []
+
+    def start(site: dict[str, Any], path: Path | None = None) -> tuple[Running, dict[str, FrameWatcher]]:
+        if path is not None:
+            path.write_text(yaml.safe_dump(site))
+            daemon = ClusterDaemon(load_site(path), path=str(path), model=MODEL)
+        else:
+            daemon = ClusterDaemon(parse_site(site), model=MODEL)
+        daemon.start()
+        server = ControlServer(daemon, daemon.site.http)
+        server.open()
+        judge = Judge()
+        watchers = {name: FrameWatcher(tmp_path / name, judge).start() for name in site["cameras"]}
+        running = Running(daemon, server)  # type: ignore[arg-type]
+        started.append((running, list(watchers.values())))
+        return running, watchers
+
+    yield start
+    for running, watchers in started:
+        running.server.close()
+        running.daemon.stop()
+        for watcher in watchers:
+            watcher.stop()
