@@ -57,6 +57,7 @@ class Daemon:
         )
         self._cameras: dict[str, CameraRunner] = {}
         self._file_digest = _digest(path) if path else None
+        self._settling: str | None = None  # a new content of the file, seen once (poll_file)
         self._stopping = threading.Event()
         self.stopped = threading.Event()
 
@@ -227,11 +228,27 @@ class Daemon:
             removed=removed, unchanged=unchanged, not_applied=fixed,
         )
 
+    def poll_file(self) -> bool:
+        """One check of the watched file: reload (True) when its content differs from the one
+        running *and* has not changed since the previous check. A file caught while an editor
+        or ``cat >`` is still writing it (empty, or cut short yet valid: cameras missing) is
+        never applied; it is applied once it has stayed the same for one ``reload.poll_s``."""
+        digest = _digest(self.path) if self.path else None
+        if digest == self._file_digest:
+            self._settling = None
+            return False
+        if digest != self._settling:  # new content: let the writer finish
+            self._settling = digest
+            return False
+        self._settling = None
+        self.reload("file changed")
+        return True
+
     def _watch_file(self) -> None:
-        """The ``reload:watch`` thread: reload when the file's content changes (``reload.watch``)."""
+        """The ``reload:watch`` thread: :meth:`poll_file` every ``reload.poll_s`` (``reload.watch``)."""
         while not self._stopping.wait(self.site.reload.poll_s):
-            if self.site.reload.watch and self.file_changed():
-                self.reload("file changed")
+            if self.site.reload.watch:
+                self.poll_file()
 
     def _start_camera(self, name: str, site: SiteConfig) -> None:
         runner = CameraRunner(

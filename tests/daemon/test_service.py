@@ -136,7 +136,11 @@ def test_a_token_is_required_when_configured(start_daemon) -> None:
 
 
 def test_reload_adds_changes_and_keeps_untouched_cameras_running(start_daemon, tmp_path: Path) -> None:
-    site = {"cameras": {"keep": camera(), "change": camera(), "restyle": camera()}, "http": {"port": 0}}
+    site = {
+        "cameras": {"keep": camera(), "change": camera(), "restyle": camera()},
+        "http": {"port": 0},
+        "reload": {"watch": False},  # the reloads are this test's own (the watcher: test_daemon_rtsp)
+    }
     running = start_daemon(site, write=True)
     daemon = running.daemon
     wait_for(lambda: all(c["output_fps"] > 5 for c in daemon.cameras()), what="cameras publishing")
@@ -249,3 +253,25 @@ def test_every_failed_start_is_counted_where_it_is_audited(start_daemon, tmp_pat
     failed = [e for e in audit_events(tmp_path / "audit.jsonl") if e["event"] == "camera_start_failed"]
     assert len(failed) == 2 and "injected build failure" in failed[0]["error"]
     assert value(scrape(running), "livefilter_camera_start_failures_total", camera="a") == 2
+
+
+def test_a_file_caught_half_written_is_not_applied(start_daemon, tmp_path: Path) -> None:
+    """The file watcher applies a new content only once it stayed the same for one poll: a file
+    caught while being written (cut short, yet valid: a camera missing) never removes a camera."""
+    site = {"cameras": {"a": camera(), "b": camera()}, "reload": {"watch": False}}  # polled by hand
+    running = start_daemon(site, write=True)
+    daemon, path = running.daemon, tmp_path / "site.yaml"
+    full = yaml.safe_load(path.read_text())
+    b = daemon.camera("b")
+
+    path.write_text(yaml.safe_dump({**full, "cameras": {"a": full["cameras"]["a"]}}))  # b not written yet
+    assert not daemon.poll_file()
+    full["cameras"]["b"]["prompts"] = ["head"]
+    path.write_text(yaml.safe_dump(full))  # the writer finished
+    assert not daemon.poll_file()  # changed since the last look: wait one more
+    assert sorted(daemon.site.cameras) == ["a", "b"] and daemon.camera("b") is b
+    assert daemon.poll_file()  # stable: applied
+    assert not daemon.poll_file()
+    assert daemon.camera("b") is b and [p.text for p in b.config.prompts] == ["head"]
+    reloads = [e for e in audit_events(tmp_path / "audit.jsonl") if e["event"] == "reload"]
+    assert [(e["ok"], e["removed"], e["changed"]) for e in reloads] == [(True, [], ["b"])]
