@@ -135,8 +135,9 @@ def test_three_cameras_one_lost_and_back_then_a_reload(servers, tmp_path: Path, 
                 lost = time.monotonic()
                 time.sleep(1.5)
                 during = {"cam2": rate(v2, 3.0), "demo": rate(v3, 3.0)}
-                for name in before:  # the output rate is FPS (a viewer may read a burst faster after joining)
-                    assert during[name] >= 0.7 * FPS, f"{name} slowed down: {before} -> {during}"
+                for name in before:  # against the rate just before, on the same (maybe loaded) machine;
+                    # at most FPS (a viewer may read a burst faster after joining)
+                    assert during[name] >= 0.7 * min(before[name], FPS), f"{name} slowed down: {before} -> {during}"
                 assert v1.count_since(lost + 1.5) > 0, "camera 1 stopped publishing instead of failing closed"
                 assert not any(shows_index(image) for t, image in v1.frames if t > lost + 1.5)
                 samples = scrape(running)
@@ -215,10 +216,12 @@ def test_a_camera_whose_restream_server_is_gone_does_not_stall_another(servers, 
     try:
         with Viewer(out_b.url("b")) as viewer_b:
             assert viewer_b.wait_for(15, timeout_s=30), "camera b did not restream"
+            before = rate(viewer_b, 3.0)  # the baseline on this (maybe loaded) machine
             out_a.kill()
             gone = time.monotonic()
             time.sleep(1.0)
-            assert rate(viewer_b, 3.0) >= 0.7 * FPS, "camera b slowed down when a's server went away"
+            during = rate(viewer_b, 3.0)
+            assert during >= 0.7 * min(before, FPS), f"camera b slowed down when a's server went away: {before} -> {during}"
             wait_for(lambda: value(scrape(running), "livefilter_sink_errors_total", camera="a") >= 1, 15, "a's sink error")
             assert value(scrape(running), "livefilter_sink_errors_total", camera="b") == 0
             out_a.start()
