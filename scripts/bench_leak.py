@@ -557,6 +557,10 @@ def targets(tier: str, runs: dict[str, list[tuple[str, Run]]]) -> list[list[obje
             check("file fps ≥ 3× deface", f"{f.fps:.1f} vs {d.fps:.1f} ({f.fps / d.fps:.2f}×)", f.fps >= 3 * d.fps)
     if live:
         v = pooled([r for _, r in live])
+        # A fail-closed frame cannot leak: when most frames fail closed, live leak rates say little.
+        check("live frames fail-closed (no target; a fail-closed frame cannot leak)",
+              f"{pct(v.result.fully_redacted / v.result.frames if v.result.frames else 0.0)} "
+              f"({v.result.fully_redacted}/{v.result.frames})", None)
         check("live fps out ≥ 29 (paced 30 fps)", f"{v.fps:.1f}", v.fps >= 29 if tier == "720p" else None)
         if d:
             check("live leak@0 ≤ deface file leak@0", f"{pct(v.result.leak_rate(0.0))} vs {pct(d.result.leak_rate(0.0))}",
