@@ -80,3 +80,13 @@ def test_without_cluster_nothing_imports_ray() -> None:
         "assert 'ray' not in sys.modules, 'ray imported without cluster:'\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_serve_runs_a_cluster_controller_for_a_site_with_cluster() -> None:
+    from livefilter.cluster import ClusterDaemon, controller_for
+
+    site = parse_site({
+        "cluster": {"workers": {"count": 2}},
+        "cameras": {"a": {"source": DEMO, "sinks": [{"kind": "null"}]}},
+    })
+    assert isinstance(controller_for(site, "site.yaml"), ClusterDaemon)
