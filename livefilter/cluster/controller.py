@@ -105,6 +105,7 @@ class ClusterDaemon:
         self._zones: dict[str, dict[str, ZoneConfig | None]] = {}  # added (or switched) / removed (None)
         self._statuses: dict[str, list[dict[str, Any]]] = {}
         self.moves = 0
+        self._replacing: list[threading.Thread] = []  # threads starting replacement workers
         self._file_digest = _digest(path) if path else None
         self._stopping = threading.Event()
         self.stopped = threading.Event()
@@ -145,6 +146,10 @@ class ClusterDaemon:
         with self._lock:
             if self.stopped.is_set():
                 return
+            replacing = list(self._replacing)
+        for thread in replacing:  # they see the stop within half a second and kill what they started
+            thread.join(5.0)
+        with self._lock:
             workers = list(self._workers.values())
             self._workers.clear()
         ray = _ray()
@@ -447,7 +452,10 @@ class ClusterDaemon:
         with self._lock:
             self.moves += len(cameras)
         self._place(f"{worker.name} lost")
-        threading.Thread(target=self._replace, args=(worker.name,), name=f"cluster:replace:{worker.name}", daemon=True).start()
+        thread = threading.Thread(target=self._replace, args=(worker.name,), name=f"cluster:replace:{worker.name}", daemon=True)
+        with self._lock:
+            self._replacing.append(thread)
+        thread.start()
 
     def _replace(self, name: str) -> None:
         """Start a new worker in a lost one's slot; it takes the cameras that fitted nowhere, and new ones."""
