@@ -35,9 +35,10 @@ from livefilter.daemon.audit import AuditLog
 from livefilter.daemon.engine import SharedModel
 from livefilter.config.loader import parse_model
 from livefilter.daemon.config import (
-    AuditConfig, CameraConfig, ClusterConfig, HttpConfig, ReloadConfig, SiteConfig, ZoneConfig, load_site,
+    AuditConfig, CameraConfig, ClusterConfig, HttpConfig, ReloadConfig, SiteConfig, ZoneConfig,
 )
-from livefilter.daemon.service import _digest, parse_prompts
+from livefilter.daemon.service import parse_prompts
+from livefilter.daemon.sitefile import SiteFile, keep_fixed_sections
 from livefilter.errors import ConfigError, LivefilterError
 from livefilter.secrets import redact_text, redact_url
 from livefilter.types import RedactedFrame
@@ -106,7 +107,7 @@ class ClusterDaemon:
         self._statuses: dict[str, list[dict[str, Any]]] = {}
         self.moves = 0
         self._replacing: list[threading.Thread] = []  # threads starting replacement workers
-        self._file_digest = _digest(path) if path else None
+        self._file = SiteFile(path, self.audit) if path else None
         self._stopping = threading.Event()
         self.stopped = threading.Event()
 
@@ -137,7 +138,7 @@ class ClusterDaemon:
             self._started(worker, ray.get(worker.pending, timeout=START_S))
         self._place("start")
         threading.Thread(target=self._watch_workers, name="cluster:watch", daemon=True).start()
-        if self.path is not None:
+        if self._file is not None:
             threading.Thread(target=self._watch_file, name="reload:watch", daemon=True).start()
 
     def stop(self) -> None:
@@ -291,28 +292,16 @@ class ClusterDaemon:
     # -- reload -----------------------------------------------------------------------------------
 
     def file_changed(self) -> bool:
-        return self.path is not None and _digest(self.path) != self._file_digest
+        return self._file is not None and self._file.changed()
 
     def reload(self, trigger: str = "SIGHUP") -> bool:
         """Re-read the file and place the new site; False (old config kept) when it is invalid."""
-        if self.path is None:
-            return False
-        digest = _digest(self.path)
-        try:
-            new = load_site(self.path)
-        except ConfigError as exc:
-            self._file_digest = digest
-            message = redact_text(str(exc))
-            logger.error("reload (%s) rejected, the running configuration stays:\n%s", trigger, message)
-            self.audit.event("reload", ok=False, trigger=trigger, errors=message.splitlines())
+        new = self._file.load(trigger) if self._file is not None else None
+        if new is None:
             return False
         with self._lock:
-            self._file_digest = digest
             old = self._site
-            fixed = [key for key in ("engine", "http", "audit", "cluster") if getattr(old, key) != getattr(new, key)]
-            if fixed:
-                logger.warning("reload: %s changed; that takes effect at the next restart of the service", ", ".join(fixed))
-                new = new.model_copy(update={key: getattr(old, key) for key in fixed})
+            new, fixed = keep_fixed_sections(old, new)
             for name in list(self._prompts) + list(self._zones):  # the file wins for cameras it changed
                 if old.cameras.get(name) != new.cameras.get(name):
                     self._prompts.pop(name, None)
@@ -323,8 +312,9 @@ class ClusterDaemon:
         return True
 
     def _watch_file(self) -> None:
+        """The ``reload:watch`` thread: reload once a change of the file has settled (``reload.watch``)."""
         while not self._stopping.wait(self.site.reload.poll_s):
-            if self.site.reload.watch and self.file_changed():
+            if self.site.reload.watch and self._file is not None and self._file.settled_change():
                 self.reload("file changed")
 
     # -- workers ------------------------------------------------------------------------------------

@@ -11,7 +11,6 @@ the audit log, and the running configuration stays.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -21,14 +20,14 @@ from livefilter.config import Config, EngineConfig, PromptConfig
 from livefilter.daemon.audit import AuditLog
 from livefilter.daemon.camera import CameraRunner
 from livefilter.config.loader import parse_model
-from livefilter.daemon.config import SiteConfig, ZoneConfig, camera_config, load_site
+from livefilter.daemon.config import SiteConfig, ZoneConfig, camera_config
 from livefilter.daemon.engine import SharedEngine, SharedModel, shared_model
+from livefilter.daemon.sitefile import SiteFile, keep_fixed_sections
 from livefilter.engines import resolve_engine_kind
 from livefilter.errors import ConfigError
 from livefilter.pipeline import check_engine_accepts
 from livefilter.runtime.inference import HANG_FACTOR
 from livefilter.render.zones import Zone, ZoneBoard
-from livefilter.secrets import redact_text
 from livefilter.types import Prompt
 
 __all__ = ["Daemon", "parse_prompts"]
@@ -56,8 +55,7 @@ class Daemon:
             model or (lambda: shared_model(site.engine)), kind="shared", hang_s=HANG_FACTOR * site.engine.timeout_s
         )
         self._cameras: dict[str, CameraRunner] = {}
-        self._file_digest = _digest(path) if path else None
-        self._settling: str | None = None  # a new content of the file, seen once (poll_file)
+        self._file = SiteFile(path, self.audit) if path else None
         self._stopping = threading.Event()
         self.stopped = threading.Event()
 
@@ -76,7 +74,7 @@ class Daemon:
             self.audit.event("daemon_start", cameras=sorted(self._site.cameras), config=self.path)
             for name in self._site.cameras:
                 self._start_camera(name, self._site)
-        if self.path is not None:
+        if self._file is not None:
             threading.Thread(target=self._watch_file, name="reload:watch", daemon=True).start()
 
     def stop(self) -> None:
@@ -167,23 +165,13 @@ class Daemon:
 
     def file_changed(self) -> bool:
         """True when the config file's content differs from the one running (reload on change)."""
-        return self.path is not None and _digest(self.path) != self._file_digest
+        return self._file is not None and self._file.changed()
 
     def reload(self, trigger: str = "SIGHUP") -> bool:
         """Re-read the file and apply the differences; False (old config kept) when it is invalid."""
-        if self.path is None:
+        new = self._file.load(trigger) if self._file is not None else None
+        if new is None:
             return False
-        digest = _digest(self.path)
-        try:
-            new = load_site(self.path)
-        except ConfigError as exc:
-            self._file_digest = digest  # do not retry the same bad file every poll
-            message = redact_text(str(exc))
-            logger.error("reload (%s) rejected, the running configuration stays:\n%s", trigger, message)
-            self.audit.event("reload", ok=False, trigger=trigger, errors=message.splitlines())
-            return False
-        with self._lock:
-            self._file_digest = digest
         self.apply(new, trigger)
         return True
 
@@ -192,10 +180,7 @@ class Daemon:
         or restart them (what :meth:`reload` does with a valid file; a cluster worker gets its cameras so)."""
         with self._lock:
             old = self._site
-            fixed = [key for key in ("engine", "http", "audit", "cluster") if getattr(old, key) != getattr(new, key)]
-            if fixed:
-                logger.warning("reload: %s changed; that takes effect at the next restart of the service", ", ".join(fixed))
-                new = new.model_copy(update={key: getattr(old, key) for key in fixed})
+            new, fixed = keep_fixed_sections(old, new)
             removed = [name for name in old.cameras if name not in new.cameras]
             added = [name for name in new.cameras if name not in old.cameras]
             changed = [
@@ -229,18 +214,10 @@ class Daemon:
         )
 
     def poll_file(self) -> bool:
-        """One check of the watched file: reload (True) when its content differs from the one
-        running *and* has not changed since the previous check. A file caught while an editor
-        or ``cat >`` is still writing it (empty, or cut short yet valid: cameras missing) is
-        never applied; it is applied once it has stayed the same for one ``reload.poll_s``."""
-        digest = _digest(self.path) if self.path else None
-        if digest == self._file_digest:
-            self._settling = None
+        """One check of the watched file: reload (True) once a change has settled
+        (:meth:`~livefilter.daemon.sitefile.SiteFile.settled_change`)."""
+        if self._file is None or not self._file.settled_change():
             return False
-        if digest != self._settling:  # new content: let the writer finish
-            self._settling = digest
-            return False
-        self._settling = None
         self.reload("file changed")
         return True
 
@@ -287,10 +264,3 @@ def _without_prompts(site: SiteConfig, name: str) -> Config:
     """Camera ``name``'s settings apart from what changes in place (prompts; zones are not in Config)."""
     return camera_config(site, name).model_copy(update={"prompts": []})
 
-
-def _digest(path: str) -> str | None:
-    try:
-        with open(path, "rb") as file:
-            return hashlib.sha256(file.read()).hexdigest()
-    except OSError:
-        return None
