@@ -13,7 +13,9 @@ from livefilter.errors import LivefilterError
 from livefilter.ui.daemon import DaemonClient, camera_rows
 from tests.daemon.conftest import start_daemon  # noqa: F401  (the daemon tests' fixture)
 
-DEMO = {"kind": "demo", "width": 320, "height": 180, "fps": 10.0, "duration_s": None}
+# No face: a moving face (and its held, coasting track) can cover any part of the picture, and
+# these tests are about zones — what is filled must be the zones alone.
+DEMO = {"kind": "demo", "width": 320, "height": 180, "fps": 10.0, "duration_s": None, "faces": 0}
 ZONE = {"name": "window", "points": [[0, 0], [0.5, 0], [0.5, 0.5], [0, 0.5]]}
 TOKEN = "a-token-of-sufficient-length"
 
