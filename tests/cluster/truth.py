@@ -1,6 +1,11 @@
-"""TEST DOUBLE, not a detector: a shared model whose sessions answer with the *true* face pixels of the
-demo scene (known from the frame index), so the cluster tests check placement and fail-closed moves
-alone, not the CPU detector's misses. Picklable: Ray sends it to each worker process."""
+"""TEST DOUBLE, not a detector: a shared model whose sessions answer with the *true* secret pixels of
+the picture, so the cluster tests check placement and fail-closed moves alone, not the CPU detector's
+misses. Picklable: Ray sends it to each worker process.
+
+Two scenes: the demo source's (its face, known from the frame index), and the RTSP test camera's
+(:class:`tests.fakes.Scene`, 160x120, whose secrets are known from the index drawn in its pixels:
+RTSP renumbers frames). A frame of the RTSP scene's size is answered from that scene.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,12 @@ import numpy as np
 
 from livefilter.sources.scene import Scene, SceneSpec
 from livefilter.types import Frame, MaskSet, Prompt
+from tests.fakes import Scene as RtspScene
+from tests.fakes import decode_index
+
+RTSP_SCENE = RtspScene(speed=0.0, speed_y=0.0)
+"""What the test cameras publish to the RTSP server (a square and a stripe: its secrets). They stand
+still: following motion is the RTSP pipeline tests' subject (tests/io), moves between workers these'."""
 
 
 class DemoTruthEngine:
@@ -26,6 +37,13 @@ class DemoTruthEngine:
 
     def infer(self, frame: Frame) -> MaskSet:
         time.sleep(self.delay_s)
+        if frame.image.shape[:2] == (RTSP_SCENE.height, RTSP_SCENE.width):
+            secrets = ["square", "stripe"] if "face" in self.labels else []
+            truth = RTSP_SCENE.truth(decode_index(frame.image), secrets, t_capture=frame.t_capture, fps=self.scene.spec.fps)
+            return MaskSet(
+                masks=truth.masks, scores=truth.scores, labels=("face",) * len(secrets), object_ids=truth.object_ids,
+                frame_index=frame.index, t_capture=frame.t_capture, velocities=truth.velocities,
+            )
         truth = self.scene.render(frame.index)
         masks = truth.face_masks if "face" in self.labels else np.zeros((0, *frame.image.shape[:2]), np.bool_)
         count = len(masks)
