@@ -2,6 +2,7 @@
 
     python scripts/bench_live.py            # 30 s live run + deface on the same frames
     python scripts/bench_live.py --quick    # 8 s
+    python scripts/bench_live.py --quick --guards hide_changes,checked_frames,masks_only --no-deface
 
 livefilter runs the demo source (a real face photo moving over a background, paced in
 real time like a camera) through the ``low_latency`` pipeline with the CPU face engine
@@ -11,6 +12,11 @@ the process CPU use (psutil; 100 % = one core). deface then redacts the first fr
 the same source per frame, sequentially, as fast as it can, at full resolution (its
 default) and at ``--scale 640x360`` (about what livefilter's engine sees).
 Targets: 30 fps out; added latency p95 within one frame interval.
+
+``--guards`` runs the pipeline once per ``render.live_guard`` (what covers a face that appears
+between two engine answers) and prints their cost side by side: distinct pictures published per
+second (``checked_frames`` repeats the engine's frames), latency, fail-closed share, the share of
+each shown picture that is hidden, and CPU.
 """
 
 from __future__ import annotations
@@ -25,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
 
 
-def live_config(*, width: int, height: int, fps: float, seconds: float, engine: str, realtime: bool = True):
+def live_config(*, width: int, height: int, fps: float, seconds: float, engine: str, realtime: bool = True,
+                live_guard: str = "hide_changes"):
     from livefilter.config import Config
 
     return Config.model_validate(
@@ -33,13 +40,14 @@ def live_config(*, width: int, height: int, fps: float, seconds: float, engine: 
             "source": {"kind": "demo", "width": width, "height": height, "fps": fps,
                        "duration_s": seconds, "realtime": realtime},
             "engine": {"kind": engine},
-            "render": {"mode": "low_latency"},
+            "render": {"mode": "low_latency", "live_guard": live_guard},
         }
     )
 
 
-def run_livefilter(config):
-    """(pipeline Stats, sink-side latencies in ms, sink write times, cpu meter)."""
+def run_livefilter(config, shown: list | None = None):
+    """(pipeline Stats, sink-side latencies in ms, sink write times, cpu meter); ``shown`` collects
+    (frame index, fully redacted, hidden fraction) of every frame the sink got."""
     latencies: list[float] = []
     written: list[float] = []
 
@@ -47,6 +55,8 @@ def run_livefilter(config):
         now = time.monotonic()
         written.append(now)
         latencies.append(1000 * (now - frame.t_capture))
+        if shown is not None:
+            shown.append((frame.index, frame.fully_redacted, frame.redacted_fraction))
 
     sink = benchlib.CallbackSink(on_frame, lossless=False)
     pipeline = benchlib.make_pipeline(config, sinks=[sink])
@@ -94,6 +104,29 @@ def plot(written: list[float], latencies: list[float], interval_ms: float, title
     benchlib.save_figure(fig, path)
 
 
+def print_guards(compared: list) -> None:
+    """One row per ``render.live_guard``: what each costs (same source, one after another)."""
+    rows = []
+    for guard, stats, latencies, written, cpu, shown in compared:
+        span = (written[-1] - written[0]) if len(written) > 1 else float("nan")
+        distinct = len({index for index, _, _ in shown})
+        with_masks = [fraction for _, full, fraction in shown if not full]
+        full = sum(1 for _, f, _ in shown if f)
+        rows.append([
+            guard,
+            f"{(len(written) - 1) / span:.1f}",
+            f"{distinct / span:.1f}",
+            f"{benchlib.percentile(latencies, 50):.1f} / {benchlib.percentile(latencies, 95):.1f}",
+            f"{100 * full / max(len(shown), 1):.1f} % ({full}/{len(shown)})",
+            f"{100 * sum(with_masks) / max(len(with_masks), 1):.1f} %",
+            f"{cpu['cpu_percent']:.0f} %",
+        ])
+    print()
+    print(benchlib.markdown_table(
+        ["render.live_guard", "frames out /s", "distinct pictures /s", "latency capture → sink p50 / p95 (ms)",
+         "fail-closed", "hidden share of frames shown with masks", "process CPU"], rows))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="8 s instead of 30 s")
@@ -103,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", default="cpu-face")
     parser.add_argument("--deface-frames", type=int, default=300, help="frames deface redacts (default 300)")
     parser.add_argument("--plot", type=Path, help="write the per-frame latency plot here (PNG)")
+    parser.add_argument("--guards", help="comma list of render.live_guard values to compare (e.g. "
+                        "hide_changes,checked_frames,masks_only); the main table uses the first")
+    parser.add_argument("--no-deface", action="store_true", help="skip the deface baseline")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     seconds = 8.0 if args.quick else args.seconds
@@ -111,13 +147,25 @@ def main(argv: list[str] | None = None) -> int:
     print(f"# Live benchmark — {benchlib.machine_summary()}")
     print(f"# {width}x{height} at {args.fps:g} fps, {seconds:g} s paced demo source, engine {args.engine}, "
           "render low_latency, benchmark sink")
-    config = live_config(width=width, height=height, fps=args.fps, seconds=seconds, engine=args.engine)
-    stats, latencies, written, cpu = run_livefilter(config)
-    print(stats.format(), file=sys.stderr)
-    frames = read_frames(config, 60 if args.quick else args.deface_frames)
+    guards = args.guards.split(",") if args.guards else ["hide_changes"]
+    compared = []
+    for guard in guards:
+        shown: list = []
+        config = live_config(width=width, height=height, fps=args.fps, seconds=seconds, engine=args.engine,
+                             live_guard=guard)
+        compared.append((guard, *run_livefilter(config, shown), shown))
+        print(compared[-1][1].format(), file=sys.stderr)
+    _, stats, latencies, written, cpu, _ = compared[0]
+    if len(guards) > 1:
+        print_guards(compared)
     scaled = (640, 640 * height // width)
-    deface_full = run_deface(frames, None)
-    deface_small = run_deface(frames, scaled)
+    if args.no_deface:
+        deface_full = deface_small = (float("nan"), float("nan"))
+        frames: list = []
+    else:
+        frames = read_frames(config, 60 if args.quick else args.deface_frames)
+        deface_full = run_deface(frames, None)
+        deface_small = run_deface(frames, scaled)
     p50, p95 = benchlib.percentile(latencies, 50), benchlib.percentile(latencies, 95)
     mean_out = (len(written) - 1) / (written[-1] - written[0]) if len(written) > 1 else float("nan")
     engine_mean = stats.frames_inferred / stats.uptime_s

@@ -68,6 +68,7 @@ class Scene:
     speed: float = 1.0  # pixels per frame along x: first turn at frame 128
     speed_y: float = 0.25  # pixels per frame along y: first turn at frame 176
     stripe_box: tuple[int, int, int, int] = (8, 104, 72, 112)  # x0, y0, x1, y1
+    square_from: int = 0  # the square is in the picture from this frame on (it *appears* then)
 
     def square_box(self, index: int) -> tuple[int, int, int, int]:
         x = round(_bounce(index * self.speed, 4, self.width - self.square - 4))
@@ -81,6 +82,8 @@ class Scene:
         return (x1 - x0) * fps, (y1 - y0) * fps
 
     def box(self, label: str, index: int) -> tuple[int, int, int, int] | None:
+        if label == "square" and index < self.square_from:
+            return None
         return {"square": self.square_box(index), "stripe": self.stripe_box}.get(label)
 
     def image(self, index: int) -> np.ndarray:
@@ -92,7 +95,8 @@ class Scene:
         for bit in range(_BITS):
             value = 230 if (index >> bit) & 1 else 20
             image[:_BIT_ROWS, bit * _BIT_WIDTH : (bit + 1) * _BIT_WIDTH] = value
-        _checker(image, self.square_box(index), SQUARE_COLORS, lambda y, x: (y // 2 + x // 2) % 2)
+        if index >= self.square_from:
+            _checker(image, self.square_box(index), SQUARE_COLORS, lambda y, x: (y // 2 + x // 2) % 2)
         _checker(image, self.stripe_box, STRIPE_COLORS, lambda y, x: (x // 2) % 2)
         return image
 

@@ -21,6 +21,14 @@ class RenderConfig(StrictModel):
         description="low_latency: newest frame + latest masks (grown to follow motion); "
         "exact: each frame only with masks computed on it (file jobs).",
     )
+    live_guard: Literal["hide_changes", "checked_frames", "masks_only"] = Field(
+        default="hide_changes",
+        description="low_latency: what covers a face that appears between two engine answers. "
+        "hide_changes: frames newer than the masks' frame also hide every region that changed since it "
+        "(moving things stay hidden until the engine has looked); checked_frames: show only frames the "
+        "engine checked, each with its own masks (output repeats them: engine-rate pictures, more latency); "
+        "masks_only: masks grown along known objects' motion only (a new face can show until the next answer).",
+    )
     style: RedactStyle = Field(default="blur", description="How marked pixels are hidden.")
     blur_strength: float = Field(
         default=25.0,

@@ -89,8 +89,10 @@ class Compositor:
         *,
         age_s: float = 0.0,
         speed_bounds: np.ndarray | None = None,
+        hide: np.ndarray | None = None,
     ) -> RedactedFrame:
-        """Hide every object of ``masks`` in ``frame``.
+        """Hide every object of ``masks`` in ``frame``, and the pixels of ``hide`` ((H, W) bool, exactly
+        those: the render's change since the masks' frame, :mod:`livefilter.render.change`).
 
         Masks are dilated, grown along their motion when ``config.follow_motion``
         and ``age_s > 0`` (their age relative to the frame; the margin follows the larger
@@ -129,6 +131,15 @@ class Compositor:
         static = self._static_alpha(frame.height, frame.width)
         if static is not None:
             regions.append(static)
+        if hide is not None:
+            if hide.shape != (frame.height, frame.width):
+                raise ValueError(
+                    f"hide: expected a mask of the frame's size {frame.width}x{frame.height}, "
+                    f"got {hide.shape[1]}x{hide.shape[0]}"
+                )
+            changed = _exact_region(hide)
+            if changed is not None:
+                regions.append(changed)
         image = frame.image.copy()
         hidden = 0
         for box, members in _group_overlapping(regions):
@@ -154,13 +165,7 @@ class Compositor:
             return None
         cached = self._static_region
         if cached is None or cached[0] is not mask:
-            box = bounding_box(mask)
-            region = (
-                None
-                if box is None
-                else _Region(box, mask[box.slices].view(np.uint8) * np.uint8(255), max(box.width, box.height))
-            )
-            cached = self._static_region = (mask, region)
+            cached = self._static_region = (mask, _exact_region(mask))
         return cached[1]
 
     def redact_all(self, frame: Frame, *, reason: str) -> RedactedFrame:
@@ -229,6 +234,14 @@ class _Region(NamedTuple):
     box: Box
     alpha: np.ndarray
     size: float
+
+
+def _exact_region(mask: np.ndarray) -> _Region | None:
+    """An (H, W) bool mask as a region hiding exactly its pixels (alpha 255), None when empty."""
+    box = bounding_box(mask)
+    if box is None:
+        return None
+    return _Region(box, mask[box.slices].view(np.uint8) * np.uint8(255), max(box.width, box.height))
 
 
 def _hidden_pixels(box: Box, members: list[_Region]) -> int:

@@ -8,7 +8,11 @@ Otherwise — or if compositing raises — the whole frame is redacted and the r
 Nothing but the compositor's output is ever handed on.
 
 - ``low_latency`` ticks at the output rate and shows the newest frame with the newest
-  masks; the compositor grows the masks by their age along the objects' motion.
+  masks; the compositor grows the masks by their age along the objects' motion, and
+  (``render.live_guard: hide_changes``, the default) also hides every region of the frame that
+  changed since the masks' frame (:class:`UnseenChange`), so a face that appears between two
+  engine answers is hidden until the engine has looked at it. ``checked_frames`` instead shows
+  only the frames the engine checked, each with its own masks.
 - ``exact`` shows each frame the engine took, in order, with the masks computed on it.
 
 Masks computed on a frame of another shot (a cut came between, see
@@ -42,6 +46,7 @@ from collections.abc import Callable
 import numpy as np
 
 from livefilter.config.render import RenderConfig
+from livefilter.render.change import cell_means, changed_cells
 from livefilter.render.compositor import Compositor
 from livefilter.runtime.inference import EngineResult, PromptBoard
 from livefilter.runtime.metrics import Metrics
@@ -52,6 +57,7 @@ from livefilter.types import Frame, MaskSet, RedactedFrame
 __all__ = [
     "MAX_TRUSTED_SHIFT",
     "TickPacer",
+    "UnseenChange",
     "compose",
     "fail_reason",
     "mask_age_s",
@@ -152,6 +158,34 @@ def fail_reason(
     return ""
 
 
+class UnseenChange:
+    """What the engine has not seen of a frame newer than its masks' frame: every region that
+    changed since (:func:`~livefilter.render.change.changed_cells`).
+
+    The masks' frame is compared on many ticks (an answer lasts until the next one), so its cell
+    means are kept; one instance belongs to the render thread.
+
+    Example:
+        >>> seen = Frame(np.zeros((16, 16, 3), np.uint8), index=1, t_capture=0.0)
+        >>> img = np.zeros((16, 16, 3), np.uint8); img[:4, :4] = 200  # something appeared
+        >>> UnseenChange().since(seen, Frame(img, index=2, t_capture=0.03))[::8, ::8].tolist()
+        [[True, True], [True, True]]
+        >>> UnseenChange().since(seen, seen) is None   # the frame the engine saw: nothing unseen
+        True
+    """
+
+    def __init__(self) -> None:
+        self._seen: tuple[Frame, np.ndarray] | None = None
+
+    def since(self, seen: Frame, frame: Frame) -> np.ndarray | None:
+        """The (H, W) bool pixels of ``frame`` in regions that changed since ``seen``; None for none."""
+        if frame is seen or frame.image is seen.image:
+            return None
+        if self._seen is None or self._seen[0] is not seen:
+            self._seen = (seen, cell_means(seen.image))
+        return changed_cells(self._seen[1], cell_means(frame.image), height=frame.height, width=frame.width)
+
+
 def compose(
     compositor: Compositor,
     frame: Frame,
@@ -159,15 +193,20 @@ def compose(
     reason: str,
     *,
     frame_period_s: float | None = None,
+    unseen: UnseenChange | None = None,
 ) -> RedactedFrame:
-    """The compositor's output for ``frame``: its regions redacted, or all of it when ``reason`` says so
-    or compositing fails. Raises only if even full redaction fails (then nothing is shown)."""
+    """The compositor's output for ``frame``: its regions redacted (and, given ``unseen``, what changed
+    since the masks' frame), or all of it when ``reason`` says so or compositing fails. Raises only if
+    even full redaction fails (then nothing is shown)."""
     if not reason and result is not None and result.masks is not None:
         try:
             masks = result.masks
             age_s = mask_age_s(frame, result, frame_period_s)
+            hide = None if unseen is None else unseen.since(result.frame, frame)
             return _checked(
-                compositor.redact_regions(frame, masks, age_s=age_s, speed_bounds=_speed_bounds(result, masks))
+                compositor.redact_regions(
+                    frame, masks, age_s=age_s, speed_bounds=_speed_bounds(result, masks), hide=hide
+                )
             )
         except Exception:
             logger.exception("render: redacting frame %d failed; redacting the whole frame", frame.index)
@@ -184,6 +223,7 @@ def render_frame(
     config: RenderConfig,
     now: float | None = None,
     frame_period_s: float | None = None,
+    unseen: UnseenChange | None = None,
 ) -> RedactedFrame:
     """What the sinks get for ``frame`` with ``result``: one tick of either render loop."""
     reason = fail_reason(
@@ -195,7 +235,7 @@ def render_frame(
         max_frame_age_s=None if now is None else config.max_frame_age_ms / 1000.0,
         frame_period_s=frame_period_s,
     )
-    return compose(compositor, frame, result, reason, frame_period_s=frame_period_s)
+    return compose(compositor, frame, result, reason, frame_period_s=frame_period_s, unseen=unseen)
 
 
 def _checked(out: object) -> RedactedFrame:
@@ -243,19 +283,25 @@ def run_low_latency(
     clock: Callable[[], float] = time.monotonic,
     source_fps: float | None = None,
 ) -> None:
-    """Each tick: the newest frame with the newest masks. Ends after the engine has seen the
-    last frame (one final tick shows it), or on ``stop``; then closes the sinks' inboxes.
+    """Each tick: the newest frame with the newest masks (``render.live_guard``: and what changed
+    since their frame hidden; or the frame the newest masks were computed on). Ends after the engine
+    has seen the last frame (one final tick shows it), or on ``stop``; then closes the sinks' inboxes.
 
     ``source_fps``: the source's nominal rate, so that masks age by frames as well as by time
     (:func:`mask_age_s`)."""
     frame_period_s = 1.0 / source_fps if source_fps else None
     max_frame_age_s = config.max_frame_age_ms / 1000.0
+    unseen = UnseenChange() if config.live_guard == "hide_changes" else None
+    checked_only = config.live_guard == "checked_frames"
     last: tuple[Frame, EngineResult | None, int, bool, RedactedFrame] | None = None
     try:
         while pacer.wait(stop):
             finishing = engine_done.is_set()
             result = latest_result.get()  # masks first: the frame read next is never older than them
-            frame = latest_frame.get()
+            if checked_only and result is not None and result.masks is not None:
+                frame: Frame | None = result.frame
+            else:
+                frame = latest_frame.get()
             if frame is not None:
                 try:
                     version, now = prompts.version, clock()
@@ -276,6 +322,7 @@ def run_low_latency(
                             config=config,
                             now=now,
                             frame_period_s=frame_period_s,
+                            unseen=unseen,
                         )
                         last = (frame, result, version, silent, out)
                     _publish(out, result, outlets, metrics)

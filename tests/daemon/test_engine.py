@@ -72,7 +72,9 @@ def _camera(scene: Scene, shared: SharedEngine, name: str, prompt: str, sink: Re
         source=FakeSource(scene, count=None, fps=100.0, paced=True, live=True, name=name),
         engine_factory=partial(shared.client, name, [Prompt(prompt)]),
         sinks=[sink],
-        render=RenderConfig(fps=100.0),
+        # masks_only: the moving square must stay visible to the camera that does not hide it (with
+        # hide_changes it is hidden on frames newer than their masks, on both cameras)
+        render=RenderConfig(fps=100.0, live_guard="masks_only"),
         engine=EngineConfig(kind="cpu-face", **{**FAST_ENGINE, "timeout_s": 2.0}),  # no restarts under load
         runtime=RuntimeConfig(stats_interval_s=3600.0),
     )

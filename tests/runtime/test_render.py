@@ -346,3 +346,86 @@ def test_an_envelope_past_two_object_sizes_of_travel_is_not_trusted(speed, expec
     engine_result = EngineResult(SCENE.frame(10, t_capture=99.9), masks, 0, speed_bounds=bounds)
     shown = SCENE.frame(15, t_capture=100.0)
     assert fail_reason(shown, engine_result, prompts_version=0, max_mask_age_s=0.5) == expected
+
+
+# -- a secret that appears between two engine answers (issue 9, live mode) ------------------
+
+
+APPEARING = Scene(speed=3.0, speed_y=0.5, square_from=41)  # appears at frame 41, then moves
+
+
+def run_slow_engine(guard: str, *, stride: int, delay: int, phase: int, frames: int = 70) -> list[RedactedFrame]:
+    """The low-latency render loop against a simulated slow engine, on an injected clock: one tick
+    per source frame (30 fps); the engine takes every ``stride``-th frame (from ``phase``) and answers
+    ``delay`` frames later, with the true masks of the frame it took (a perfect but slow detector)."""
+    import threading
+
+    fps = 30.0
+    frames_slot: LatestSlot[Frame] = LatestSlot()
+    results_slot: LatestSlot[EngineResult] = LatestSlot()
+    memory = SpeedMemory()
+    answers: dict[int, EngineResult] = {}
+    for m in range(phase, frames, stride):  # in order, as the engine thread publishes them
+        masks = APPEARING.truth(m, ["square"], t_capture=m / fps, fps=fps)
+        bounds = memory.bounds(masks.object_ids, masks.velocities, t=m / fps)
+        answers[m + delay] = EngineResult(Frame(_picture(APPEARING, m), m, m / fps), masks, 0, speed_bounds=bounds)
+    now = [0.0]
+
+    def tick(k: int):  # type: ignore[no-untyped-def]
+        def step() -> None:
+            now[0] = k / fps
+            frames_slot.put(Frame(_picture(APPEARING, k), index=k, t_capture=k / fps))
+            if k in answers:
+                results_slot.put(answers[k])
+
+        return step
+
+    outlets = Collecting()
+    run_low_latency(
+        Compositor(RenderConfig(style="solid")),
+        latest_frame=frames_slot,
+        latest_result=results_slot,
+        prompts=PromptBoard(),
+        engine_done=threading.Event(),
+        config=RenderConfig(style="solid", live_guard=guard),  # type: ignore[arg-type]
+        outlets=outlets,  # type: ignore[arg-type]
+        pacer=Scripted(tick(k) for k in range(frames)),  # type: ignore[arg-type]
+        metrics=Metrics(lambda: now[0]),
+        stop=threading.Event(),
+        clock=lambda: now[0],
+        source_fps=fps,
+    )
+    return outlets.sent  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("guard", ["hide_changes", "checked_frames"])
+@pytest.mark.parametrize(("stride", "delay"), [(1, 1), (4, 3), (9, 5)], ids=["every frame", "every 4th", "every 9th"])
+def test_a_secret_appearing_between_engine_answers_never_reaches_a_sink(guard: str, stride: int, delay: int) -> None:
+    """The structural hole of low-latency rendering: masks can only follow objects the engine knows,
+    and a secret that appears after the frame of the newest answer is in no mask. Whatever the phase
+    of a slow engine against the appearance, no sink frame may show a pixel of it."""
+    leaks: dict[tuple[int, int], int] = {}
+    with_masks = 0
+    for phase in range(stride):
+        for out in run_slow_engine(guard, stride=stride, delay=delay, phase=phase):
+            with_masks += not out.fully_redacted
+            if n := leaked_pixels(out.image, SQUARE_COLORS):
+                leaks[(phase, out.index)] = n
+    assert not leaks, f"appearing square visible (engine phase, frame shown): pixels {leaks}"
+    shown = sum(1 for _ in range(stride)) * 70
+    assert with_masks > shown // 2, f"only {with_masks} of {shown} frames shown with masks: the test proves nothing"
+
+
+def test_without_the_guard_a_secret_appearing_between_answers_leaks() -> None:
+    """``live_guard: masks_only`` keeps the old behaviour: the hole the guard closes is real."""
+    leaked = [out.index for out in run_slow_engine("masks_only", stride=4, delay=3, phase=0)
+              if leaked_pixels(out.image, SQUARE_COLORS)]
+    assert leaked and min(leaked) == APPEARING.square_from
+
+
+def test_hide_changes_hides_what_changed_not_the_whole_frame() -> None:
+    """Between answers the square's region is hidden, the still background stays visible."""
+    outs = run_slow_engine("hide_changes", stride=4, delay=3, phase=0)
+    between = [o for o in outs if o.index >= APPEARING.square_from and o.mask_frame_index is not None
+               and o.mask_frame_index < APPEARING.square_from]
+    assert between and all(not o.fully_redacted and 0 < o.redacted_fraction < 0.3 for o in between)
