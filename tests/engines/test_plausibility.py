@@ -124,8 +124,9 @@ def test_a_rejected_giant_is_not_remembered() -> None:
 def test_crop_for_stays_in_the_frame_and_never_upscales() -> None:
     settings = PlausibilitySettings()
     x0, y0, x1, y1, scale = crop_for(GIANT[0], HD, settings)
-    assert (x0, y0, x1, y1) == (0, 0, 1920, 1080) and scale == pytest.approx(96 / 1690)
+    assert (x0, y0, x1, y1) == (0, 0, 1920, 1080) and scale == pytest.approx(320 / 1690)
     assert crop_for(np.array([10, 10, 40, 50]), HD, settings)[4] == 1.0
+    assert crop_for(np.array([10, 10, 310, 330]), HD, settings)[4] == 1.0  # looked at with the frame's own pixels
 
 
 @pytest.mark.parametrize(
@@ -163,20 +164,67 @@ def engine(**settings) -> CpuFaceEngine:
     return e
 
 
+@pytest.fixture
+def detector_cost(monkeypatch):
+    """Sets the detector cost the live schedule plans its tiles by (ms per megapixel), instead of
+    measuring it on a machine whose load varies: the live plan becomes part of the test's input."""
+
+    def use(ms_per_mpixel: float) -> None:
+        monkeypatch.setattr("livefilter.engines.face_cpu.measure_cost", lambda detector, repeats=3: ms_per_mpixel)
+
+    return use
+
+
+def composite(cutout: np.ndarray, height_px: int, width: int = 1280, height: int = 720) -> tuple[np.ndarray, np.ndarray]:
+    """``cutout`` (BGRA) scaled to ``height_px`` tall, centred over scikit-image's coffee photo;
+    the frame and the face's pixels (alpha > 0.5)."""
+    from skimage import data
+
+    frame = cv2.resize(np.ascontiguousarray(data.coffee()[:, :, ::-1]), (width, height))
+    s = height_px / cutout.shape[0]
+    face = cv2.resize(cutout, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)[:height]
+    fh, fw = face.shape[:2]
+    x0, y0 = (width - fw) // 2, max(0, (height - fh) // 2)
+    alpha = face[..., 3:4] / 255.0
+    roi = frame[y0 : y0 + fh, x0 : x0 + fw]
+    roi[:] = (face[..., :3] * alpha + roi * (1 - alpha)).astype(np.uint8)
+    truth = np.zeros((height, width), bool)
+    truth[y0 : y0 + fh, x0 : x0 + fw] = face[..., 3] > 128
+    return frame, truth
+
+
+@pytest.mark.parametrize("schedule", ["exact", "live"])
+@pytest.mark.parametrize("side, height_px", [("left", 400), ("left", 500), ("right", 500), ("right", 600)])
+def test_a_large_half_face_is_confirmed_by_the_second_look(detector_cost, schedule, side, height_px) -> None:
+    """A face cut in half (as by the frame's edge, or a head turned away) filling much of a
+    720p frame: the detector finds it (0.84-1.0), and the second look must not drop it. Shrunk
+    to 96 px for that look, such faces scored 0.3-0.8 and were left wholly unredacted."""
+    from livefilter.sources.scene import astronaut_face, half_face
+
+    detector_cost(60.0)
+    image, face = composite(half_face(astronaut_face(), side), height_px)
+    masks = engine(schedule=schedule).infer(Frame(image, 0, 0.0))
+    hidden = masks.union() if len(masks) else np.zeros(face.shape, bool)
+    assert hidden[face].mean() > 0.99, f"{1 - hidden[face].mean():.0%} of the face left visible"
+
+
 @pytest.mark.xfail(
-    strict=False,
-    reason="issue 16 is open: the second look removes the reported giant phantom, but medium grille "
-    "phantoms (4-13 % of the frame, scores 0.36-0.88) survive depending on the schedule (the exact one at "
-    "720p keeps a 13 % box; the live tile plan follows the detector cost measured on the machine)",
+    strict=True,
+    reason="issue 16, not finished: medium grille phantoms (250x290 to 420x560 px, scores 0.69-0.94) score "
+    ">= 0.86 when looked at again near native resolution, like real large half and turned faces do (which a "
+    "96 px second look dropped: test_a_large_half_face_is_confirmed_by_the_second_look); RetinaFace's "
+    "landmarks and CenterFace do not separate them either, so they are kept (recall first): 13-20 % of the frame",
 )
+@pytest.mark.parametrize("schedule, ms_per_mpixel", [("exact", 0.0), ("live", 30.0), ("live", 300.0)])
 @pytest.mark.parametrize("width, height", [(1920, 1080), (1280, 720)])
-def test_a_car_front_is_not_taken_for_a_giant_face(width, height) -> None:
+def test_a_car_front_is_not_taken_for_a_giant_face(detector_cost, schedule, ms_per_mpixel, width, height) -> None:
     if not (SHARED_DATA / "plates").is_dir():
         pytest.skip(f"real car photos not found at {SHARED_DATA / 'plates'} (shared/data beside the project)")
+    detector_cost(ms_per_mpixel)  # the live tile plan: a fast and a slow machine
     frame = Frame(car_front("test_039.jpg", 0.7, width, height), 0, 0.0)
-    unverified = engine(verify_candidates=False).infer(frame)
+    unverified = engine(schedule=schedule, verify_candidates=False).infer(frame)
     assert len(unverified) and unverified.union().mean() > 0.1  # the phantom the issue reports
-    masks = engine().infer(frame)
+    masks = engine(schedule=schedule).infer(frame)
     # No giant phantom. Native-resolution tiles and the mirrored frame edge (issue 9) may still
     # answer a face-sized patch of grille or a sliver at the edge: a few hundredths of the frame.
     assert masks.union().mean() < 0.01, f"{masks.boxes.tolist()} hide {masks.union().mean():.1%} of the frame"
