@@ -48,6 +48,11 @@ class TrackerSettings:
             a still face must not drift); not moving that far for ``max_follow_s`` measures 0.
         max_follow_s: a track follows its velocity for at most this long after its last
             detection, then stays where it got to (still growing with age).
+        young_match_distance: a track detected once, on the previous update, that no detection
+            continued, continues with a detection up to this many track sizes away that started
+            no other match (it has no velocity yet to predict with): a face moving about its own
+            size per detection (fast, or at a low frame rate) leaves no ghost track behind, held
+            and grown for ``hold_s``. Detections are matched to tracks with a history first.
     """
 
     hold_s: float = 1.0
@@ -61,6 +66,7 @@ class TrackerSettings:
     max_speed: float = 30.0
     min_motion: float = 0.15
     max_follow_s: float = 0.5
+    young_match_distance: float = 2.0
 
     def __post_init__(self) -> None:
         if self.hold_s < 0:
@@ -105,6 +111,7 @@ class _Track:
     has_velocity: bool = False
     anchor: np.ndarray | None = None  # centre the velocity is measured from, and when
     t_anchor: float = 0.0
+    hits: int = 1  # detections so far
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -138,6 +145,7 @@ class Tracker:
         self.settings = settings or TrackerSettings()
         self._tracks: list[_Track] = []
         self._next_id = 1
+        self._t_update: float | None = None  # time of the previous update
 
     def __len__(self) -> int:
         return len(self._tracks)
@@ -145,6 +153,7 @@ class Tracker:
     def reset(self) -> None:
         """Forget every track (ids keep counting up, so an old id never returns)."""
         self._tracks.clear()
+        self._t_update = None
 
     def update(
         self,
@@ -168,8 +177,10 @@ class Tracker:
         self._drop_expired(t)
         predicted = np.array([self._predicted_box(tr, t, grow=False) for tr in self._tracks]).reshape(-1, 4)
         pairs = self._match(predicted, boxes, labels)
+        pairs += self._match_young(predicted, boxes, labels, pairs)
         for ti, di in pairs:
             self._continue(self._tracks[ti], t, boxes[di], float(scores[di]))
+        self._t_update = t
         matched_dets = {di for _, di in pairs}
         for di in range(len(boxes)):
             if di not in matched_dets:
@@ -231,8 +242,41 @@ class Tracker:
             pairs.append((int(ti), int(di)))
         return pairs
 
+    def _match_young(
+        self, predicted: np.ndarray, boxes: np.ndarray, labels: list[str], pairs: list[tuple[int, int]]
+    ) -> list[tuple[int, int]]:
+        """Second round, for what the first left over: tracks detected once, on the previous update,
+        and detections within ``young_match_distance`` of them (closest first)."""
+        s = self.settings
+        used_t, used_d = {ti for ti, _ in pairs}, {di for _, di in pairs}
+        young = [
+            ti for ti, tr in enumerate(self._tracks)
+            if ti not in used_t and tr.hits == 1 and tr.t_detect == self._t_update
+        ]
+        free = [di for di in range(len(boxes)) if di not in used_d]
+        if not young or not free:
+            return []
+        dist = np.linalg.norm(_centers(predicted[young])[:, None] - _centers(boxes[free])[None], axis=2)
+        dist = dist / _sizes(predicted[young])[:, None]
+        same = np.array([[self._tracks[ti].label == labels[di] for di in free] for ti in young])
+        dist = np.where(same & (dist <= s.young_match_distance), dist, np.inf)
+        out: list[tuple[int, int]] = []
+        taken_t: set[int] = set()
+        taken_d: set[int] = set()
+        for flat in np.argsort(dist, axis=None):
+            yi, fi = np.unravel_index(flat, dist.shape)
+            if not np.isfinite(dist[yi, fi]):
+                break
+            if yi in taken_t or fi in taken_d:
+                continue
+            taken_t.add(int(yi))
+            taken_d.add(int(fi))
+            out.append((young[int(yi)], free[int(fi)]))
+        return out
+
     def _continue(self, tr: _Track, t: float, box: np.ndarray, score: float) -> None:
         s = self.settings
+        tr.hits += 1
         if tr.anchor is None:
             tr.anchor, tr.t_anchor = _centers(tr.box), tr.t_detect
         dt = t - tr.t_anchor

@@ -171,3 +171,40 @@ def test_detector_jitter_on_a_still_face_is_not_motion():
     # A real move (half the face size in a frame) is motion.
     moved = tracker.update(2 / 30, boxes((112, 99, 132, 123)), scores(1))
     assert moved[0].velocity[0] > 100
+
+
+def test_a_face_moving_about_its_own_size_per_detection_leaves_no_ghost_track():
+    """A 40 px face at 480 px/s detected at 10 fps moves 1.2 of its sizes between detections:
+    beyond the first match's gate while its track has no velocity yet. Each detection used to
+    start a new track, and the ones left behind were held and grown for hold_s (the demo camera
+    at 320x180, 10 fps: up to a quarter of the frame hidden)."""
+    tracker = Tracker(TrackerSettings(hold_s=1.0))
+    for i in range(6):
+        t = i / 10
+        x = 48.0 * i
+        got = tracker.update(t, boxes((x, 100, x + 40, 140)), scores(1))
+        assert [tb.track_id for tb in got] == [1], f"detection {i}: tracks {[tb.track_id for tb in got]}"
+        # Between detections the track follows the face: its box at mid-interval covers it.
+        mid = tracker.predict(t + 0.05)[0].box
+        if i >= 1:
+            assert mid[0] <= x + 24 and mid[2] >= x + 64
+
+
+def test_a_young_track_is_continued_only_by_a_detection_nothing_else_took():
+    tracker = Tracker()
+    tracker.update(0.0, boxes((100, 100, 140, 140)), scores(1))  # track 1: A, seen once
+    # A is seen again in place, and B appears 1.5 sizes away: A keeps its track, B gets its own.
+    got = by_id(tracker.update(0.1, boxes((160, 100, 200, 140), (101, 100, 141, 140)), scores(2)))
+    assert sorted(got) == [1, 2] and got[1].box[0] < 120 and got[2].box[0] > 150
+    # A detection 2.5 sizes from a young track is another face: the young track is held, not moved.
+    tracker = Tracker()
+    tracker.update(0.0, boxes((100, 100, 140, 140)), scores(1))
+    got = by_id(tracker.update(0.1, boxes((200, 100, 240, 140)), scores(1)))
+    assert sorted(got) == [1, 2] and got[1].box[0] < 120
+    # Only a track detected on the previous update is young: one held through a missed update
+    # (maybe a face the detector lost) keeps its place.
+    tracker = Tracker()
+    tracker.update(0.0, boxes((100, 100, 140, 140)), scores(1))
+    tracker.update(0.1, boxes(), scores(0))
+    got = by_id(tracker.update(0.2, boxes((160, 100, 200, 140)), scores(1)))
+    assert sorted(got) == [1, 2] and got[1].box[0] < 120
