@@ -66,6 +66,12 @@ class CpuFaceConfig(StrictModel):
         "plus one native tile; the tile count follows (fewer, larger tiles when the machine is fast). "
         "Every part of the frame is seen at full resolution once per rotation (logged at start).",
     )
+    low_light_below: float = Field(
+        default=50.0, ge=0, le=255,
+        description="A frame whose mean brightness (grey level 0-255) is below this is denoised and brightened "
+        "(to a mean of 110) before the detector looks at it: small faces in dark, noisy footage are found far "
+        "more often (engines/face_cpu.py, detection_view). 0 turns it off.",
+    )
     hold_ms: float = Field(default=1000.0, ge=0, le=60000, description="Keep a track's mask this long after its last detection (live: at least twice the tile rotation).")
     max_tracks: int = Field(default=64, ge=1, le=1024, description="Most faces tracked at once.")
     verify_candidates: bool = Field(

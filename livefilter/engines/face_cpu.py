@@ -328,6 +328,43 @@ CONFIRM_MAX_PX = 48.0
 CONFIRM_ZOOM = 2.0
 
 
+#: Low light: a frame darker than ``engine.cpu_face.low_light_below`` (mean grey level) is
+#: detected on a denoised (Gaussian, ``LOW_LIGHT_BLUR`` px) and brightened copy, its mean raised to
+#: ``LOW_LIGHT_TARGET`` with at most ``LOW_LIGHT_MAX_GAIN`` x gain (:func:`detection_view`). Measured
+#: on the leak benchmark's low-light clips (brightness x0.25, sensor noise sigma 10, mean ~22): a
+#: 40-50 px face RetinaFace found in 3 of 20 frames as they are, 1 of 20 brightened only (the noise
+#: is brightened too), 14 of 20 denoised and brightened; the larger faces in all 20 either way.
+LOW_LIGHT_BLUR = 5
+LOW_LIGHT_TARGET = 110.0
+LOW_LIGHT_MAX_GAIN = 6.0
+
+
+def mean_brightness(image: np.ndarray) -> float:
+    """Mean grey level (0-255) of a BGR picture, from every 8th pixel (about 0.1 ms at 1080p)."""
+    sample = image[::8, ::8].astype(np.float32)
+    return float(np.mean(sample @ np.array([0.114, 0.587, 0.299], np.float32)))
+
+
+def detection_view(image: np.ndarray, dark_below: float) -> np.ndarray:
+    """The picture the detector looks at: ``image`` itself, or, when its mean grey level is
+    below ``dark_below``, a denoised and brightened copy (detections keep its coordinates).
+
+    Example:
+        >>> dark = np.full((72, 128, 3), 20, np.uint8)
+        >>> round(mean_brightness(detection_view(dark, 50.0)))
+        110
+        >>> detection_view(dark, 0.0) is dark
+        True
+    """
+    mean = mean_brightness(image)
+    if mean >= dark_below:
+        return image
+    cv2 = _cv2()
+    gain = min(LOW_LIGHT_MAX_GAIN, LOW_LIGHT_TARGET / max(mean, 1.0))
+    smooth = cv2.GaussianBlur(image, (LOW_LIGHT_BLUR, LOW_LIGHT_BLUR), 0)
+    return cv2.convertScaleAbs(smooth, alpha=gain)
+
+
 def detect_regions(
     detector: Detector, image: np.ndarray, regions: Sequence[Region], threshold: float
 ) -> Detections:
@@ -551,8 +588,9 @@ class CpuFaceEngine(Lifecycle):
         if self._prompt is None:
             tracks: list[TrackedBox] = []
         elif self._until_detect <= 0:
-            candidates = self.detect(frame.image, self.regions(frame.width, frame.height))
-            candidates = self._plausible(frame.image, candidates, t)
+            view = detection_view(frame.image, self.settings.low_light_below)
+            candidates = self.detect(view, self.regions(frame.width, frame.height))
+            candidates = self._plausible(view, candidates, t)
             tracks = self._track(t, candidates)
             self._until_detect = self.settings.detect_every - 1
             self._calls += 1
