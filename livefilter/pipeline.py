@@ -31,7 +31,7 @@ from livefilter.render.compositor import Compositor, StaticMask
 from livefilter.runtime.capture import run_capture
 from livefilter.runtime.inference import EngineResult, PromptBoard, run_engine
 from livefilter.runtime.metrics import Metrics, Stats
-from livefilter.runtime.render import TickPacer, run_exact, run_low_latency
+from livefilter.runtime.render import ArrivalPacer, TickPacer, run_exact, run_low_latency
 from livefilter.runtime.sinks import Outlets, run_sink
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.sinks import create_sink
@@ -210,7 +210,12 @@ class Pipeline:
                 engine_done=self._engine_done,
                 config=self.render_config,
                 outlets=self._outlets,
-                pacer=TickPacer(fps, self._clock),
+                # render.fps null: render each frame as it arrives (no wait for a tick); else tick at render.fps
+                pacer=(
+                    ArrivalPacer(fps, self._latest_frame, self._clock)
+                    if self.render_config.fps is None
+                    else TickPacer(fps, self._clock)
+                ),
                 metrics=self.metrics,
                 stop=self._stop,
                 clock=self._clock,

@@ -32,7 +32,7 @@ import benchlib
 
 
 def live_config(*, width: int, height: int, fps: float, seconds: float, engine: str, realtime: bool = True,
-                live_guard: str = "hide_changes"):
+                live_guard: str = "hide_changes", render_fps: float | None = None):
     from livefilter.config import Config
 
     return Config.model_validate(
@@ -40,7 +40,7 @@ def live_config(*, width: int, height: int, fps: float, seconds: float, engine: 
             "source": {"kind": "demo", "width": width, "height": height, "fps": fps,
                        "duration_s": seconds, "realtime": realtime},
             "engine": {"kind": engine},
-            "render": {"mode": "low_latency", "live_guard": live_guard},
+            "render": {"mode": "low_latency", "live_guard": live_guard, "fps": render_fps},
         }
     )
 
@@ -139,20 +139,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--guards", help="comma list of render.live_guard values to compare (e.g. "
                         "hide_changes,checked_frames,masks_only); the main table uses the first")
     parser.add_argument("--no-deface", action="store_true", help="skip the deface baseline")
+    parser.add_argument("--render-fps", type=float, help="set render.fps: the render ticks at this rate instead "
+                        "of rendering each frame as it arrives (the default, render.fps null)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.size.lower().split("x"))
     seconds = 8.0 if args.quick else args.seconds
     interval_ms = 1000 / args.fps
 
     print(f"# Live benchmark — {benchlib.machine_summary()}")
+    pacing = f"ticks at render.fps {args.render_fps:g}" if args.render_fps else "renders each frame on arrival"
     print(f"# {width}x{height} at {args.fps:g} fps, {seconds:g} s paced demo source, engine {args.engine}, "
-          "render low_latency, benchmark sink")
+          f"render low_latency ({pacing}), benchmark sink")
     guards = args.guards.split(",") if args.guards else ["hide_changes"]
     compared = []
     for guard in guards:
         shown: list = []
         config = live_config(width=width, height=height, fps=args.fps, seconds=seconds, engine=args.engine,
-                             live_guard=guard)
+                             live_guard=guard, render_fps=args.render_fps)
         compared.append((guard, *run_livefilter(config, shown), shown))
         print(compared[-1][1].format(), file=sys.stderr)
     _, stats, latencies, written, cpu, _ = compared[0]

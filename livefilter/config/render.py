@@ -56,7 +56,13 @@ class RenderConfig(StrictModel):
     dilation_px: int = Field(default=6, ge=0, le=512, description="Grow every mask by this many pixels.")
     dilation_percent: float = Field(default=10.0, ge=0, le=100, description="Grow every mask by this percent of the object's size.")
     feather_px: int = Field(default=0, ge=0, le=128, description="Soften mask edges over this many pixels (outside the dilated mask).")
-    fps: float | None = Field(default=None, gt=0, le=240, description="Output rate; null follows the source.")
+    fps: float | None = Field(
+        default=None,
+        gt=0,
+        le=240,
+        description="Output rate; null follows the source: each frame is rendered as it arrives (low_latency), "
+        "the newest shown again when the source is late by a quarter frame.",
+    )
     max_mask_age_ms: float = Field(default=500.0, gt=0, le=60000, description="Masks older than this (vs the frame shown) make the frame fully redacted.")
     max_frame_age_ms: float = Field(default=1000.0, gt=0, le=60000, description="A source silent for this long makes the output fully redacted.")
     follow_motion: bool = Field(default=True, description="Grow ageing masks along each object's motion (low_latency).")

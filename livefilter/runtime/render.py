@@ -42,6 +42,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -51,11 +52,13 @@ from livefilter.render.compositor import Compositor
 from livefilter.runtime.inference import EngineResult, PromptBoard
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.sinks import Outlets
-from livefilter.runtime.slots import BoundedQueue, LatestSlot
+from livefilter.runtime.slots import POLL_S, BoundedQueue, LatestSlot
 from livefilter.types import Frame, MaskSet, RedactedFrame
 
 __all__ = [
+    "LATE_GRACE",
     "MAX_TRUSTED_SHIFT",
+    "ArrivalPacer",
     "TickPacer",
     "UnseenChange",
     "compose",
@@ -266,6 +269,58 @@ class TickPacer:
             return False
         self._next += self.period
         return not stop.is_set()
+
+
+class ArrivalPacer:
+    """Ticks as soon as a new frame arrives (render on arrival: no wait for the next tick, which
+    cost 0-1 frame, half a frame on average), at most once per half period (a burst of buffered
+    frames is not shown frame by frame), and repeats the newest frame when none came for
+    ``1 + LATE_GRACE`` periods, so the sinks keep getting pictures (and a silent source is noticed)
+    at about the display rate. For an output that follows the source's rate (``render.fps: null``).
+
+    Example (a fake slot and clock: frames at 0 and 33 ms, then the source stops):
+        >>> class Frames:
+        ...     def __init__(self, arrivals): self.arrivals, self.version, self.now = arrivals, 0, 0.0
+        ...     def wait_newer(self, version, timeout):
+        ...         due = [t for t in self.arrivals if self.now < t <= self.now + timeout]
+        ...         self.now = due[0] if due else self.now + timeout + 1e-6
+        ...         self.version += bool(due)
+        ...         return self.version
+        >>> frames = Frames([0.001, 0.034])
+        >>> pacer, stop = ArrivalPacer(30.0, frames, clock=lambda: frames.now), threading.Event()
+        >>> [round(1000 * frames.now) for _ in range(4) if pacer.wait(stop)]   # two arrivals, two repeats
+        [1, 34, 76, 117]
+    """
+
+    def __init__(self, fps: float, frames: Any, clock: Callable[[], float] = time.monotonic) -> None:
+        """``frames``: the newest-frame :class:`~livefilter.runtime.slots.LatestSlot` (``version``, ``wait_newer``)."""
+        if fps <= 0:
+            raise ValueError(f"ArrivalPacer: expected fps > 0, got {fps}")
+        self.period = 1.0 / fps
+        self._frames = frames
+        self._clock = clock
+        self._seen = 0
+        self._last: float | None = None
+
+    def wait(self, stop: threading.Event) -> bool:
+        """Wait for a new frame (or a repeat's time); False when ``stop`` was set meanwhile."""
+        while not stop.is_set():
+            now, version = self._clock(), self._frames.version
+            since = math.inf if self._last is None else now - self._last  # the first frame ticks at once
+            repeat = self._last is not None and since >= (1.0 + LATE_GRACE) * self.period
+            if (version != self._seen and since >= 0.5 * self.period) or repeat:
+                self._seen, self._last = version, now
+                return True
+            if version != self._seen:  # a new frame, too soon after the last tick: wait out the half period
+                stop.wait(0.5 * self.period - since)
+            else:
+                repeat_in = POLL_S if self._last is None else (1.0 + LATE_GRACE) * self.period - since
+                self._frames.wait_newer(version, min(POLL_S, repeat_in))
+        return False
+
+
+LATE_GRACE = 0.25
+"""How late (in periods) a frame may be before :class:`ArrivalPacer` shows the newest one again."""
 
 
 def run_low_latency(

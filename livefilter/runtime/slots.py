@@ -21,27 +21,45 @@ POLL_S = 0.05
 
 
 class LatestSlot(Generic[T]):
-    """Holds the newest value only; readers never wait.
+    """Holds the newest value only; readers never wait (``wait_newer`` lets one wait for a put).
 
     Example:
         >>> slot = LatestSlot[int]()
         >>> slot.get() is None
         True
-        >>> slot.put(1); slot.put(2); slot.get()
+        >>> slot.put(1); slot.put(2); slot.get(), slot.version
+        (2, 2)
+        >>> slot.wait_newer(2, timeout=0.0)   # nothing put since version 2
         2
     """
 
     def __init__(self, value: T | None = None) -> None:
-        self._lock = threading.Lock()
+        self._changed = threading.Condition()
         self._value = value
+        self._version = 0
 
     def put(self, value: T | None) -> None:
-        with self._lock:
+        with self._changed:
             self._value = value
+            self._version += 1
+            self._changed.notify_all()
 
     def get(self) -> T | None:
-        with self._lock:
+        with self._changed:
             return self._value
+
+    @property
+    def version(self) -> int:
+        """How many values were put so far."""
+        with self._changed:
+            return self._version
+
+    def wait_newer(self, version: int, timeout: float) -> int:
+        """Wait at most ``timeout`` s for a put after ``version``; the version then current."""
+        with self._changed:
+            if self._version == version and timeout > 0:
+                self._changed.wait(timeout)
+            return self._version
 
 
 class BoundedQueue(Generic[T]):

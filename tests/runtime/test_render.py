@@ -8,6 +8,7 @@ from livefilter.render.compositor import Compositor
 from livefilter.runtime.inference import EngineResult, PromptBoard, SpeedMemory
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.render import (
+    ArrivalPacer,
     TickPacer,
     compose,
     fail_reason,
@@ -126,6 +127,70 @@ def test_pacer_keeps_the_rate_and_absorbs_a_late_tick() -> None:
 def test_pacer_rejects_a_zero_rate() -> None:
     with pytest.raises(ValueError, match="fps > 0"):
         TickPacer(0.0)
+
+
+class ArrivingFrames:
+    """The newest-frame slot of a source whose frames arrive at the given times, on a fake clock
+    that waits advance (a stop event's wait advances it too)."""
+
+    def __init__(self, arrivals: list[float]) -> None:
+        self.arrivals, self.version, self.now = sorted(arrivals), 0, 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def _advance(self, timeout: float) -> bool:
+        due = [t for t in self.arrivals if self.now < t <= self.now + timeout]
+        self.now = due[0] if due else self.now + timeout + 1e-9
+        self.version += bool(due)
+        return bool(due)
+
+    def wait_newer(self, version: int, timeout: float) -> int:
+        self._advance(timeout)
+        return self.version
+
+    def wait(self, timeout: float) -> bool:  # as the stop event
+        while timeout > 1e-9:
+            start = self.now
+            if self._advance(timeout):
+                timeout -= self.now - start
+            else:
+                break
+        return False
+
+    def is_set(self) -> bool:
+        return self.now > 2.0
+
+
+def test_arrival_pacer_renders_each_frame_as_it_arrives_and_keeps_the_display_rate() -> None:
+    """Issue 15: a tick-paced render waits 0-1 frame (half on average) between a frame's arrival and
+    the tick that shows it. On arrival it waits none; when the source is late or stops, the newest
+    frame is shown again every 1.25 periods; a burst of buffered frames is not shown frame by frame."""
+    period = 1 / 30
+    rng = np.random.default_rng(3)
+    jittered = [0.01 + i * period + rng.uniform(0, 0.006) for i in range(30)]  # ~1 s of camera, with jitter
+    burst = [1.2, 1.201, 1.202]  # three buffered frames at once, then silence
+    frames = ArrivingFrames(jittered + burst)
+    pacer = ArrivalPacer(30.0, frames, clock=frames)
+    ticks = []
+    while pacer.wait(frames):  # type: ignore[arg-type]
+        ticks.append(frames.now)
+    waits = [min(t for t in ticks if t >= a) - a for a in jittered]
+    assert max(waits) < 1e-6, "a frame waited for a tick"
+    during_burst = [t for t in ticks if 1.2 <= t < 1.2 + period / 2]
+    assert len(during_burst) == 1
+    silent = [t for t in ticks if 1.3 < t < 1.9]
+    gaps = np.diff(silent)
+    assert len(silent) > 10 and np.allclose(gaps, 1.25 * period, atol=1e-6), gaps  # repeats at 0.8x the rate
+
+    # the same frames through the tick pacer wait half a period on average
+    frames = ArrivingFrames(jittered)
+    tick_pacer = TickPacer(30.0, clock=frames)
+    ticks = []
+    while frames.now < 1.05 and tick_pacer.wait(frames):  # type: ignore[arg-type]
+        ticks.append(frames.now)
+    tick_waits = [min(t for t in ticks if t >= a) - a for a in jittered if a < 1.0]
+    assert np.mean(tick_waits) > period / 4
 
 
 # -- the render loops' last resort: nothing shown, never the raw frame ------------------------
