@@ -398,6 +398,8 @@ def main() -> int:
                         help="The relay's jitter buffer on the publishing side (rtsp_relay.py --latency-ms; default 20).")
     parser.add_argument("--decoder-threads", choices=["SLICE", "FRAME"], default=None,
                         help="Override the RtspSource decoder's thread type (to measure frame threading).")
+    parser.add_argument("--render-fps", type=float, default=None,
+                        help="Set render.fps: the render ticks at this rate (default: each frame rendered on arrival).")
     args = parser.parse_args()
     override_options(args)
 
@@ -457,7 +459,10 @@ def main() -> int:
             engine_factory=factory,
             sinks=[timed_sink_class(stamps)(RtspSinkConfig(url=f"{base}/publish/out", gop=round(args.fps)), fps=args.fps),
                    recording_virtual_camera(stamps)(fps=args.fps)],
-            render=RenderConfig(fps=args.fps, mode="low_latency"),
+            # render.fps null (default): each frame rendered as it arrives; --render-fps: the tick pacer.
+            # masks_only: the index blocks change on every frame, and hide_changes would hide them on the
+            # frames shown before the engine answered them (its cost is in bench_live.py --guards).
+            render=RenderConfig(fps=args.render_fps, mode="low_latency", live_guard="masks_only"),
             engine=engine_config,
             runtime=RuntimeConfig(stats_interval_s=3600),
         )
@@ -471,8 +476,9 @@ def main() -> int:
         time.sleep(args.seconds)
 
         base_ms, out_ms = latencies_ms(direct, camera, since), latencies_ms(restream, camera, since)
+        pacing = f"render ticks at {args.render_fps:g} fps" if args.render_fps else "render on frame arrival"
         print(f"glass-to-glass at {args.width}x{args.height} {args.fps:g} fps, {args.seconds:g} s, "
-              f"engine {args.engine}, GStreamer RTSP relay on 127.0.0.1; load average {os.getloadavg()[0]:.1f}")
+              f"engine {args.engine}, {pacing}, GStreamer RTSP relay on 127.0.0.1; load average {os.getloadavg()[0]:.1f}")
         print(f"demuxer/decoder options {demux_options(RtspSourceConfig(url=base))}, decoder threads "
               f"{rtsp_source.DECODER_THREAD_TYPE}; encoder {encoder_options(RtspSinkConfig(url=base))}")
         print(summary("camera -> server -> viewer", base_ms, args.seconds))
