@@ -20,6 +20,7 @@ import numpy as np
 from livefilter.errors import ConfigError, LivefilterError
 from livefilter.secrets import redact_text
 from livefilter.ui.clicks import Mark
+from livefilter.ui.daemon import CAMERA_COLUMNS, DaemonClient, ZoneDraft, camera_health, camera_rows, parse_prompts
 from livefilter.ui.jobs import JobSettings, display_id, first_frame, overlay, redact_image, redact_video
 from livefilter.ui.live import LiveSessions
 
@@ -335,19 +336,21 @@ def live_tab(engine: gr.Dropdown, model: gr.Textbox, sessions: LiveSessions, str
         clear.click(on_clear, None, click_info)
 
 
+DAEMON_VIEW = "daemon-view"
+"""The daemon tab's concurrency group: its snapshot refresh and everything that reads or changes the
+zone being drawn run one at a time, in the order the page sent them (no click lost or reordered)."""
+
+
 def daemon_tab() -> None:
     """Cameras of a running ``livefilter serve`` (its HTTP API and token): health, the redacted
     snapshot, prompts, and zones drawn on the snapshot, switched and deleted."""
-    from livefilter.ui.daemon import (
-        CAMERA_COLUMNS, DaemonClient, camera_health, camera_rows, draw_points, parse_prompts,
-    )
-
     with gr.Tab("Daemon", id="daemon"):
         gr.Markdown(
             "The cameras of a running `livefilter serve`, through its HTTP API and token. The picture is "
             "the camera's newest **published** frame (`/api/cameras/NAME/snapshot.jpg`: redacted, as its "
             "outputs got it; fully redacted while it fails closed), refreshed every second. Click on it to "
-            "place a zone's corners, then *add zone*. Zones added here live in the daemon's memory: a "
+            "place a zone's corners: from the first corner the picture holds still, with the corners drawn, "
+            "until *add zone* or *forget corners*. Zones added here live in the daemon's memory: a "
             "restart, or a reload of the site file that changes this camera's zones, brings the file's back."
         )
         with gr.Row():
@@ -359,7 +362,7 @@ def daemon_tab() -> None:
             with gr.Column():
                 camera = gr.Dropdown([], label="camera", elem_id="daemon-camera", allow_custom_value=True)
                 snapshot = gr.Image(
-                    label="redacted snapshot (click: a zone corner)", format="jpeg", interactive=False,
+                    label="redacted snapshot (click: a zone corner)", format="jpeg", type="numpy", interactive=False,
                     elem_id="daemon-snapshot",
                 )
                 health = gr.Textbox(label="health", interactive=False, elem_id="daemon-health")
@@ -379,13 +382,8 @@ def daemon_tab() -> None:
                     set_zone = gr.Button("switch zone", elem_id="daemon-set-zone")
                     delete_zone = gr.Button("delete zone", elem_id="daemon-delete-zone")
                 result = gr.Textbox(label="answer", interactive=False, elem_id="daemon-answer")
-        points = gr.State([])
+        draft = gr.State(None)  # ZoneDraft | None: the zone being drawn, on its held-still snapshot
         timer = gr.Timer(1.0)
-
-        def describe(corners: list[tuple[float, float]]) -> str:
-            listed = " ".join(f"({x:.0f}, {y:.0f})" for x, y in corners)
-            more = "" if len(corners) >= 3 else f"; {3 - len(corners)} more to make a zone"
-            return f"{len(corners)} corners: {listed}{more}" if corners else ""
 
         @speaks_errors
         def on_refresh(address: str, secret: str, chosen: str | None) -> tuple[Any, Any]:
@@ -394,22 +392,28 @@ def daemon_tab() -> None:
             value = chosen if chosen in names else (names[0] if names else None)
             return camera_rows(cameras), gr.update(choices=names, value=value)
 
-        def on_tick(address: str, secret: str, name: str | None, corners: list[tuple[float, float]]) -> tuple[Any, str]:
-            """The chosen camera's snapshot and health; errors go to the health line (no toast a second)."""
+        def on_tick(address: str, secret: str, name: str | None, drawing: ZoneDraft | None) -> tuple[Any, str]:
+            """The chosen camera's snapshot and health; errors go to the health line (no toast a second).
+            While a zone is being drawn the picture holds still (only the health line refreshes)."""
             if not name:
                 return gr.skip(), "choose a camera (refresh lists them)"
             try:
                 client = DaemonClient(address, secret)
                 state = client.camera(name)
+                if drawing is not None:
+                    return gr.skip(), camera_health(state) + "; picture held still while you place corners"
                 shown = client.snapshot(name)
             except LivefilterError as exc:
                 return gr.skip(), redact_text(str(exc))
-            return draw_points(shown.picture, corners), camera_health(state, shown)
+            return shown.picture, camera_health(state, shown)
 
-        def on_click(corners: list[tuple[float, float]], evt: gr.SelectData) -> tuple[Any, str]:
-            x, y = evt.index
-            now = [*corners, (float(x), float(y))]
-            return now, describe(now)
+        @speaks_errors
+        def on_click(drawing: ZoneDraft | None, clicked: np.ndarray | None, evt: gr.SelectData) -> tuple[Any, Any, str]:
+            """A corner where the user clicked: on the first one the clicked picture is held still."""
+            if clicked is None:
+                raise ConfigError("no snapshot to click on yet: choose a camera (refresh lists them)")
+            drawing = (drawing or ZoneDraft(clicked)).add(evt.index, (clicked.shape[1], clicked.shape[0]))
+            return drawing, drawing.shown(), drawing.describe()
 
         @speaks_errors
         def on_prompts(address: str, secret: str, name: str | None, text: str) -> tuple[str, Any, Any]:
@@ -433,14 +437,17 @@ def daemon_tab() -> None:
 
         @speaks_errors
         def on_add(
-            address: str, secret: str, name: str | None, zone_name: str, zone_mode: str,
-            corners: list[tuple[float, float]],
+            address: str, secret: str, name: str | None, zone_name: str, zone_mode: str, drawing: ZoneDraft | None,
         ) -> tuple[Any, ...]:
             name, zone_name = chosen(name, zone_name)
-            if len(corners) < 3:
-                raise ConfigError(f"a zone needs at least 3 corners: click them on the snapshot ({len(corners)} so far)")
-            added = DaemonClient(address, secret).add_zone(name, zone_name, corners, mode=zone_mode)
-            return f"{name}: zone {added['name']} added ({added['mode']})", *on_refresh(address, secret, name), [], ""
+            placed = len(drawing.corners) if drawing is not None else 0
+            if drawing is None or placed < 3:
+                raise ConfigError(f"a zone needs at least 3 corners: click them on the snapshot ({placed} so far)")
+            added = DaemonClient(address, secret).add_zone(
+                name, zone_name, list(drawing.corners), units="fraction", mode=zone_mode
+            )
+            message = f"{name}: zone {added['name']} added ({added['mode']})"
+            return message, *on_refresh(address, secret, name), *forget_corners(drawing)
 
         @speaks_errors
         def on_delete(address: str, secret: str, name: str | None, zone_name: str) -> tuple[str, Any, Any]:
@@ -448,15 +455,26 @@ def daemon_tab() -> None:
             deleted = DaemonClient(address, secret).delete_zone(name, zone_name)
             return f"{name}: zone {deleted['name']} deleted", *on_refresh(address, secret, name)
 
+        def forget_corners(drawing: ZoneDraft | None) -> tuple[None, str, Any]:
+            """No zone being drawn; the held picture without its corners until the next refresh."""
+            return None, "", gr.skip() if drawing is None else drawing.picture
+
+        one_at_a_time: dict[str, Any] = {"concurrency_id": DAEMON_VIEW, "concurrency_limit": 1}
         refresh.click(on_refresh, [url, token, camera], [table, camera], api_name="daemon_cameras")
-        timer.tick(on_tick, [url, token, camera, points], [snapshot, health], show_progress="hidden")
-        snapshot.select(on_click, [points], [points, points_info])
-        forget.click(lambda: ([], ""), None, [points, points_info])
+        timer.tick(on_tick, [url, token, camera, draft], [snapshot, health], show_progress="hidden", **one_at_a_time)
+        snapshot.select(
+            on_click, [draft, snapshot], [draft, snapshot, points_info], trigger_mode="multiple", show_progress="hidden",
+            **one_at_a_time,
+        )
+        forget.click(forget_corners, [draft], [draft, points_info, snapshot], **one_at_a_time)
+        camera.change(  # corners belong to one camera's picture: none, and no picture until this camera's
+            lambda: (None, "", None), None, [draft, points_info, snapshot], **one_at_a_time
+        )
         set_prompts.click(on_prompts, [url, token, camera, prompts], [result, table, camera], api_name="daemon_prompts")
         set_zone.click(on_zone, [url, token, camera, zone, enabled], [result, table, camera], api_name="daemon_zone")
         add_zone.click(
-            on_add, [url, token, camera, zone, mode, points], [result, table, camera, points, points_info],
-            api_name="daemon_add_zone",
+            on_add, [url, token, camera, zone, mode, draft], [result, table, camera, draft, points_info, snapshot],
+            api_name="daemon_add_zone", **one_at_a_time,
         )
         delete_zone.click(on_delete, [url, token, camera, zone], [result, table, camera], api_name="daemon_delete_zone")
 

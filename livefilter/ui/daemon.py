@@ -20,7 +20,7 @@ import numpy as np
 
 from livefilter.errors import ConfigError, LivefilterError
 
-__all__ = ["DaemonClient", "Snapshot", "camera_health", "camera_rows", "draw_points", "parse_prompts"]
+__all__ = ["DaemonClient", "Snapshot", "ZoneDraft", "camera_health", "camera_rows", "draw_points", "parse_prompts"]
 
 CAMERA_COLUMNS = ["camera", "state", "redacting", "fail-closed", "fps", "prompts", "zones", "last error"]
 
@@ -168,6 +168,60 @@ def draw_points(picture: np.ndarray, points: list[tuple[float, float]]) -> np.nd
         for x, y in polygon[:, 0]:
             cv2.circle(out, (int(x), int(y)), 3, (255, 215, 0), -1)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneDraft:
+    """A zone being drawn: the snapshot its first corner was clicked on, held still, and its corners.
+
+    The view shows :attr:`picture` (with the corners drawn) instead of the refreshed snapshot until the
+    zone is added or forgotten, so every corner is clicked on the same picture the user sees. Corners
+    are kept as fractions of the clicked picture's width and height (what the daemon's ``units:
+    fraction`` takes), so they mean the same place whatever size the camera's frames have.
+
+    Attributes:
+        picture: HxWx3 uint8 RGB, the redacted snapshot the corners are placed on.
+        corners: (x, y) fractions of the picture's width and height, in click order.
+
+    Example:
+        >>> draft = ZoneDraft(np.zeros((100, 200, 3), np.uint8)).add((50, 25), (200, 100)).add((150, 75), (200, 100))
+        >>> draft.corners, draft.pixels()
+        (((0.25, 0.25), (0.75, 0.75)), [(50.0, 25.0), (150.0, 75.0)])
+    """
+
+    picture: np.ndarray
+    corners: tuple[tuple[float, float], ...] = ()
+
+    def add(self, index: Any, clicked_size: tuple[int, int]) -> ZoneDraft:
+        """The draft with one more corner: ``index`` is a click's (x, y) in pixels of the picture that
+        was clicked, ``clicked_size`` that picture's (width, height).
+
+        Raises:
+            ConfigError: the click has no place on the picture (outside it, or the browser had no
+                picture laid out yet): nothing is added.
+        """
+        width, height = clicked_size
+        try:
+            x, y = (float(v) for v in index)
+        except (TypeError, ValueError):
+            x = y = float("nan")
+        if not (0 <= x < width and 0 <= y < height):  # also false for NaN
+            raise ConfigError(f"that click ({index}) is not on the {width}x{height} picture; click on the snapshot")
+        return ZoneDraft(self.picture, (*self.corners, (x / width, y / height)))
+
+    def pixels(self) -> list[tuple[float, float]]:
+        """The corners in pixels of :attr:`picture`."""
+        height, width = self.picture.shape[:2]
+        return [(fx * width, fy * height) for fx, fy in self.corners]
+
+    def shown(self) -> np.ndarray:
+        """:attr:`picture` with the corners placed so far drawn on it."""
+        return draw_points(self.picture, self.pixels())
+
+    def describe(self) -> str:
+        listed = " ".join(f"({x:.0f}, {y:.0f})" for x, y in self.pixels())
+        more = "" if len(self.corners) >= 3 else f"; {3 - len(self.corners)} more to make a zone"
+        return f"{len(self.corners)} corners: {listed}{more} (the picture holds still until add zone or forget corners)"
 
 
 def parse_prompts(text: str) -> list[Any]:
