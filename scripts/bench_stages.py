@@ -9,7 +9,9 @@ Part 1 (stages): a 30 fps H.264 clip of the demo scene (a real face photo moving
 background, x264 like a camera) is run through the same calls the live path makes, one
 stage after another on one thread: decode (PyAV/FFmpeg), colour conversion to BGR, detection
 and tracking (the CPU face engine's ``infer``, its default schedule), compositing
-(``render_frame``, the render thread's call), conversion back to YUV 4:2:0, x264 encode and
+(the compositor's ``redact_regions``, as the render calls it; before it, the default ``render.live_guard``'s
+change since the masks' frame, here the previous frame: the render shows frames newer than the
+engine's), conversion back to YUV 4:2:0, x264 encode and
 mux (to an MP4 file). Each stage is timed with the *process* CPU clock (``time.process_time``),
 so the decoder's slice threads and x264's worker threads count; as nothing else runs in the
 process meanwhile, the figure is that stage's CPU cost, robust to other load on the machine.
@@ -28,6 +30,8 @@ from __future__ import annotations
 
 import argparse
 import fractions
+import logging
+import os
 import socket
 import statistics
 import sys
@@ -41,7 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib
 
 FPS = 30
-STAGES = ["decode", "to BGR", "detect + track", "composite", "to YUV", "encode", "mux"]
+STAGES = ["decode", "to BGR", "detect + track", "unseen change", "composite", "to YUV", "encode", "mux"]
 
 
 def make_clip(path: Path, width: int, height: int, frames: int) -> None:
@@ -62,15 +66,15 @@ def make_clip(path: Path, width: int, height: int, frames: int) -> None:
     source.close()
 
 
-def run_stages(clip: Path, out: Path, *, decoder_threads: int, encoder: dict[str, str]) -> dict[str, list[float]]:
+def run_stages(clip: Path, out: Path, *, decoder_threads: int, encoder: dict[str, str],
+               split: bool = False) -> dict[str, list[float]]:
     """CPU seconds per frame of each stage, the stages run one after another on this thread."""
     import av
 
     from livefilter.config import EngineConfig, RenderConfig
     from livefilter.engines import create_engine
     from livefilter.render.compositor import Compositor
-    from livefilter.runtime.inference import EngineResult
-    from livefilter.runtime.render import render_frame
+    from livefilter.runtime.render import UnseenChange
     from livefilter.sinks.rtsp import yuv420_picture
     from livefilter.types import Frame, Prompt
 
@@ -78,6 +82,8 @@ def run_stages(clip: Path, out: Path, *, decoder_threads: int, encoder: dict[str
     engine.open()
     render = RenderConfig(mode="low_latency")
     compositor = Compositor(render)
+    unseen = UnseenChange()
+    before: Frame | None = None  # the masks' frame, as the render sees it: an older one
     cpu: dict[str, list[float]] = defaultdict(list)
 
     def timed(stage: str, call, *args):
@@ -98,10 +104,15 @@ def run_stages(clip: Path, out: Path, *, decoder_threads: int, encoder: dict[str
             for decoded in timed("decode", packet.decode):
                 image = timed("to BGR", lambda: decoded.to_ndarray(format="bgr24"))
                 frame = Frame(image, index, time.monotonic(), pts=index / FPS)
+                regions = engine.regions(frame.width, frame.height)  # what this call looks at
                 masks = timed("detect + track", engine.infer, frame)
-                shown = timed("composite", lambda: render_frame(
-                    compositor, frame, EngineResult(frame, masks, 0), prompts_version=0, config=render,
-                    frame_period_s=1 / FPS))
+                for region in regions if split else []:  # the call's split, again region by region (not summed)
+                    timed("split: whole-frame pass" if region.scale < 1 else "split: one native tile",
+                          engine.detect, image, [region])
+                seen = before or frame
+                hide = timed("unseen change", unseen.since, seen, frame)
+                shown = timed("composite", lambda: compositor.redact_regions(frame, masks, hide=hide))
+                before = frame
                 assert not shown.fully_redacted, shown.reason
                 yuv = timed("to YUV", yuv420_picture, shown.image)
                 yuv.pts, yuv.time_base = index, stream.time_base
@@ -151,6 +162,10 @@ def table(results: dict[str, dict[str, list[float]]]) -> str:
         rows.append([stage, *(f"{1000 * statistics.fmean(cpu[stage]):.2f} / {1000 * statistics.median(cpu[stage]):.2f}"
                               if cpu.get(stage) else "–" for cpu in results.values())])
     totals = {name: sum(1000 * statistics.fmean(cpu[s]) for s in STAGES if cpu.get(s)) for name, cpu in results.items()}
+    for split in ("split: whole-frame pass", "split: one native tile"):
+        rows.append([f"· of detect + track, {split[7:]} (detector only)",
+                     *(f"{1000 * statistics.fmean(cpu[split]):.2f} / {1000 * statistics.median(cpu[split]):.2f}"
+                       if cpu.get(split) else "–" for cpu in results.values())])
     rows.append(["**total (ms CPU per frame)**", *(f"**{t:.1f}**" for t in totals.values())])
     rows.append(["cores busy per 30 fps camera", *(f"{t * FPS / 1000:.2f}" for t in totals.values())])
     rows.append(["fps on 2 cores if nothing else ran", *(f"{2000 / t:.0f}" for t in totals.values())])
@@ -163,7 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=90)
     parser.add_argument("--pipeline-seconds", type=float, default=15.0, help="0 skips part 2")
     parser.add_argument("--quick", action="store_true", help="30 frames, 6 s pipeline runs")
+    parser.add_argument("--shipped-only", action="store_true", help="skip the decoder and encoder variants")
     args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="# %(message)s")
+    logging.getLogger("livefilter.engines.face_cpu").setLevel(logging.INFO)  # the live plan, with its measured cost
     frames, seconds = (30, 6.0) if args.quick else (args.frames, args.pipeline_seconds)
 
     from livefilter.config.sinks import RtspSinkConfig
@@ -177,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         "x264 superfast": (0, {**live, "preset": "superfast"}),
         "x264 veryfast": (0, {**live, "preset": "veryfast"}),
     }
-    print(f"# Stage costs — {benchlib.machine_summary()}")
+    if args.shipped_only:
+        variants = dict(list(variants.items())[:1])
+    print(f"# Stage costs — {benchlib.machine_summary()}; load average {os.getloadavg()[0]:.1f}")
     with tempfile.TemporaryDirectory(prefix="livefilter-stages-") as tmp:
         for size in args.size.split(","):
             width, height = (int(v) for v in size.lower().split("x"))
@@ -185,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             make_clip(clip, width, height, frames)
             results = {}
             for name, (threads, encoder) in variants.items():
-                results[name] = run_stages(clip, Path(tmp) / "out.mp4", decoder_threads=threads, encoder=encoder)
+                results[name] = run_stages(clip, Path(tmp) / "out.mp4", decoder_threads=threads, encoder=encoder,
+                                           split=not results)
             print(f"\n## {width}x{height}, {frames} frames at {FPS} fps, CPU face engine (process CPU time)\n")
             print(table(results))
             if seconds > 0:
@@ -194,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"output {stats.output_fps:.1f} fps, engine {stats.engine_fps:.1f} fps, captured "
                       f"{stats.frames_captured}, published {stats.frames_published}, dropped before the engine "
                       f"{stats.frames_dropped}, capture->sink p50 {stats.latency_ms_p50:.1f} ms p95 "
-                      f"{stats.latency_ms_p95:.1f} ms, process CPU {cpu['cpu_percent']:.0f} % (100 % = one core)")
+                      f"{stats.latency_ms_p95:.1f} ms, fully redacted {stats.frames_fully_redacted}, process CPU "
+                      f"{cpu['cpu_percent']:.0f} % (100 % = one core); load average {os.getloadavg()[0]:.1f}")
     return 0
 
 
