@@ -34,12 +34,12 @@ levels, one in a dark scene (brightness x0.25) still by more than 8 on most of t
 
 
 def cell_means(image: np.ndarray, cell: int = CHANGE_CELL_PX) -> np.ndarray:
-    """Mean colour of each ``cell`` x ``cell`` cell of an (H, W, C) uint8 image, float32 (ceil(H/cell), ceil(W/cell), C).
+    """Mean colour of each ``cell`` x ``cell`` cell of an (H, W, C) uint8 image, rounded: uint8 (ceil(H/cell), ceil(W/cell), C).
 
     Example:
         >>> img = np.zeros((16, 24, 3), np.uint8); img[:8, :8] = 80
         >>> cell_means(img)[..., 0].tolist()
-        [[80.0, 0.0, 0.0], [0.0, 0.0, 0.0]]
+        [[80, 0, 0], [0, 0, 0]]
     """
     import cv2
 
@@ -48,7 +48,7 @@ def cell_means(image: np.ndarray, cell: int = CHANGE_CELL_PX) -> np.ndarray:
     if rows * cell != h or cols * cell != w:  # edge cells: pad by replication, they average what is there
         image = cv2.copyMakeBorder(image, 0, rows * cell - h, 0, cols * cell - w, cv2.BORDER_REPLICATE)
     small = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
-    return small.reshape(rows, cols, -1).astype(np.float32)
+    return small.reshape(rows, cols, -1)
 
 
 def changed_cells(
@@ -75,10 +75,19 @@ def changed_cells(
 
     if reference.shape != image.shape:
         raise ValueError(f"changed_cells: expected grids of the same shape, got {reference.shape} and {image.shape}")
-    moved = (np.abs(image - reference).max(axis=2) > threshold).view(np.uint8)
+    diff = cv2.absdiff(image, reference).reshape(*image.shape[:2], -1)
+    largest = diff[..., 0]
+    for channel in range(1, diff.shape[2]):  # (a reduction over a 3-long axis is slow in numpy)
+        largest = np.maximum(largest, diff[..., channel])
+    moved = (largest > threshold).view(np.uint8)
     if not moved.any():
         return None
-    moved = cv2.dilate(moved, np.ones((3, 3), np.uint8))
-    rows, cols = moved.shape
-    full = cv2.resize(moved, (cols * cell, rows * cell), interpolation=cv2.INTER_NEAREST)
-    return full[:height, :width].view(bool)  # 0 or 1: a valid bool view, no copy
+    moved = cv2.dilate(moved, np.ones((3, 3), np.uint8)).view(bool)
+    rows = np.flatnonzero(moved.any(axis=1))
+    cols = np.flatnonzero(moved.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    full = np.zeros((height, width), bool)  # only the changed cells' box is written: cost follows the change
+    box = moved[r0:r1, c0:c1].repeat(cell, axis=0).repeat(cell, axis=1)
+    y0, x0 = r0 * cell, c0 * cell
+    full[y0 : r1 * cell, x0 : c1 * cell] = box[: height - y0, : width - x0]
+    return full
