@@ -213,17 +213,19 @@ def test_moving_secret_that_turns_back_stays_covered(make_pipeline) -> None:
     assert_nothing_leaked(sink)
 
 
-def test_a_secret_appearing_between_slow_engine_answers_never_reaches_a_sink(make_pipeline) -> None:
+@pytest.mark.parametrize("fps", [100.0, None], ids=["render ticks", "render on arrival"])
+def test_a_secret_appearing_between_slow_engine_answers_never_reaches_a_sink(make_pipeline, fps) -> None:
     """Issue 9 (live): a secret that appears after the frame of the newest answer is in no mask.
     With the default ``render.live_guard`` it is hidden (what changed since the masks' frame) until
-    the engine has seen it; ``masks_only`` shows it until the next answer."""
+    the engine has seen it; ``masks_only`` shows it until the next answer. Both pacers: ticks at
+    ``render.fps``, or each frame as it arrives (``render.fps: null``)."""
     scene = Scene(width=320, speed=3.0, speed_y=0.0, square_from=45)
     sink = RecordingSink()
     pipeline = make_pipeline(
         live_source(scene, count=90),
         GroundTruthEngineFactory(scene, delay_s=0.08),  # answers every ~8 frames at 100 fps
         [sink],
-        render={"fps": 100.0},
+        render={"fps": fps},
         engine=NO_HANG,
     )
     pipeline.run()
