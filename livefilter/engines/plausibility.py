@@ -17,21 +17,22 @@ A candidate is looked at again when it is
   again shows nothing new, so it is kept as it is).
 
 Looking again runs the detector once more on a crop around the box (``context`` box
-sizes of margin per side), at the frame's own resolution, or rescaled so the box's longer
-side is ``target_px`` when it is larger (RetinaFace's largest anchors are 512 px). The
-candidate is *confirmed* when that run finds a face overlapping it (``confirm_iou``) at
-``confirm_score`` or more; otherwise it is dropped before the tracker sees it, so an
-unconfirmed giant is never drawn, held or grown. A candidate overlapping a face kept
-within the last ``remember_s`` is the same face moving on and is not looked at again: a
-face filling a webcam's frame costs one extra detection on a crop when it appears, not one
-per detection.
+sizes of margin per side), rescaled so the box's longer side is at most ``target_px``
+(``marginal_target_px`` for a marginal candidate), never upscaled past the frame's own
+pixels. The candidate is *confirmed* when that run finds a face overlapping it
+(``confirm_iou``) at ``confirm_score`` or more; otherwise it is dropped before the tracker
+sees it, so an unconfirmed giant is never drawn, held or grown. A candidate overlapping a
+face kept within the last ``remember_s`` is the same face moving on and is not looked at
+again: a face filling a webcam's frame costs one extra detection on a crop when it
+appears, not one per detection.
 
-Why not smaller (``target_px`` was 96 until issue 16's follow-up): shrunk to ~96 px, real
-large faces turned 60-75 deg or cut in half (a profile, a face at the frame edge) scored
-0.3-0.8 and were dropped, leaving a 400-600 px face at 720p wholly unredacted, while medium
-car-grille phantoms scored 0.9 there anyway. Looked at near native resolution those faces
-score >= 0.84 (``tests/engines/test_plausibility.py``). Medium phantoms (a 250x290 grille
-at 720p scoring 0.88) survive either way: RetinaFace, its landmarks and CenterFace rate
+Why two sizes. A confident candidate is looked at near native resolution (a box up to 320
+px): shrunk to 96 px, real large faces turned 60-75 deg or cut in half (a profile, a face at
+the frame's edge) that the detector found at 0.84-1.0 scored 0.3-0.8 and were dropped,
+leaving a 400-600 px face at 720p wholly unredacted. A marginal candidate must convince at 96
+px: near native resolution a clock face (0.32) and a motorbike's front (0.63) of the
+scikit-image pictures scored above 0.8, at 96 px they do not. Medium car-grille phantoms
+that the detector scores 0.88-0.94 survive: RetinaFace, its landmarks and CenterFace rate
 them like turned faces, so dropping them would cost recall (issue 16).
 
 Pure numpy (plus an OpenCV resize) and a ``detect`` callable; no engine or tracker code.
@@ -65,9 +66,10 @@ __all__ = ["CONFIRM_SCORE", "DetectFn", "Plausibility", "PlausibilitySettings", 
 DetectFn = Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]]
 
 CONFIRM_SCORE = 0.8
-"""Score a second look must reach. Near native resolution, real faces (labelled frontal
-faces, the real profile, half faces and faces turned 60-75 deg, 150-700 px tall at 720p)
-scored >= 0.84; the giant car-front phantoms of the downscaled pass scored 0."""
+"""Score a second look must reach. Near native resolution (confident candidates), real faces
+found at >= 0.8 (labelled frontal faces, the real profile, half faces and faces turned 60-75
+deg, 150-700 px tall at 720p) scored >= 0.84 again; at 96 px (marginal candidates) the
+labelled faces scored >= 0.93, the car-front phantoms of the downscaled pass <= 0.69."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,8 +81,9 @@ class PlausibilitySettings:
         marginal_score: a candidate scored below this is checked (when zoom helps).
         min_zoom: ...when the frame's pixels show it this many times larger than the detector saw it.
         context: margin of the crop around the box, in box sizes per side.
-        target_px: a box longer than this is shrunk to it in the crop (never upscaled: a
-            smaller box is looked at with the frame's own pixels).
+        target_px: a confident candidate's box longer than this is shrunk to it in the crop
+            (never upscaled: a smaller box is looked at with the frame's own pixels).
+        marginal_target_px: the same for a marginal candidate (scored below ``marginal_score``).
         confirm_score: the second look must find a face scored this high...
         confirm_iou: ...overlapping the candidate this much.
         remember_s: a candidate overlapping a face kept this recently is not checked.
@@ -91,6 +94,7 @@ class PlausibilitySettings:
     min_zoom: float = 1.5
     context: float = 0.5
     target_px: int = 320
+    marginal_target_px: int = 96
     confirm_score: float = CONFIRM_SCORE
     confirm_iou: float = 0.3
     remember_s: float = 1.0
@@ -102,6 +106,7 @@ class PlausibilitySettings:
             ("min_zoom", self.min_zoom >= 1, ">= 1"),
             ("context", self.context >= 0, ">= 0"),
             ("target_px", self.target_px >= 16, ">= 16"),
+            ("marginal_target_px", self.marginal_target_px >= 16, ">= 16"),
             ("confirm_score", 0 < self.confirm_score <= 1, "in (0, 1]"),
             ("confirm_iou", 0 < self.confirm_iou <= 1, "in (0, 1]"),
             ("remember_s", self.remember_s >= 0, ">= 0"),
@@ -127,14 +132,17 @@ class Verdict:
 
 
 def crop_for(
-    box: np.ndarray, shape: tuple[int, int], settings: PlausibilitySettings
+    box: np.ndarray, shape: tuple[int, int], settings: PlausibilitySettings, score: float = 1.0
 ) -> tuple[int, int, int, int, float]:
     """``x0, y0, x1, y1, scale``: the region of a ``shape`` (H, W) frame to look at again
-    for ``box``, and the factor to resize it by (<= 1: never past the frame's own pixels).
+    for ``box`` scored ``score``, and the factor to resize it by (<= 1: never past the
+    frame's own pixels).
 
     Example:
         >>> crop_for(np.array([100, 100, 292, 292]), (1080, 1920), PlausibilitySettings())
         (4, 4, 388, 388, 1.0)
+        >>> crop_for(np.array([100, 100, 292, 292]), (1080, 1920), PlausibilitySettings(), score=0.5)
+        (4, 4, 388, 388, 0.5)
         >>> crop_for(np.array([100, 0, 1790, 1080]), (1080, 1920), PlausibilitySettings())[4]  # doctest: +ELLIPSIS
         0.189...
     """
@@ -144,7 +152,8 @@ def crop_for(
     m = settings.context
     x0, y0 = max(0, int(np.floor(x1 - m * w))), max(0, int(np.floor(y1 - m * h)))
     xe, ye = min(width, int(np.ceil(x2 + m * w))), min(height, int(np.ceil(y2 + m * h)))
-    scale = min(1.0, settings.target_px / max(w, h))
+    target = settings.target_px if score >= settings.marginal_score else settings.marginal_target_px
+    scale = min(1.0, target / max(w, h))
     return x0, y0, max(xe, x0 + 1), max(ye, y0 + 1), scale
 
 
@@ -175,7 +184,7 @@ class Plausibility:
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
         large = sizes.prod(axis=1) >= s.large_area * shape[0] * shape[1]
-        look_scale = np.minimum(1.0, s.target_px / np.maximum(sizes.max(axis=1), 1.0))
+        look_scale = np.minimum(1.0, s.marginal_target_px / np.maximum(sizes.max(axis=1), 1.0))
         zooms = look_scale >= s.min_zoom * np.asarray(detect_scale, np.float64)
         marginal = np.asarray(scores, np.float64).reshape(-1) < s.marginal_score
         return large | (marginal & zooms)
@@ -201,7 +210,7 @@ class Plausibility:
             suspect &= ~(box_iou(boxes, self._known) >= s.confirm_iou).any(axis=1)
         keep = np.ones(len(boxes), bool)
         for i in np.flatnonzero(suspect):
-            keep[i] = self._confirmed(image, boxes[i], detect)
+            keep[i] = self._confirmed(image, boxes[i], float(np.asarray(scores).reshape(-1)[i]), detect)
         kept = boxes[keep]
         if len(kept):
             moved_on = (box_iou(self._known, kept) >= s.confirm_iou).any(axis=1)
@@ -209,9 +218,9 @@ class Plausibility:
             self._t_known = np.concatenate([self._t_known[~moved_on], np.full(len(kept), t)])
         return Verdict(keep, int(suspect.sum()), int((~keep).sum()))
 
-    def _confirmed(self, image: np.ndarray, box: np.ndarray, detect: DetectFn) -> bool:
+    def _confirmed(self, image: np.ndarray, box: np.ndarray, score: float, detect: DetectFn) -> bool:
         s = self.settings
-        x0, y0, x1, y1, scale = crop_for(box, image.shape[:2], s)
+        x0, y0, x1, y1, scale = crop_for(box, image.shape[:2], s, score)
         crop = image[y0:y1, x0:x1]
         if scale < 1.0:
             size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
