@@ -356,12 +356,14 @@ def build_pipeline(
     static_mask: StaticMask | None = None,
     source: Source | None = None,
     wait_for_source: bool = False,
+    wrap_sink: Callable[[Sink], Sink] | None = None,
 ) -> Pipeline:
     """A pipeline for ``config`` (plus ``extra_sinks``, e.g. a preview the CLI adds). Nothing is opened yet.
 
     ``engine_factory(prompts)`` builds the engine instead of ``create_engine`` (the daemon's
     shared engine); ``static_mask`` is redacted on every frame (privacy zones); ``source``
-    replaces ``config.source`` (e.g. frames a browser pushes); ``wait_for_source``: see :class:`Pipeline`.
+    replaces ``config.source`` (e.g. frames a browser pushes); ``wait_for_source``: see :class:`Pipeline`;
+    ``wrap_sink(sink)`` stands in for each of ``config.sinks`` (a cluster worker's lease on its outputs).
     """
     source = source if source is not None else create_source(config.source)
     kind = resolve_engine_kind(config.engine)
@@ -369,6 +371,8 @@ def build_pipeline(
     check_engine_accepts(config.engine, prompts, kind)
     fps = output_fps(config.render, source)
     sinks = [create_sink(sink_config, fps=fps) for sink_config in config.sinks]
+    if wrap_sink is not None:
+        sinks = [wrap_sink(sink) for sink in sinks]
     exact = config.render.mode == "exact"
     factory = (
         partial(create_engine, config.engine, prompts, kind=kind, exact=exact)

@@ -7,11 +7,16 @@ runs the whole pipelines of its cameras. The controller
 
 - places cameras with :func:`~livefilter.cluster.placement.assign` (stable, balanced, within
   ``cluster.workers.cameras`` per worker) and sends each worker its part of the site;
-- asks every worker for its health each ``cluster.health_s``; a worker that died (its actor is
-  gone) or stays silent ``cluster.hang_s`` (it is killed first, so its outputs stop) is lost: its
-  cameras are placed on the others, where their pipelines start fully redacted until their
-  masks exist (the pipeline's own promise), publishing under the same sink paths; a replacement
-  worker is started in its slot and takes cameras that fitted nowhere, and new ones;
+- asks every worker for its health each ``cluster.health_s``; each check renews the worker's
+  :class:`~livefilter.cluster.lease.Lease` (its sinks publish only while it holds) until
+  ``hang_s`` after it was sent. A worker that died (its actor is gone) or stays silent
+  ``cluster.hang_s`` is lost: it is killed, and once the lease it was last granted has run out
+  (it may be cut off rather than dead, and resume) its cameras are placed on the others, where
+  their pipelines start fully redacted until their masks exist (the pipeline's own promise),
+  publishing under the same sink paths; so a camera is never published by two workers at once.
+  A lost worker is handled in a thread of its own: the others' checks (and leases) go on, and
+  placements happen one at a time. A replacement worker is then started in its slot and takes
+  cameras that fitted nowhere, and new ones;
 - forwards the API's prompts and zone switches to the camera's worker and keeps them, so a
   moved camera keeps them too; applies reloads of the file by placing the new site.
 
@@ -23,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -53,6 +59,9 @@ START_S = 600.0
 CALL_S = 60.0
 """Longest a command to a worker may take (stopping a camera waits for its encoder)."""
 
+METRICS_S = 5.0
+"""Longest /metrics waits for the workers' metrics (a silent worker's are left out)."""
+
 
 def _ray() -> Any:
     try:
@@ -72,6 +81,8 @@ class _Worker:
     pid: int = 0
     pending: Any = None  # the health check in flight
     sent: float = 0.0
+    answered: float = 0.0  # when it last answered one (monotonic)
+    lease_until: float = 0.0  # the latest deadline it was granted (the controller's wall clock)
     site: SiteConfig | None = None  # what it was last told to run
 
 
@@ -106,7 +117,9 @@ class ClusterDaemon:
         self._zones: dict[str, dict[str, ZoneConfig | None]] = {}  # added (or switched) / removed (None)
         self._statuses: dict[str, list[dict[str, Any]]] = {}
         self.moves = 0
-        self._replacing: list[threading.Thread] = []  # threads starting replacement workers
+        self._fenced: dict[str, _Worker] = {}  # lost workers whose lease has not run out: their cameras wait
+        self._placing = threading.Lock()  # one placement at a time (workers get their sites in order)
+        self._threads: list[threading.Thread] = []  # handling lost workers, starting replacements
         self._file = SiteFile(path, self.audit) if path else None
         self._stopping = threading.Event()
         self.stopped = threading.Event()
@@ -133,13 +146,42 @@ class ClusterDaemon:
                 ) from None
         self.audit.open()
         self.audit.event("daemon_start", cameras=sorted(self._site.cameras), config=self.path, workers=self._cluster.workers.count)
-        workers = [self._spawn(f"worker-{i}") for i in range(self._cluster.workers.count)]
-        for worker in workers:
-            self._started(worker, ray.get(worker.pending, timeout=START_S))
+        workers: list[_Worker] = []
+        try:
+            for i in range(self._cluster.workers.count):
+                workers.append(self._spawn(f"worker-{i}"))
+            for worker in workers:
+                self._started(worker, self._boot(worker))
+        except BaseException:
+            for worker in workers:  # none outlives a failed start
+                ray.kill(worker.actor, no_restart=True)
+            with self._lock:
+                self._workers.clear()
+            self.audit.event("daemon_stop", error="start failed")
+            self.audit.close()
+            raise
         self._place("start")
         threading.Thread(target=self._watch_workers, name="cluster:watch", daemon=True).start()
         if self._file is not None:
             threading.Thread(target=self._watch_file, name="reload:watch", daemon=True).start()
+
+    def _boot(self, worker: _Worker) -> int:
+        """Wait for ``worker``'s engine to load; its process id. Raises what a user can act on."""
+        ray = _ray()
+        resources = f"{self._cluster.workers.num_cpus:g} CPU, {self._cluster.workers.num_gpus:g} GPU"
+        try:
+            return int(ray.get(worker.pending, timeout=START_S))
+        except ray.exceptions.GetTimeoutError:
+            raise LivefilterError(
+                f"cluster: {worker.name} did not start within {START_S:g} s; does the Ray cluster have "
+                f"{self._cluster.workers.count} x ({resources}) free (ray status)? Lower cluster.workers.count, "
+                "num_cpus or num_gpus, or add nodes; the workers already started were stopped"
+            ) from None
+        except ray.exceptions.RayError as exc:
+            raise LivefilterError(
+                f"cluster: {worker.name} did not start: {redact_text(_cause(exc))}; "
+                "the workers already started were stopped (fix the engine: section, or the node, and start again)"
+            ) from None
 
     def stop(self) -> None:
         """Stop every worker's cameras (sinks finalise their files), then the workers. Idempotent."""
@@ -147,19 +189,21 @@ class ClusterDaemon:
         with self._lock:
             if self.stopped.is_set():
                 return
-            replacing = list(self._replacing)
-        for thread in replacing:  # they see the stop within half a second and kill what they started
+            threads = list(self._threads)
+        for thread in threads:  # they see the stop within half a second and kill what they started
             thread.join(5.0)
         with self._lock:
             workers = list(self._workers.values())
+            lost = list(self._fenced.values())  # killed already, maybe out of reach: not waited for
             self._workers.clear()
+            self._fenced.clear()
         ray = _ray()
         refs = [worker.actor.stop.remote() for worker in workers]
         try:
             ray.get(refs, timeout=CALL_S)
         except Exception as exc:  # a dead worker has nothing left to stop
-            logger.warning("cluster: stopping the workers: %s", redact_text(str(exc)))
-        for worker in workers:
+            logger.warning("cluster: stopping the workers: %s", redact_text(_cause(exc)))
+        for worker in workers + lost:
             ray.kill(worker.actor, no_restart=True)
         self.audit.event("daemon_stop")
         self.audit.close()
@@ -196,6 +240,12 @@ class ClusterDaemon:
         """Live worker → (its Ray actor handle, its process id)."""
         with self._lock:
             return {name: (worker.actor, worker.pid) for name, worker in self._workers.items()}
+
+    def health(self) -> dict[str, float]:
+        """Live worker → seconds since it last answered a health check."""
+        now = time.monotonic()
+        with self._lock:
+            return {name: now - worker.answered for name, worker in self._workers.items()}
 
     def set_prompts(self, name: str, prompts: Sequence[str | dict[str, Any]]) -> list[str]:
         """Change camera ``name``'s prompts on its worker (kept if it moves); returns them."""
@@ -269,16 +319,23 @@ class ClusterDaemon:
             placement = dict(self._placement)
             cameras = list(self._site.cameras)
         refs = {worker.name: worker.actor.metrics.remote() for worker in workers}
+        ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=METRICS_S) if refs else ([], [])
         texts: dict[str, str] = {}
         for name, ref in refs.items():
             try:
-                texts[name] = ray.get(ref, timeout=5.0).decode()
+                if ref not in ready:
+                    raise TimeoutError(f"no answer within {METRICS_S:g} s")
+                texts[name] = ray.get(ref).decode()
             except Exception as exc:  # a worker being lost: its cameras show as not placed
-                logger.warning("cluster: no metrics from %s: %s", name, type(exc).__name__)
+                logger.warning("cluster: no metrics from %s: %s", name, redact_text(_cause(exc)))
+        health = self.health()
         extra = [
             "# HELP livefilter_worker_up 1 while the worker answers (its cameras' metrics carry its name).",
             "# TYPE livefilter_worker_up gauge",
             *(f'livefilter_worker_up{{worker="{w.name}"}} {1.0 if w.name in texts else 0.0}' for w in workers),
+            "# HELP livefilter_worker_health_age_seconds Seconds since the worker last answered a health check.",
+            "# TYPE livefilter_worker_health_age_seconds gauge",
+            *(f'livefilter_worker_health_age_seconds{{worker="{w}"}} {age:.3f}' for w, age in sorted(health.items())),
             "# HELP livefilter_camera_placed 1 while the camera has a worker.",
             "# TYPE livefilter_camera_placed gauge",
             *(f'livefilter_camera_placed{{camera="{c}",worker="{placement.get(c, "")}"}} '
@@ -331,7 +388,7 @@ class ClusterDaemon:
         return worker
 
     def _started(self, worker: _Worker, pid: int) -> None:
-        worker.pid, worker.pending = pid, None
+        worker.pid, worker.pending, worker.answered = pid, None, time.monotonic()
         with self._lock:
             self._workers[worker.name] = worker
         logger.info("cluster: %s up (pid %d)", worker.name, pid)
@@ -356,20 +413,33 @@ class ClusterDaemon:
             update["zones"] = [zone for zone in kept + added if zone is not None]
         return camera.model_copy(update=update) if update else camera
 
+    def _grant(self, worker: _Worker) -> float:
+        """A lease deadline for a message to ``worker`` (``hang_s`` from now), remembered as its latest."""
+        until = time.time() + self._cluster.hang_s
+        worker.lease_until = max(worker.lease_until, until)
+        return until
+
     def _place(self, trigger: str) -> None:
-        """Place every camera on the live workers and tell each worker what changed for it."""
+        """Place every camera on the live workers and tell each worker what changed for it.
+
+        A lost worker whose lease has not run out keeps its cameras (they wait, unpublished)."""
+        with self._placing:
+            self._place_now(trigger)
+
+    def _place_now(self, trigger: str) -> None:
         ray = _ray()
         with self._lock:
             capacity = {name: self._cluster.workers.cameras for name in self._workers}
             before = dict(self._placement)
-            self._placement = assign(self._site.cameras, capacity, before)
+            fenced = Counter(w for w in before.values() if w in self._fenced)
+            self._placement = assign(self._site.cameras, {**capacity, **fenced}, before)
             sends = []
             for worker in self._workers.values():
                 mine = {c: self._camera(c) for c, w in sorted(self._placement.items()) if w == worker.name}
                 site = self._worker_site(mine)
                 if site != worker.site:
                     worker.site = site
-                    sends.append((worker, worker.actor.apply.remote(site)))
+                    sends.append((worker, worker.actor.apply.remote(site, self._grant(worker))))
             placement = dict(self._placement)
             unplaced = sorted(set(self._site.cameras) - set(placement))
         moved = {c: w for c, w in placement.items() if c in before and before[c] != w}
@@ -377,7 +447,7 @@ class ClusterDaemon:
             try:
                 ray.get(ref, timeout=CALL_S)
             except Exception as exc:  # the watch finds a dead worker and places its cameras again
-                logger.error("cluster: %s did not take its cameras: %s", worker.name, redact_text(str(exc)))
+                logger.error("cluster: %s did not take its cameras: %s", worker.name, redact_text(_cause(exc)))
         logger.info("cluster: placement (%s): %s; unplaced %s", trigger, placement, unplaced)
         self.audit.event("placement", trigger=trigger, placement=placement, moved=moved, unplaced=unplaced)
         if unplaced:
@@ -387,16 +457,16 @@ class ClusterDaemon:
             )
 
     def _watch_workers(self) -> None:
-        """The ``cluster:watch`` thread: health checks; a dead or silent worker's cameras move."""
+        """The ``cluster:watch`` thread: health checks (each renews the worker's lease); a dead or
+        silent worker is handed to :meth:`_lost`, which returns at once, so the others' checks go on."""
         ray = _ray()
         config = self._cluster
         while not self._stopping.wait(config.health_s):
             with self._lock:
                 workers = list(self._workers.values())
-            now = time.monotonic()
             for worker in workers:
                 if worker.pending is None:
-                    worker.pending, worker.sent = worker.actor.status.remote(), now
+                    worker.pending, worker.sent = worker.actor.status.remote(self._grant(worker)), time.monotonic()
             if not workers:
                 continue
             ready, _ = ray.wait([w.pending for w in workers], num_returns=len(workers), timeout=config.health_s)
@@ -409,8 +479,9 @@ class ClusterDaemon:
                         self._lost(worker, f"died ({type(exc).__name__})")
                         continue
                     except Exception as exc:
-                        logger.error("cluster: %s health check failed: %s", worker.name, redact_text(str(exc)))
+                        logger.error("cluster: %s health check failed: %s", worker.name, redact_text(_cause(exc)))
                         continue
+                    worker.answered = time.monotonic()
                     with self._lock:
                         if worker.name in self._workers:
                             self._statuses[worker.name] = status
@@ -418,34 +489,39 @@ class ClusterDaemon:
                     self._lost(worker, f"silent for {config.hang_s:g} s (hung)")
 
     def _lost(self, worker: _Worker, reason: str) -> None:
-        """Kill ``worker`` (so a hung one's outputs stop), move its cameras, start a replacement."""
-        ray = _ray()
-        if self._stopping.is_set():
-            return
+        """Take ``worker`` out of the watch (once) and handle it in a thread of its own."""
         with self._lock:
-            if self._workers.get(worker.name) is not worker:
+            if self._stopping.is_set() or self._workers.get(worker.name) is not worker:
                 return
             del self._workers[worker.name]
             self._statuses.pop(worker.name, None)
+            self._fenced[worker.name] = worker
             cameras = sorted(c for c, w in self._placement.items() if w == worker.name)
-        ray.kill(worker.actor, no_restart=True)
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline:  # ray.kill is asynchronous: two publishers must never overlap
-            try:
-                ray.get(worker.actor.status.remote(), timeout=1.0)
-            except ray.exceptions.RayActorError:
-                break
-            except ray.exceptions.GetTimeoutError:
-                continue
-        logger.error("cluster: %s lost (%s); moving its cameras %s", worker.name, reason, cameras)
+        logger.error("cluster: %s lost (%s); its cameras %s move once its lease has run out", worker.name, reason, cameras)
         self.audit.event("worker_lost", worker=worker.name, reason=reason, cameras=cameras)
+        self._run(f"cluster:lost:{worker.name}", self._move_off, worker, cameras)
+
+    def _run(self, name: str, target: Callable[..., None], *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=name, daemon=True)
         with self._lock:
+            self._threads = [t for t in self._threads if t.is_alive()] + [thread]
+        thread.start()
+
+    def _move_off(self, worker: _Worker, cameras: list[str]) -> None:
+        """Kill ``worker`` (so a hung one's outputs stop); once its lease has run out (a worker cut off
+        from the controller may still run, and resume), place its cameras on the others; start a replacement."""
+        ray = _ray()
+        ray.kill(worker.actor, no_restart=True)  # asynchronous, and cannot reach a node cut off
+        wait = worker.lease_until + self._cluster.max_clock_skew_s - time.time()
+        if wait > 0 and self._stopping.wait(wait):
+            return
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._fenced.pop(worker.name, None)
             self.moves += len(cameras)
         self._place(f"{worker.name} lost")
-        thread = threading.Thread(target=self._replace, args=(worker.name,), name=f"cluster:replace:{worker.name}", daemon=True)
-        with self._lock:
-            self._replacing.append(thread)
-        thread.start()
+        self._replace(worker.name)
 
     def _replace(self, name: str) -> None:
         """Start a new worker in a lost one's slot; it takes the cameras that fitted nowhere, and new ones."""
@@ -464,12 +540,19 @@ class ClusterDaemon:
                 pid = ray.get(worker.pending, timeout=0.1)
             except Exception as exc:
                 ray.kill(worker.actor, no_restart=True)
-                logger.error("cluster: replacement %s did not start: %s; retrying", name, redact_text(str(exc)))
+                logger.error("cluster: replacement %s did not start: %s; retrying", name, redact_text(_cause(exc)))
                 self._stopping.wait(self._site.retry.max_s)
                 continue
-            self._started(worker, pid)
-            if self._stopping.is_set():  # stop() did not see it: it stops here
-                ray.kill(worker.actor, no_restart=True)
-                return
+            with self._lock:
+                if self._stopping.is_set():  # stop() did not see it: it stops here
+                    ray.kill(worker.actor, no_restart=True)
+                    return
+                self._started(worker, pid)
             self._place(f"{name} back")
             return
+
+
+def _cause(exc: BaseException) -> str:
+    """What went wrong in a worker, in one line: the last line of a remote error's traceback."""
+    lines = [line for line in str(exc).strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else type(exc).__name__

@@ -4,6 +4,9 @@
 methods the controller calls (Ray makes it an actor: ``ray.remote(CameraWorker)``). Frames
 stay in this process: capture → engine → render → sinks; only commands, health and
 metrics cross the network.
+
+Its sinks publish only while its :class:`~livefilter.cluster.lease.Lease` holds: every health
+check and placement from the controller renews it until a deadline the controller chose.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from livefilter.cluster.lease import Lease
 from livefilter.daemon.config import SiteConfig
 from livefilter.daemon.engine import SharedModel
 from livefilter.daemon.service import Daemon
@@ -25,19 +29,23 @@ class CameraWorker:
 
     def __init__(self, name: str, site: SiteConfig, model: Callable[[], SharedModel] | None = None) -> None:
         self.name = name
-        self.daemon = Daemon(site, model=model)
+        self.lease = Lease(name)
+        self.daemon = Daemon(site, model=model, wrap_sink=self.lease.wrap)
 
     def start(self) -> int:
         """Load the engine and start the cameras; returns the process id."""
         self.daemon.start()
         return os.getpid()
 
-    def apply(self, site: SiteConfig) -> None:
-        """Run these cameras from now on (added start, removed stop, changed change in place)."""
+    def apply(self, site: SiteConfig, lease_until: float) -> None:
+        """Run these cameras from now on (added start, removed stop, changed change in place),
+        publishing until ``lease_until`` (the controller's wall clock) unless renewed."""
+        self.lease.grant(lease_until)
         self.daemon.apply(site, f"placement on {self.name}")
 
-    def status(self) -> list[dict[str, Any]]:
-        """Every camera's state (the controller's health check: an answer means alive)."""
+    def status(self, lease_until: float) -> list[dict[str, Any]]:
+        """Every camera's state (the controller's health check: an answer means alive); renews the lease."""
+        self.lease.grant(lease_until)
         return self.daemon.cameras()
 
     def metrics(self) -> bytes:

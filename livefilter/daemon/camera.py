@@ -19,7 +19,7 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -33,6 +33,7 @@ from livefilter.render.zones import ZoneBoard
 from livefilter.runtime.backoff import Backoff
 from livefilter.runtime.metrics import HistogramSnapshot, Stats
 from livefilter.secrets import redact_text, redact_url
+from livefilter.sinks.base import Sink
 from livefilter.types import Prompt, RedactedFrame
 
 __all__ = ["CameraRunner", "CameraTotals", "describe_source"]
@@ -101,7 +102,10 @@ def describe_source(config: Config) -> str:
 
 
 class CameraRunner:
-    """Runs camera ``name`` until :meth:`stop`: build, start, watch, rebuild with backoff."""
+    """Runs camera ``name`` until :meth:`stop`: build, start, watch, rebuild with backoff.
+
+    ``wrap_sink`` stands in for each output of every pipeline it builds (see :func:`build_pipeline`).
+    """
 
     def __init__(
         self,
@@ -112,6 +116,7 @@ class CameraRunner:
         engine: SharedEngine,
         retry: RetryConfig,
         audit: AuditLog,
+        wrap_sink: Callable[[Sink], Sink] | None = None,
     ) -> None:
         self.name = name
         self.zones = zones
@@ -119,6 +124,7 @@ class CameraRunner:
         self._engine = engine
         self._retry = retry
         self._audit = audit
+        self._wrap_sink = wrap_sink
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._pipeline: Pipeline | None = None
@@ -210,7 +216,7 @@ class CameraRunner:
             try:
                 pipeline = build_pipeline(
                     config, extra_sinks=[snapshot], engine_factory=self._client, static_mask=self.zones,
-                    wait_for_source=True,
+                    wait_for_source=True, wrap_sink=self._wrap_sink,
                 )
             except Exception as exc:
                 self._failed("camera_start_failed", exc, backoff)

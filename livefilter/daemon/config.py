@@ -200,8 +200,24 @@ class ClusterConfig(StrictModel):
     health_s: float = Field(default=1.0, gt=0, le=60, description="How often each worker is asked for its health.")
     hang_s: float = Field(
         default=10.0, gt=0, le=600,
-        description="A worker silent this long is killed and its cameras move (it is presumed hung).",
+        description="A worker silent this long is killed and its cameras move (it is presumed hung); "
+        "also its lease: a worker that has not heard from the controller this long stops publishing.",
     )
+    max_clock_skew_s: float = Field(
+        default=0.5, ge=0, le=60,
+        description="How far the workers' clocks may be from the head's (NTP keeps them within milliseconds): "
+        "a lost worker's cameras move only once its lease has run out by this much too.",
+    )
+
+    @model_validator(mode="after")
+    def check_hang(self) -> ClusterConfig:
+        if self.hang_s < 3 * self.health_s:
+            raise Problem(
+                f"must be at least 3 x health_s ({3 * self.health_s:g} s): a healthy worker's lease is renewed "
+                "by its health checks, and must not run out between two of them",
+                at=("hang_s",), value=self.hang_s,
+            )
+        return self
 
 
 class SiteConfig(StrictModel):

@@ -28,6 +28,7 @@ from livefilter.errors import ConfigError
 from livefilter.pipeline import check_engine_accepts
 from livefilter.runtime.inference import HANG_FACTOR
 from livefilter.render.zones import Zone, ZoneBoard
+from livefilter.sinks.base import Sink
 from livefilter.types import Prompt
 
 __all__ = ["Daemon", "parse_prompts"]
@@ -42,10 +43,16 @@ class Daemon:
         site: the validated site.
         path: the file it came from (for reloads); None when built from a dict.
         model: builds the shared model (default: from ``site.engine``; tests pass exact doubles).
+        wrap_sink: stands in for each camera's outputs (a cluster worker fences them with its lease).
     """
 
     def __init__(
-        self, site: SiteConfig, *, path: str | None = None, model: Callable[[], SharedModel] | None = None
+        self,
+        site: SiteConfig,
+        *,
+        path: str | None = None,
+        model: Callable[[], SharedModel] | None = None,
+        wrap_sink: Callable[[Sink], Sink] | None = None,
     ) -> None:
         self.path = path
         self._site = site
@@ -55,6 +62,8 @@ class Daemon:
             model or (lambda: shared_model(site.engine)), kind="shared", hang_s=HANG_FACTOR * site.engine.timeout_s
         )
         self._cameras: dict[str, CameraRunner] = {}
+        self._listed: tuple[CameraRunner, ...] = ()  # the cameras, read without the lock (a slow reload holds it)
+        self._wrap_sink = wrap_sink
         self._file = SiteFile(path, self.audit) if path else None
         self._stopping = threading.Event()
         self.stopped = threading.Event()
@@ -85,6 +94,7 @@ class Daemon:
                 return
             runners = list(self._cameras.values())
             self._cameras.clear()
+            self._listed = ()
         stoppers = [threading.Thread(target=runner.stop, name=f"stop:{runner.name}") for runner in runners]
         for thread in stoppers:  # in parallel: each may wait for an encoder to flush
             thread.start()
@@ -98,9 +108,8 @@ class Daemon:
     # -- the API's verbs ------------------------------------------------------------------------
 
     def cameras(self) -> list[dict[str, Any]]:
-        with self._lock:
-            runners = list(self._cameras.values())
-        return [runner.status() for runner in runners]
+        """Every camera's state; answers at once, even while a reload stops or starts cameras."""
+        return [runner.status() for runner in self._listed]
 
     def camera(self, name: str) -> CameraRunner:
         with self._lock:
@@ -193,8 +202,10 @@ class Daemon:
             # prompts and zones change in place (no gap, no reopened outputs); anything else restarts
             restarted = [name for name in changed if _without_prompts(old, name) != _without_prompts(new, name)]
             self._site = new
-            for name in removed + restarted:
-                self._cameras.pop(name).stop()
+            stopping = [self._cameras.pop(name) for name in removed + restarted]
+            self._listed = tuple(self._cameras.values())
+            for runner in stopping:
+                runner.stop()
             for name in restarted + added:
                 self._start_camera(name, new)
             for name in set(changed) - set(restarted):
@@ -235,8 +246,10 @@ class Daemon:
             engine=self.engine,
             retry=site.retry,
             audit=self.audit,
+            wrap_sink=self._wrap_sink,
         )
         self._cameras[name] = runner
+        self._listed = tuple(self._cameras.values())
         runner.start()
 
 

@@ -9,11 +9,13 @@ RTSP renumbers frames). A frame of the RTSP scene's size is answered from that s
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Sequence
 
 import numpy as np
 
+from livefilter.errors import EngineError
 from livefilter.sources.scene import Scene, SceneSpec
 from livefilter.types import Frame, MaskSet, Prompt
 from tests.fakes import Scene as RtspScene
@@ -82,3 +84,21 @@ class DemoTruthModel:
 
     def close(self) -> None:
         pass
+
+
+class SecondFailsModel(DemoTruthModel):
+    """A model that loads in the first worker only: in every later one ``open`` fails (a marker file
+    counts the workers), with a password in its message as a download URL would carry."""
+
+    def __init__(self, spec: SceneSpec, marker: str, password: str) -> None:
+        super().__init__(spec)
+        self.marker, self.password = marker, password
+
+    def __call__(self) -> SecondFailsModel:
+        return self
+
+    def open(self) -> None:
+        try:
+            os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
+        except FileExistsError:
+            raise EngineError(f"cannot load the weights from https://models:{self.password}@weights.example/m") from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -275,3 +276,16 @@ def test_a_file_caught_half_written_is_not_applied(start_daemon, tmp_path: Path)
     assert daemon.camera("b") is b and [p.text for p in b.config.prompts] == ["head"]
     reloads = [e for e in audit_events(tmp_path / "audit.jsonl") if e["event"] == "reload"]
     assert [(e["ok"], e["removed"], e["changed"]) for e in reloads] == [(True, [], ["b"])]
+
+
+def test_the_camera_list_answers_while_a_reload_holds_the_daemon(start_daemon) -> None:
+    """A cluster worker's health check is this list: a reload that stops a camera (its encoder
+    flushing for seconds) holds the daemon, and must not make the worker look hung."""
+    daemon = start_daemon({"cameras": {"a": camera(), "b": camera()}}).daemon
+    answered: list[list[dict[str, Any]]] = []
+    with daemon._lock:  # as Daemon.apply holds it while it stops and starts cameras
+        thread = threading.Thread(target=lambda: answered.append(daemon.cameras()), daemon=True)
+        thread.start()
+        thread.join(2.0)
+        assert answered, "the camera list waited for the reload"
+    assert [c["name"] for c in answered[0]] == ["a", "b"]
