@@ -40,8 +40,9 @@ def rtsp_camera(cameras: RtspServer, out: RtspServer, relay: str) -> dict[str, A
             "open_timeout_s": 2.0, "read_timeout_s": 1.0, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5,
         },
         "prompts": ["face"],  # the test double answers a frame of the RTSP scene with its square and stripe
-        # blur and pixelate, as the RTSP pipeline tests: H.264 rings at a solid mask's sharp edge
-        "render": {"style": "blur", "fail_closed_style": "pixelate", "max_frame_age_ms": 400},
+        # blur and pixelate, as the RTSP pipeline tests: H.264 rings at a solid mask's sharp edge; the
+        # index drawn in the top rows changes every frame, which hide_changes would hide (masks: exact)
+        "render": {"style": "blur", "fail_closed_style": "pixelate", "max_frame_age_ms": 400, "live_guard": "masks_only"},
         "sinks": [{"kind": "rtsp", "url": out.publish_url(relay), "gop": 5, "reconnect_min_s": 0.1, "reconnect_max_s": 0.5}],
     }
 
@@ -85,6 +86,8 @@ def test_rtsp_and_demo_cameras_a_killed_workers_rtsp_camera_restreams_redacted_u
 
             wait_for(lambda: daemon.placement().get("d") == daemon.placement().get("b") == "worker-0", 30, "b and d moved")
             moved = time.monotonic() - t_lost  # (once the lost worker's lease has run out)
+            wait_for(lambda: running.get("/api/cameras/d")[1]["ready"], 60, "the moved RTSP camera ready (redacting)")
+            ready = time.monotonic() - t_lost
             back = wait_for(
                 lambda: next((t - t_lost for t, im in list(view_d.frames) if t > t_lost + moved and shows_index(im)), None),
                 60, "the moved RTSP camera restreaming its picture again",
@@ -95,8 +98,8 @@ def test_rtsp_and_demo_cameras_a_killed_workers_rtsp_camera_restreams_redacted_u
             assert sum(s.kind == "masked" for s in watchers["a"].since(t_lost)) >= 5, "the staying demo camera stopped"
             # the viewer may have to reconnect (the relay's stream changed publisher), as a player does
             wait_for(lambda: view_d.count_since(t_lost + back) >= 20, 30, "the moved RTSP camera's restream flowing")
-        print(f"worker killed: moved after {moved:.1f} s; the RTSP camera restreams its picture after {back:.1f} s, "
-              f"the demo one publishes masked frames after {demo_back:.1f} s")
+        print(f"worker killed: moved after {moved:.1f} s; the RTSP camera ready after {ready:.1f} s, its picture at a "
+              f"viewer after {back:.1f} s; the demo one publishes masked frames after {demo_back:.1f} s")
         for viewer in (view_c, view_d):
             assert len(viewer.frames) >= 30
             assert not leaks(viewer), f"{viewer.url} restreamed a secret on pictures {leaks(viewer)[:10]}"
