@@ -15,8 +15,10 @@ cluster including ``ray.init``), then over a window the CPU of every process inv
 driver and all its child processes: Ray's GCS, raylet, workers; 100 % = one core) and their
 memory (PSS, so shared pages are not counted twice). Then the failover timeline: worker-1 is
 killed (``ray.kill``), then, after it is replaced, the other worker is stopped with SIGSTOP (hung);
-for each: time to detection (the controller's placement changes), to each moved camera's first
-frame from its new session, and to its first masked frame.
+for each: time to detection (the controller drops the worker), to the move (its placement changes,
+once the lease the worker was last granted has run out: ``hang_s`` after that grant plus
+``max_clock_skew_s``), to each moved camera's first frame from its new session, and to its first
+masked frame.
 """
 
 from __future__ import annotations
@@ -117,9 +119,12 @@ def lose(daemon, watchers: dict[str, FrameWatcher], worker: str, how: str, ray) 
         ray.kill(actor, no_restart=True)
     else:
         os.kill(pid, signal.SIGSTOP)
-    while any(daemon.placement().get(c) == worker for c in moving):
+    while worker in daemon.health():
         time.sleep(0.01)
     detected = time.monotonic() - t0
+    while any(daemon.placement().get(c) == worker for c in moving):
+        time.sleep(0.01)
+    moved = time.monotonic() - t0
     deadline = time.monotonic() + 120
     times: dict[str, tuple[float | None, float | None]] = {}
     while time.monotonic() < deadline:
@@ -132,7 +137,7 @@ def lose(daemon, watchers: dict[str, FrameWatcher], worker: str, how: str, ray) 
             os.kill(pid, signal.SIGCONT)
         except ProcessLookupError:
             pass
-    return {"how": how, "worker": worker, "moved": moving, "detected_s": detected, "times": times}
+    return {"how": how, "worker": worker, "detected_s": detected, "moved_s": moved, "times": times}
 
 
 def main() -> None:
@@ -197,12 +202,13 @@ def main() -> None:
     plain, ray_row = rows
     print(f"ratios cluster/plain: start-up {ray_row[1] / plain[1]:.2f}x (ray.init {t_ray:.1f} s of it), "
           f"CPU {ray_row[2] / plain[2]:.2f}x, PSS {ray_row[3] / plain[3]:.2f}x")
-    print("\n| worker lost by | detected (s) | camera | new session's first frame (s) | first masked frame (s) |")
-    print("|---|---|---|---|---|")
+    print("\n| worker lost by | detected (s) | moved (s) | camera | new session's first frame (s) | first masked frame (s) |")
+    print("|---|---|---|---|---|---|")
     for f in failovers:
         for camera, (first, masked) in f["times"].items():
             fmt = lambda v: "n/a" if v is None else f"{v:.1f}"  # noqa: E731
-            print(f"| {f['how']} ({f['worker']}) | {f['detected_s']:.1f} | {camera} | {fmt(first)} | {fmt(masked)} |")
+            print(f"| {f['how']} ({f['worker']}) | {f['detected_s']:.1f} | {f['moved_s']:.1f} | {camera} | "
+                  f"{fmt(first)} | {fmt(masked)} |")
     print(f"\nframes judged over the cluster run: {frames}; frames showing a face pixel as captured outside "
           f"the judge's reappearance window: {leaks} (the real detector's misses, not fail-open frames)")
 
