@@ -390,13 +390,14 @@ def test_first_load_failure_stops_the_pipeline_and_is_raised(
     assert sink.closes == 1
 
 
-def test_silent_live_source_fails_closed_then_recovers(scene, make_pipeline) -> None:
+@pytest.mark.parametrize("guard", ["hide_changes", "checked_frames"])
+def test_silent_live_source_fails_closed_then_recovers(scene, make_pipeline, guard) -> None:
     sink = RecordingSink()
     pipeline = make_pipeline(
         live_source(scene, count=45, pause_at={25: 0.3}),
         GroundTruthEngineFactory(scene),
         [sink],
-        render={"fps": 100.0, "max_frame_age_ms": 100.0},
+        render={"fps": 100.0, "max_frame_age_ms": 100.0, "live_guard": guard},
         engine=NO_HANG,
     )
     pipeline.run()

@@ -353,14 +353,14 @@ def run_low_latency(
         while pacer.wait(stop):
             finishing = engine_done.is_set()
             result = latest_result.get()  # masks first: the frame read next is never older than them
-            if checked_only and result is not None and result.masks is not None:
-                frame: Frame | None = result.frame
-            else:
-                frame = latest_frame.get()
-            if frame is not None:
+            newest = latest_frame.get()
+            # checked_frames: the frame the masks were computed on; whether the source is silent is the newest's
+            checked = checked_only and result is not None and result.masks is not None
+            frame = result.frame if checked and result is not None else newest
+            if frame is not None and newest is not None:
                 try:
                     version, now = prompts.version, clock()
-                    silent = now - frame.t_capture > max_frame_age_s  # the one verdict that time changes
+                    silent = now - newest.t_capture > max_frame_age_s  # the one verdict that time changes
                     if (
                         last is not None
                         and last[0] is frame
@@ -375,7 +375,7 @@ def run_low_latency(
                             result,
                             prompts_version=version,
                             config=config,
-                            now=now,
+                            now=now if silent or not checked else None,  # an old checked frame is not silence
                             frame_period_s=frame_period_s,
                             unseen=unseen,
                         )

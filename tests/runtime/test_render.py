@@ -494,3 +494,13 @@ def test_hide_changes_hides_what_changed_not_the_whole_frame() -> None:
     between = [o for o in outs if o.index >= APPEARING.square_from and o.mask_frame_index is not None
                and o.mask_frame_index < APPEARING.square_from]
     assert between and all(not o.fully_redacted and 0 < o.redacted_fraction < 0.3 for o in between)
+
+
+def test_checked_frames_from_an_engine_slower_than_max_frame_age_are_shown_not_called_silent() -> None:
+    """checked_frames shows the engine's frame, which can be older than render.max_frame_age_ms when
+    the engine is that slow; the source is not silent (new frames keep coming), and the picture was
+    checked: it is shown with its masks, not failed closed as ``source_silent``."""
+    outs = run_slow_engine("checked_frames", stride=40, delay=35, phase=0, frames=120)  # 1.17 s per answer
+    after_first = outs[35:]  # one tick per source frame: the first answer comes at tick 35
+    assert after_first and all(not o.fully_redacted for o in after_first), {o.reason for o in after_first}
+    assert all(leaked_pixels(o.image, SQUARE_COLORS) == 0 for o in outs)
