@@ -29,6 +29,13 @@ class RenderConfig(StrictModel):
         "engine checked, each with its own masks (output repeats them: engine-rate pictures, more latency); "
         "masks_only: masks grown along known objects' motion only (a new face can show until the next answer).",
     )
+    backfill_s: float = Field(
+        default=0.5, ge=0, le=5,
+        description="exact (file jobs): output runs this many seconds of media time behind the engine, and an "
+        "object found in that time is also hidden on the earlier frames that lacked it, moved back along its "
+        "motion and grown with the gap (faces found late: small, shadowed, entering the frame, blurred). "
+        "Memory: this many seconds of frames and masks. 0 turns it off.",
+    )
     style: RedactStyle = Field(default="blur", description="How marked pixels are hidden.")
     blur_strength: float = Field(
         default=25.0,

@@ -49,6 +49,7 @@ import numpy as np
 from livefilter.config.render import RenderConfig
 from livefilter.render.change import cell_means, changed_cells
 from livefilter.render.compositor import Compositor
+from livefilter.runtime.backfill import Backfill
 from livefilter.runtime.inference import EngineResult, PromptBoard
 from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.sinks import Outlets
@@ -401,16 +402,27 @@ def run_exact(
     stop: threading.Event,
 ) -> None:
     """Publish every engine result in order, each frame with the masks computed on it
-    (or fully redacted when the engine failed on it); then close the sinks' inboxes."""
+    (or fully redacted when the engine failed on it), ``render.backfill_s`` of media time late
+    with the objects found in that time carried back (:mod:`~livefilter.runtime.backfill`);
+    then close the sinks' inboxes."""
+    line = Backfill(config.backfill_s)
+
+    def show(result: EngineResult) -> None:
+        frame = result.frame
+        try:
+            out = render_frame(compositor, frame, result, prompts_version=prompts.version, config=config)
+            _publish(out, result, outlets, metrics)
+        except Exception:
+            logger.exception("render: nothing shown for frame %d", frame.index)
+            metrics.count("render_errors")
+
     try:
         for result in results.consume(stop):
-            frame = result.frame
-            try:
-                out = render_frame(compositor, frame, result, prompts_version=prompts.version, config=config)
-                _publish(out, result, outlets, metrics)
-            except Exception:
-                logger.exception("render: nothing shown for frame %d", frame.index)
-                metrics.count("render_errors")
+            for due in line.push(result):
+                show(due)
+        if not stop.is_set():
+            for due in line.flush():
+                show(due)
     finally:
         outlets.close()
 
