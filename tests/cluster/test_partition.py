@@ -34,8 +34,8 @@ def sink_errors(metrics: str, camera: str) -> float:
 def test_a_cut_off_worker_is_handled_once_and_never_publishes_its_moved_cameras_when_it_resumes(
     cluster, ray_cluster: Any, tmp_path: Path, monkeypatch
 ) -> None:
-    # a slow loss handling: the cameras wait 3 s past the lease (a pause of the others' checks would show)
-    running, watchers = cluster(site_dict(tmp_path, max_clock_skew_s=3.0))
+    # a slow loss handling: the cameras wait 5 s past the lease (a pause of the others' checks would show)
+    running, watchers = cluster(site_dict(tmp_path, max_clock_skew_s=5.0))
     daemon: ClusterDaemon = running.daemon  # type: ignore[assignment]
     wait_for(lambda: all_ready(running), 60, "every camera publishing redacted frames")
     moving = sorted(c for c, w in daemon.placement().items() if w == "worker-1")
@@ -74,8 +74,8 @@ def test_a_cut_off_worker_is_handled_once_and_never_publishes_its_moved_cameras_
     assert kills == [actor]
     lost = [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines() if '"worker_lost"' in line]
     assert [(e["worker"], e["cameras"]) for e in lost] == [("worker-1", moving)]
-    assert len(ages) >= 20 and max(ages) < 2.0, f"worker-0's health checks paused while worker-1 was handled: {max(ages)}"
-    assert value(scrape(running), "livefilter_worker_health_age_seconds", worker="worker-0") < 2.0
+    assert len(ages) >= 20 and max(ages) < 2.5, f"worker-0's health checks paused while worker-1 was handled: {max(ages)}"
+    assert value(scrape(running), "livefilter_worker_health_age_seconds", worker="worker-0") < 2.5
     assert all(daemon.placement()[c] == "worker-0" for c in staying)
     for name in staying:
         frames = [s.t for s in watchers[name].since(t_stop)]
