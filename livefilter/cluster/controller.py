@@ -318,6 +318,7 @@ class ClusterDaemon:
             workers = list(self._workers.values())
             placement = dict(self._placement)
             cameras = list(self._site.cameras)
+        live = {worker.name for worker in workers}
         refs = {worker.name: worker.actor.metrics.remote() for worker in workers}
         ready, _ = ray.wait(list(refs.values()), num_returns=len(refs), timeout=METRICS_S) if refs else ([], [])
         texts: dict[str, str] = {}
@@ -336,10 +337,10 @@ class ClusterDaemon:
             "# HELP livefilter_worker_health_age_seconds Seconds since the worker last answered a health check.",
             "# TYPE livefilter_worker_health_age_seconds gauge",
             *(f'livefilter_worker_health_age_seconds{{worker="{w}"}} {age:.3f}' for w, age in sorted(health.items())),
-            "# HELP livefilter_camera_placed 1 while the camera has a worker.",
+            "# HELP livefilter_camera_placed 1 while the camera has a live worker (0: none, or its lost one's lease runs out).",
             "# TYPE livefilter_camera_placed gauge",
             *(f'livefilter_camera_placed{{camera="{c}",worker="{placement.get(c, "")}"}} '
-              f"{1.0 if c in placement else 0.0}" for c in cameras),
+              f"{1.0 if placement.get(c) in live else 0.0}" for c in cameras),
             "# HELP livefilter_camera_moves Cameras moved off a lost worker.",
             "# TYPE livefilter_camera_moves counter",
             f"livefilter_camera_moves_total {float(self.moves)}",

@@ -13,21 +13,25 @@ within ``max_clock_skew_s`` (NTP keeps them within milliseconds).
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from livefilter.errors import SinkError
+from livefilter.lifecycle import close_quietly
 from livefilter.sinks.base import Sink
 from livefilter.types import RedactedFrame
 
 __all__ = ["FencedSink", "Lease"]
 
+logger = logging.getLogger(__name__)
+
 
 class Lease:
     """Until when (wall clock) worker ``worker`` may publish; starts expired."""
 
-    def __init__(self, worker: str, clock: Any = time.time) -> None:
+    def __init__(self, worker: str, clock: Callable[[], float] = time.time) -> None:
         self.worker = worker
         self._clock = clock
         self._until = 0.0
@@ -38,17 +42,16 @@ class Lease:
         with self._lock:
             self._until = max(self._until, until)
 
-    def check(self, sink: str) -> None:
-        """Raise :class:`SinkError` once the lease has run out."""
+    @property
+    def granted(self) -> bool:
         with self._lock:
-            until = self._until
-        late = self._clock() - until
-        if late >= 0:
-            raise SinkError(
-                f"sink {sink}: not publishing: {self.worker}'s lease from the cluster's controller ran out "
-                f"{late:.1f} s ago (the controller is unreachable, or moved this worker's cameras elsewhere); "
-                "it publishes again if the controller renews it"
-            )
+            return self._until > 0
+
+    def overdue(self) -> float | None:
+        """Seconds since the lease ran out, or None while it holds."""
+        with self._lock:
+            late = self._clock() - self._until
+        return late if late >= 0 else None
 
     def wrap(self, sink: Sink) -> Sink:
         """``sink``, publishing only while this lease holds (``wrap_sink`` of the worker's daemon)."""
@@ -56,11 +59,12 @@ class Lease:
 
 
 class FencedSink:
-    """A sink that opens and writes only while its worker's :class:`Lease` holds.
+    """A sink that publishes only while its worker's :class:`Lease` holds.
 
-    A refused write raises, so the sink thread closes the inner sink (an RTSP publisher lets go of
-    its path for the camera's new worker) and retries opening it with its backoff, which is refused
-    too until the lease is renewed.
+    Past the lease every frame is dropped and the inner sink is closed (an RTSP publisher lets go
+    of its path for the camera's new worker); the first frame after a renewal opens it again.
+    A refused frame raises nothing: the sink thread would close the sink and retry with a backoff
+    growing to 30 s, keeping the output dark long after a brief lapse had ended.
     """
 
     def __init__(self, sink: Sink, lease: Lease) -> None:
@@ -68,17 +72,40 @@ class FencedSink:
         self.name = sink.name
         self.lossless = sink.lossless
         self._lease = lease
+        self._open = False
+        self.refused = 0  # frames dropped in the current lapse
 
     def __getattr__(self, name: str) -> Any:  # reconnect_backoff, mark_incomplete, ...: the inner sink's
         return getattr(self.inner, name)
 
     def open(self) -> None:
-        self._lease.check(self.name)
-        self.inner.open()
+        if self._lease.overdue() is None:
+            self.inner.open()
+            self._open = True
 
     def write(self, frame: RedactedFrame) -> None:
-        self._lease.check(self.name)
+        late = self._lease.overdue()
+        if late is not None:
+            if self.refused == 0:
+                logger.warning(
+                    "sink %s: not publishing: %s's lease from the cluster's controller %s (the controller is "
+                    "unreachable, or moved this worker's cameras elsewhere); it publishes again if the controller "
+                    "renews it", self.name, self._lease.worker,
+                    f"ran out {late:.1f} s ago" if self._lease.granted else "was never granted",
+                )
+            self.refused += 1
+            if self._open:
+                self._open = False
+                close_quietly(self.inner, f"sink {self.name}")
+            return
+        if not self._open:
+            self.inner.open()
+            self._open = True
+        if self.refused:
+            logger.warning("sink %s: publishing again (lease renewed; %d frames were not published)", self.name, self.refused)
+            self.refused = 0
         self.inner.write(frame)
 
     def close(self) -> None:
+        self._open = False
         self.inner.close()

@@ -23,6 +23,12 @@ from tests.daemon.conftest import Running
 MODEL = DemoTruthModel(SceneSpec(width=DEMO["width"], height=DEMO["height"], fps=DEMO["fps"]))
 
 
+def ray_log_text(ray: Any) -> bytes:
+    """Everything the Ray session logged so far (the raylet's, GCS's, every worker process's files)."""
+    logs = Path(ray._private.worker._global_node.get_logs_dir_path())
+    return b"".join(path.read_bytes() for path in sorted(logs.rglob("*")) if path.is_file())
+
+
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[Any]:
     """``ray.init`` with 4 logical CPUs (two workers of 1, a replacement, the driver's room) on this machine."""

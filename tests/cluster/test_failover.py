@@ -82,10 +82,14 @@ def lose_worker(running: Running, watchers: dict[str, FrameWatcher], lose: Calla
     lose(actor, pid)
 
     wait_for(lambda: all(daemon.placement().get(c) == "worker-0" for c in moving), 30, "the lost worker's cameras moved")
-    times = wait_for(
-        lambda: (lambda t: t if None not in t.values() else None)({c: moved_back_to_masked(watchers[c], t_lost) for c in moving}),
-        60, "every moved camera publishing masked frames again",
-    )
+    try:
+        times = wait_for(
+            lambda: (lambda t: t if None not in t.values() else None)({c: moved_back_to_masked(watchers[c], t_lost) for c in moving}),
+            60, "every moved camera publishing masked frames again",
+        )
+    except AssertionError as exc:  # what the cluster and the outputs looked like
+        seen = {c: [(round(s.t - t_lost, 1), s.index, s.kind) for s in watchers[c].seen][-8:] for c in CAMERAS}
+        raise AssertionError(f"{exc}; cameras {daemon.cameras()}; health {daemon.health()}; last frames seen {seen}") from None
     assert daemon.placement() | {c: "worker-0" for c in staying} == daemon.placement()  # sticky: staying ones did not move
     for name in staying:  # the others never stopped
         frames = watchers[name].since(t_lost)

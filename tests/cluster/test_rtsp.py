@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from livefilter.cluster import ClusterDaemon
+from tests.cluster.conftest import ray_log_text
 from tests.cluster.test_failover import all_ready, assert_never_leaked, moved_back_to_masked, site_dict
 from tests.cluster.truth import RTSP_SCENE
 from tests.daemon.test_service import wait_for
@@ -50,12 +51,6 @@ def rtsp_camera(cameras: RtspServer, out: RtspServer, relay: str) -> dict[str, A
 def leaks(viewer: Viewer) -> list[int]:
     """Restreamed pictures showing a secret's pattern (indices into the viewer's frames)."""
     return [i for i, (_, image) in enumerate(list(viewer.frames)) if secret_pattern_pixels(image) > LEAK_PIXELS]
-
-
-def ray_log_text(ray: Any) -> bytes:
-    """Everything the Ray session logged so far (the raylet's, GCS's, every worker process's files)."""
-    logs = Path(ray._private.worker._global_node.get_logs_dir_path())
-    return b"".join(path.read_bytes() for path in sorted(logs.rglob("*")) if path.is_file())
 
 
 def test_rtsp_and_demo_cameras_a_killed_workers_rtsp_camera_restreams_redacted_under_its_path(
