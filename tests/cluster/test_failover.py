@@ -88,8 +88,15 @@ def lose_worker(running: Running, watchers: dict[str, FrameWatcher], lose: Calla
             60, "every moved camera publishing masked frames again",
         )
     except AssertionError as exc:  # what the cluster and the outputs looked like
-        seen = {c: [(round(s.t - t_lost, 1), s.index, s.kind) for s in watchers[c].seen][-8:] for c in CAMERAS}
-        raise AssertionError(f"{exc}; cameras {daemon.cameras()}; health {daemon.health()}; last frames seen {seen}") from None
+        def story(c: str) -> str:
+            seen = [(round(s.t - t_lost, 1), s.index, s.kind) for s in watchers[c].seen]
+            after = [i for i, s in enumerate(seen) if s[0] >= 0]
+            drops = [seen[i] for i in range(1, len(seen)) if seen[i][1] < seen[i - 1][1]]
+            first = after[0] if after else len(seen)
+            return f"{c}: {len(seen)} seen, before the loss {seen[max(first - 3, 0):first]}, after {seen[first:first + 12]}, " \
+                   f"index drops {drops[:6]}, last {seen[-6:]}"
+        raise AssertionError(f"{exc}; placement {daemon.placement()}; cameras {daemon.cameras()}; health "
+                             f"{daemon.health()}; frames (s after the loss, index, kind): {[story(c) for c in CAMERAS]}") from None
     assert daemon.placement() | {c: "worker-0" for c in staying} == daemon.placement()  # sticky: staying ones did not move
     for name in staying:  # the others never stopped
         frames = watchers[name].since(t_lost)
