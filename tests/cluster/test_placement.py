@@ -90,3 +90,25 @@ def test_serve_runs_a_cluster_controller_for_a_site_with_cluster() -> None:
         "cameras": {"a": {"source": DEMO, "sinks": [{"kind": "null"}]}},
     })
     assert isinstance(controller_for(site, "site.yaml"), ClusterDaemon)
+
+
+def test_the_kuberay_manifest_runs_the_daemon_on_the_head_and_gpu_workers_with_the_pinned_ray() -> None:
+    """Not applied to a Kubernetes cluster here (none): its shape, and that it pins the Ray this package does."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    cluster, service = yaml.safe_load_all((root / "deploy" / "kuberay" / "raycluster.yaml").read_text())
+    pinned = re.search(r'"ray==([0-9.]+)"', (root / "pyproject.toml").read_text())
+    assert (cluster["apiVersion"], cluster["kind"]) == ("ray.io/v1", "RayCluster")
+    assert pinned and cluster["spec"]["rayVersion"] == pinned.group(1)
+    head = cluster["spec"]["headGroupSpec"]
+    assert head["rayStartParams"]["num-cpus"] == "0"  # no camera on the head
+    command = " ".join(head["template"]["spec"]["containers"][0]["lifecycle"]["postStart"]["exec"]["command"])
+    assert "livefilter serve /etc/livefilter/site.yaml" in command
+    (group,) = cluster["spec"]["workerGroupSpecs"]
+    assert group["rayStartParams"]["num-gpus"] == "1"
+    assert group["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert service["spec"]["selector"]["ray.io/node-type"] == "head"
