@@ -166,3 +166,26 @@ def test_a_seek_back_releases_what_is_held():
     assert line.push(result(0, 10.0)) == [] and line.push(result(1, 10.1)) == []
     assert [r.frame.index for r in line.push(result(2, 0.0))] == [0, 1]
     assert dataclasses.is_dataclass(line.flush()[0])
+
+
+def test_a_large_object_found_late_is_carried_back_only_if_it_scored_high(crops):
+    """Found late and large with low scores is more likely a look-alike (a car front, a poster) than a
+    face: it is not carried back; the same object scored high once (a blurred face found sharp) is."""
+    from livefilter.types import MaskSet
+
+    crop, box = crops[0]
+    frames = popping_in(crop, box, at=0, face_h=150)  # a large real face, there all along
+
+    def results(score: float) -> list[EngineResult]:
+        out = []
+        for i, image in enumerate(frames[:4]):
+            masks = np.zeros((int(i > 0), HEIGHT, WIDTH), bool)
+            masks[:, 80:280, 220:420] = True  # found from frame 1 on; 200x200 px: 17 % of the frame
+            ms = MaskSet(masks, np.full(len(masks), score), ("face",) * len(masks), np.ones(len(masks), np.int64),
+                         frame_index=i, t_capture=0.0)
+            out.append(EngineResult(Frame(image, i, 0.0, pts=i / FPS), ms, 0))
+        return out
+
+    low, high = results(0.5), results(0.95)
+    assert len(backfill(low[0], low[1:]).masks) == 0
+    assert len(backfill(high[0], high[1:]).masks) == 1
