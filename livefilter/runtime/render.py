@@ -41,6 +41,7 @@ import logging
 import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -406,11 +407,16 @@ def run_exact(
     with the objects found in that time carried back (:mod:`~livefilter.runtime.backfill`);
     then close the sinks' inboxes."""
     line = Backfill(config.backfill_s)
+    # The prompts' version when each held result reached the render (the line releases in arrival
+    # order): a frame answered before a prompt change is judged as when it arrived, so the delay
+    # line does not turn it into a failed-closed frame; one answered to older prompts still is.
+    arrived: deque[int] = deque()
 
     def show(result: EngineResult) -> None:
         frame = result.frame
         try:
-            out = render_frame(compositor, frame, result, prompts_version=prompts.version, config=config)
+            version = arrived.popleft()
+            out = render_frame(compositor, frame, result, prompts_version=version, config=config)
             _publish(out, result, outlets, metrics)
         except Exception:
             logger.exception("render: nothing shown for frame %d", frame.index)
@@ -418,6 +424,7 @@ def run_exact(
 
     try:
         for result in results.consume(stop):
+            arrived.append(prompts.version)
             for due in line.push(result):
                 show(due)
         if not stop.is_set():

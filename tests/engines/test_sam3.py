@@ -753,7 +753,9 @@ def test_prompt_changes_under_detect_every_leak_nothing_through_the_pipeline_ran
         source=FakeSource(scene, count=14),
         engine_factory=lambda: OracleSam3(settings, [Prompt("square")], scene, on_frame=on_frame),
         sinks=[sink],
-        render=RenderConfig(mode="exact", fps=30.0),
+        # backfill_s 0: the prompt change waits for frames 0-2 to be published, which the
+        # delay line would hold to the end (its own prompt-change test: tests/runtime/test_backfill.py)
+        render=RenderConfig(mode="exact", fps=30.0, backfill_s=0.0),
         engine=EngineConfig(kind="sam3", sam3=settings, timeout_s=120.0, startup_timeout_s=300.0),
         runtime=RuntimeConfig(stats_interval_s=3600.0),
     )

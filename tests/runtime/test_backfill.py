@@ -189,3 +189,49 @@ def test_a_large_object_found_late_is_carried_back_only_if_it_scored_high(crops)
     low, high = results(0.5), results(0.95)
     assert len(backfill(low[0], low[1:]).masks) == 0
     assert len(backfill(high[0], high[1:]).masks) == 1
+
+
+
+def test_frames_answered_before_a_prompt_change_are_shown_after_the_delay_line():
+    """A prompt change while results wait in the delay line fails closed only the results that
+    reached the render after it (answers to the old prompts), not the ones answered before."""
+    import time
+
+    from livefilter.render.compositor import Compositor
+    from livefilter.types import MaskSet
+
+    def result(i: int) -> EngineResult:
+        frame = Frame(np.full((8, 8, 3), 255, np.uint8), i, 0.0, pts=i / FPS)
+        return EngineResult(frame, MaskSet.empty(8, 8, frame_index=i, t_capture=0.0), 0)
+
+    published = []
+
+    class Outlets:
+        def send(self, out) -> None:
+            published.append(out)
+
+        def close(self) -> None:
+            pass
+
+    config = RenderConfig(mode="exact", style="solid", backfill_s=0.5)
+    queue: BoundedQueue[EngineResult] = BoundedQueue(16)
+    prompts = PromptBoard()
+    for i in range(3):
+        queue.put_latest(result(i))
+    render = threading.Thread(
+        target=run_exact, args=(Compositor(config),),
+        kwargs=dict(results=queue, prompts=prompts, config=config, outlets=Outlets(), metrics=Metrics(), stop=threading.Event()),
+    )
+    render.start()
+    deadline = time.monotonic() + 10
+    while len(queue) and time.monotonic() < deadline:  # all three reached the render, held (0.07 s < 0.5 s)
+        time.sleep(0.01)
+    time.sleep(0.1)
+    assert published == [], "held in the delay line"
+    prompts.set([])  # the user changes the prompts; results 3 and 4 answer the old ones
+    queue.put_latest(result(3))
+    queue.put_latest(result(4))
+    queue.close()
+    render.join(10)
+    assert [out.index for out in published] == [0, 1, 2, 3, 4]
+    assert [out.reason for out in published] == ["", "", "", "prompts_changed", "prompts_changed"]
