@@ -131,14 +131,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def run_pipeline(clip: Path, out: Path, seconds: float, preset: str) -> tuple[object, dict]:
+def run_pipeline(clip: Path, out: Path, seconds: float, preset: str, max_calls_per_s: float | None = None) -> tuple[object, dict]:
     """The product's pipeline: the clip paced at 30 fps -> CPU engine -> RTSP (built-in server) + file."""
     from livefilter.config import Config
     from livefilter.pipeline import build_pipeline
 
     config = Config.model_validate({
         "source": {"kind": "file", "path": str(clip), "realtime": True, "loop": True},
-        "engine": {"kind": "cpu-face"},
+        "engine": {"kind": "cpu-face", "max_calls_per_s": max_calls_per_s},
         "render": {"mode": "low_latency"},
         "sinks": [
             {"kind": "rtsp", "url": f"rtsp://127.0.0.1:{free_port()}/out", "serve": True, "preset": preset},
@@ -179,6 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pipeline-seconds", type=float, default=15.0, help="0 skips part 2")
     parser.add_argument("--quick", action="store_true", help="30 frames, 6 s pipeline runs")
     parser.add_argument("--shipped-only", action="store_true", help="skip the decoder and encoder variants")
+    parser.add_argument("--max-calls-per-s", default="", help="comma list: real-path runs also with engine.max_calls_per_s capped")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="# %(message)s")
     logging.getLogger("livefilter.engines.face_cpu").setLevel(logging.INFO)  # the live plan, with its measured cost
@@ -209,9 +210,11 @@ def main(argv: list[str] | None = None) -> int:
                                            split=not results)
             print(f"\n## {width}x{height}, {frames} frames at {FPS} fps, CPU face engine (process CPU time)\n")
             print(table(results))
-            if seconds > 0:
-                stats, cpu = run_pipeline(clip, Path(tmp) / "pipeline.mp4", seconds, "ultrafast")
-                print(f"\nreal path {width}x{height} paced 30 fps -> RTSP (built-in server) + file, {seconds:g} s: "
+            caps = [None, *(float(v) for v in args.max_calls_per_s.split(",") if v)]
+            for cap in caps if seconds > 0 else []:
+                stats, cpu = run_pipeline(clip, Path(tmp) / "pipeline.mp4", seconds, "ultrafast", cap)
+                calls = "as many engine calls as fit" if cap is None else f"engine.max_calls_per_s {cap:g}"
+                print(f"\nreal path {width}x{height} paced 30 fps -> RTSP (built-in server) + file, {seconds:g} s, {calls}: "
                       f"output {stats.output_fps:.1f} fps, engine {stats.engine_fps:.1f} fps, captured "
                       f"{stats.frames_captured}, published {stats.frames_published}, dropped before the engine "
                       f"{stats.frames_dropped}, capture->sink p50 {stats.latency_ms_p50:.1f} ms p95 "

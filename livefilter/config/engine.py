@@ -146,6 +146,12 @@ class EngineConfig(StrictModel):
     startup_timeout_s: float = Field(default=600.0, gt=0, description="Longest time loading a model may take.")
     restart_min_s: float = Field(default=0.5, gt=0, description="First restart delay after a failure (doubles up to restart_max_s).")
     restart_max_s: float = Field(default=30.0, gt=0, description="Longest restart delay.")
+    max_calls_per_s: float | None = Field(
+        default=None, gt=0, le=1000,
+        description="Live mode: at most this many engine calls per second (null: as many as the machine "
+        "allows). Leaves CPU for other cameras or work; masks get older between answers, which the "
+        "render's guards (max_mask_age_ms, live_guard) cover by hiding more. File jobs ignore it.",
+    )
 
     @model_validator(mode="after")
     def check_restart_range(self) -> EngineConfig:

@@ -328,7 +328,12 @@ def _serve(
     shot: int | None = None  # of the last frame given: the first frame of a new shot starts afresh
     speeds = SpeedMemory()  # a fresh engine numbers its objects afresh
     timeout = settings.startup_timeout_s  # the first inference may include warm-up
+    # Live: the earliest time the next call may start (engine.max_calls_per_s), so a camera can leave CPU idle.
+    interval_s = 1.0 / settings.max_calls_per_s if take_newest and settings.max_calls_per_s else 0.0
+    next_call = 0.0
     while not stop.is_set():
+        if interval_s and stop.wait(max(0.0, next_call - time.monotonic())):
+            return None
         if take_newest:
             frame, skipped = frames.get_newest(POLL_S)
             metrics.frames_dropped(skipped)
@@ -338,6 +343,7 @@ def _serve(
             if frames.finished:
                 return None
             continue
+        next_call = time.monotonic() + interval_s
         version, wanted = prompts.current()
         try:
             cut = shot is not None and frame.shot != shot

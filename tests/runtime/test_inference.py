@@ -203,3 +203,40 @@ def test_results_carry_each_objects_recent_top_speed() -> None:
     bounds = {r.frame.index: float(r.speed_bounds[0]) for r in results}
     assert measured[43] < 150 and bounds[43] == pytest.approx(300.0)  # the bounce: measured 100 px/s
     assert all(bounds[i] >= measured[i] for i in bounds)
+
+
+@pytest.mark.parametrize("cap", [None, 5.0])
+def test_live_engine_calls_are_spaced_by_max_calls_per_s(scene: Scene, cap: float | None) -> None:
+    """engine.max_calls_per_s leaves the CPU idle between live calls (a site planner's knob): calls
+    start at least 1/cap apart, on the newest frame; without it a fast engine is called back to back."""
+    import time
+
+    starts: list[float] = []
+
+    class Timed(GroundTruthEngine):
+        def infer(self, frame):  # type: ignore[no-untyped-def]
+            starts.append(time.monotonic())
+            return super().infer(frame)
+
+    frames: BoundedQueue = BoundedQueue(4)
+    latest: LatestSlot[EngineResult] = LatestSlot()
+    stop, done = threading.Event(), threading.Event()
+    worker = threading.Thread(target=run_engine, args=(lambda: Timed(scene, [Prompt("square")]),), kwargs=dict(
+        name="engine:test", frames=frames, take_newest=True, prompts=PromptBoard(), reset_requested=threading.Event(),
+        latest=latest, exact=None, settings=EngineConfig(**FAST_ENGINE, max_calls_per_s=cap), metrics=Metrics(),
+        stop=stop, done=done, on_fatal=print,
+    ))
+    worker.start()
+    index, until = 0, time.monotonic() + 1.2
+    while time.monotonic() < until:  # a camera at ~200 fps
+        frames.put_latest(scene.frame(index))
+        index += 1
+        time.sleep(0.005)
+    stop.set()
+    worker.join(10)
+    gaps = np.diff(starts)
+    if cap is None:
+        assert len(starts) > 12, f"uncapped: {len(starts)} calls in 1.2 s"
+    else:
+        assert 2 <= len(starts) <= 1.2 * cap + 1, f"{len(starts)} calls in 1.2 s at max_calls_per_s {cap}"
+        assert gaps.min() >= 1 / cap - 0.01, f"calls {gaps.min():.3f} s apart"
