@@ -33,6 +33,13 @@ def crops():
     return face_crops(photos)
 
 
+class RecordingOutlets:
+    """The render's outlets, recording what it publishes."""
+
+    def __init__(self, published: list) -> None:
+        self.send, self.close = published.append, lambda: None
+
+
 def entering(crop, box, *, face_h: float = 56, speed: int = 8, frames: int = 16):
     """A real face entering through the right edge, ``speed`` px a frame: frames and visible face boxes."""
     image, b = scaled(crop, box, face_h)
@@ -132,19 +139,13 @@ def test_exact_render_publishes_frames_backfilled(crops):
     for r in results:
         queue.put_latest(r)
     queue.close()
-    published = []
-
-    class Outlets:
-        def send(self, out) -> None:
-            published.append(out)
-
-        def close(self) -> None:
-            pass
+    published: list = []
+    outlets = RecordingOutlets(published)
 
     from livefilter.render.compositor import Compositor
 
     config = RenderConfig(mode="exact", style="solid")
-    run_exact(Compositor(config), results=queue, prompts=PromptBoard(), config=config, outlets=Outlets(),  # type: ignore[arg-type]
+    run_exact(Compositor(config), results=queue, prompts=PromptBoard(), config=config, outlets=outlets,  # type: ignore[arg-type]
               metrics=Metrics(), stop=threading.Event())
     assert [out.index for out in published] == list(range(len(frames)))
     expected = through(results, config.backfill_s)
@@ -204,14 +205,8 @@ def test_frames_answered_before_a_prompt_change_are_shown_after_the_delay_line()
         frame = Frame(np.full((8, 8, 3), 255, np.uint8), i, 0.0, pts=i / FPS)
         return EngineResult(frame, MaskSet.empty(8, 8, frame_index=i, t_capture=0.0), 0)
 
-    published = []
-
-    class Outlets:
-        def send(self, out) -> None:
-            published.append(out)
-
-        def close(self) -> None:
-            pass
+    published: list = []
+    outlets = RecordingOutlets(published)
 
     config = RenderConfig(mode="exact", style="solid", backfill_s=0.5)
     queue: BoundedQueue[EngineResult] = BoundedQueue(16)
@@ -220,7 +215,7 @@ def test_frames_answered_before_a_prompt_change_are_shown_after_the_delay_line()
         queue.put_latest(result(i))
     render = threading.Thread(
         target=run_exact, args=(Compositor(config),),
-        kwargs=dict(results=queue, prompts=prompts, config=config, outlets=Outlets(), metrics=Metrics(), stop=threading.Event()),
+        kwargs=dict(results=queue, prompts=prompts, config=config, outlets=outlets, metrics=Metrics(), stop=threading.Event()),
     )
     render.start()
     deadline = time.monotonic() + 10
