@@ -9,13 +9,14 @@ and the shared engine's per-camera usage. Names follow Prometheus conventions:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 
-from livefilter.daemon.service import Daemon
+from livefilter.daemon.camera import CameraRunner
+from livefilter.daemon.engine import SharedEngine
 from livefilter.runtime.metrics import HistogramSnapshot
 
 __all__ = ["DaemonCollector", "render_metrics"]
@@ -42,14 +43,14 @@ def _buckets(snapshot: HistogramSnapshot | None) -> tuple[list[tuple[str, float]
 
 
 class DaemonCollector(Collector):
-    """Collects the daemon's metrics on each scrape."""
+    """Collects the daemon's metrics on each scrape: its cameras (``runners()``) and shared engine."""
 
-    def __init__(self, daemon: Daemon) -> None:
-        self._daemon = daemon
+    def __init__(self, runners: Callable[[], Sequence[CameraRunner]], engine: SharedEngine) -> None:
+        self._runners, self._engine = runners, engine
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
-        runners = self._daemon.runners()
-        usage = self._daemon.engine.usage()
+        runners = self._runners()
+        usage = self._engine.usage()
         totals = {runner.name: runner.totals() for runner in runners}
         statuses = {runner.name: runner.status() for runner in runners}
 
@@ -124,16 +125,16 @@ class DaemonCollector(Collector):
         yield fps
         yield failing
         pending = GaugeMetricFamily("livefilter_engine_queue_frames", "Jobs waiting for the shared engine.")
-        pending.add_metric([], float(self._daemon.engine.pending))
+        pending.add_metric([], float(self._engine.pending))
         yield pending
 
 
-def render_metrics(daemon: Daemon) -> tuple[bytes, str]:
+def render_metrics(runners: Callable[[], Sequence[CameraRunner]], engine: SharedEngine) -> tuple[bytes, str]:
     """The /metrics body and its content type."""
     from prometheus_client import CONTENT_TYPE_LATEST
 
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(DaemonCollector(daemon))
+    registry.register(DaemonCollector(runners, engine))
     return generate_latest(registry), CONTENT_TYPE_LATEST
 
 

@@ -166,9 +166,9 @@ class Daemon:
 
     def metrics(self) -> tuple[bytes, str]:
         """The /metrics body (Prometheus text) and its content type."""
-        from livefilter.daemon.prometheus import render_metrics  # it imports this module
+        from livefilter.daemon.prometheus import render_metrics  # prometheus-client: the daemon extra
 
-        return render_metrics(self)
+        return render_metrics(self.runners, self.engine)
 
     # -- reload -----------------------------------------------------------------------------------
 
