@@ -249,3 +249,16 @@ class RedactedFrame(_Picture):
                 "a frame in which nothing must be hidden is redact_regions(frame, MaskSet.empty(...))"
             )
         object.__setattr__(self, "image", _readonly(self.image))
+
+
+@dataclass(frozen=True, slots=True)
+class ClickRequest:
+    """Points (frame pixels; label 1 = object, 0 = background) or a box (x0, y0, x1, y1)
+    for click object ``object_id``, due at source frame ``frame_index`` (None = next frame):
+    what a user clicked, for an engine that tracks clicked objects (SAM3)."""
+
+    object_id: int
+    frame_index: int | None = None
+    points: tuple[tuple[float, float], ...] = ()
+    labels: tuple[int, ...] = ()
+    box: tuple[float, float, float, float] | None = None

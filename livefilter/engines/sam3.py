@@ -51,7 +51,7 @@ from livefilter.engines.sam3_loading import (
 )
 from livefilter.errors import EngineError
 from livefilter.lifecycle import Lifecycle
-from livefilter.types import Frame, MaskSet, Prompt
+from livefilter.types import ClickRequest, Frame, MaskSet, Prompt
 
 logger = logging.getLogger(__name__)
 
@@ -64,18 +64,6 @@ CLICK_ID_BASE = 1 << 40
 #: More tracked objects cost more (the issue measured ~100 s / ~30 s with many of them).
 _CPU_PARAMS, _CPU_CORES = 859_921_848, 2
 _CPU_SECONDS = {"float32": 46.0, "bfloat16": 23.0}
-
-
-@dataclass(frozen=True, slots=True)
-class ClickRequest:
-    """Points (frame pixels; label 1 = object, 0 = background) or a box (x0, y0, x1, y1)
-    for click object ``object_id``, due at source frame ``frame_index`` (None = next frame)."""
-
-    object_id: int
-    frame_index: int | None = None
-    points: tuple[tuple[float, float], ...] = ()
-    labels: tuple[int, ...] = ()
-    box: tuple[float, float, float, float] | None = None
 
 
 def click_track_id(object_id: int) -> int:

@@ -43,7 +43,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import torch
@@ -56,10 +56,7 @@ from transformers.models.sam3_video import modeling_sam3_video
 from transformers.models.sam3_video.modeling_sam3_video import Sam3VideoInferenceSession
 
 from livefilter.engines.sam3_memory import attention_span, trim_detector_metadata, trim_tracker_memory
-from livefilter.types import Prompt
-
-if TYPE_CHECKING:
-    from livefilter.engines.sam3 import ClickRequest
+from livefilter.types import ClickRequest, Prompt
 
 logger = logging.getLogger(__name__)
 
