@@ -43,12 +43,15 @@ def ray_cluster() -> Iterator[Any]:
 def cluster(ray_cluster: Any, tmp_path: Path) -> Iterator[Callable[..., tuple[Running, dict[str, FrameWatcher]]]]:
     started: list[tuple[Running, list[FrameWatcher]]] = []
 
-    def start(site: dict[str, Any], path: Path | None = None) -> tuple[Running, dict[str, FrameWatcher]]:
+    def start(
+        site: dict[str, Any], path: Path | None = None, model: Any = MODEL
+    ) -> tuple[Running, dict[str, FrameWatcher]]:
+        """``model`` None: the workers build the site's real engine."""
         if path is not None:
             path.write_text(yaml.safe_dump(site))
-            daemon = ClusterDaemon(load_site(path), path=str(path), model=MODEL)
+            daemon = ClusterDaemon(load_site(path), path=str(path), model=model)
         else:
-            daemon = ClusterDaemon(parse_site(site), model=MODEL)
+            daemon = ClusterDaemon(parse_site(site), model=model)
         daemon.start()
         server = ControlServer(daemon, daemon.site.http)
         server.open()
