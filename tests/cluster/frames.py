@@ -26,12 +26,13 @@ LEAK_TOLERANCE = 0
 
 @dataclass(frozen=True)
 class Seen:
-    """One published frame: when it was read, its index, and how it looked."""
+    """One published frame: when it was read, its index, how it looked, and when its file was written."""
 
     t: float
     index: int
     kind: str  # "full": fully redacted; "masked": the picture with the face hidden; "leak"
     leaked: int
+    written: float  # the version's modification time (wall clock, ``time.time()``): it was written then or later
 
 
 class Judge:
@@ -115,7 +116,7 @@ class FrameWatcher:
             self._versions[entry.name] = version
             index = int(entry.name.split(".")[0])
             kind, leaked = self.judge(image, index)
-            self.seen.append(Seen(time.monotonic(), index, kind, leaked))
+            self.seen.append(Seen(time.monotonic(), index, kind, leaked, version / 1e9))
 
     def since(self, t: float) -> list[Seen]:
         return [s for s in list(self.seen) if s.t >= t]

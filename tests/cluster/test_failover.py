@@ -56,15 +56,17 @@ def assert_never_leaked(watchers: dict[str, FrameWatcher]) -> None:
         assert not leaks, f"camera {name} published its face unredacted on frames {leaks[:10]}"
 
 
-def moved_back_to_masked(watcher: FrameWatcher, since: float) -> float | None:
-    """Seconds from ``since`` to the new session's first masked frame (its frame indices start again
-    at 0). Before its first masks it publishes fully redacted frames (none when the engine answers
-    frame 0 before the first render tick); a leak on any frame fails :func:`assert_never_leaked`."""
-    seen = list(watcher.seen)
-    restart = next((i for i in range(1, len(seen)) if seen[i].t >= since and seen[i].index < seen[i - 1].index), None)
-    if restart is None:
-        return None
-    masked = next((s for s in seen[restart:] if s.kind == "masked"), None)
+def moved_back_to_masked(watcher: FrameWatcher, since: float, moved_at: float) -> float | None:
+    """Seconds from ``since`` to the first masked frame the camera's new worker wrote: one written at or
+    after ``moved_at`` (wall clock, taken once the placement showed the new worker). The lost worker
+    writes nothing by then: the controller moves a camera only once the lease it last granted that
+    worker has run out, and its sinks refuse every frame without one (test_partition checks that).
+
+    Not the new session's frame numbers starting again at 0: the old session may have published
+    only a few frames when the worker was lost, and the new one's first published frame (the newest
+    one at its first render tick) may already be numbered past them. Before its first masks it
+    publishes fully redacted frames; a leak on any frame fails :func:`assert_never_leaked`."""
+    masked = next((s for s in list(watcher.seen) if s.written >= moved_at and s.kind == "masked"), None)
     return None if masked is None else masked.t - since
 
 
@@ -82,9 +84,12 @@ def lose_worker(running: Running, watchers: dict[str, FrameWatcher], lose: Calla
     lose(actor, pid)
 
     wait_for(lambda: all(daemon.placement().get(c) == "worker-0" for c in moving), 30, "the lost worker's cameras moved")
+    moved_at, moved_after = time.time(), time.monotonic() - t_lost
     try:
         times = wait_for(
-            lambda: (lambda t: t if None not in t.values() else None)({c: moved_back_to_masked(watchers[c], t_lost) for c in moving}),
+            lambda: (lambda t: t if None not in t.values() else None)(
+                {c: moved_back_to_masked(watchers[c], t_lost, moved_at) for c in moving}
+            ),
             60, "every moved camera publishing masked frames again",
         )
     except AssertionError as exc:  # what the cluster and the outputs looked like
@@ -93,10 +98,12 @@ def lose_worker(running: Running, watchers: dict[str, FrameWatcher], lose: Calla
             after = [i for i, s in enumerate(seen) if s[0] >= 0]
             drops = [seen[i] for i in range(1, len(seen)) if seen[i][1] < seen[i - 1][1]]
             first = after[0] if after else len(seen)
+            new = [(round(s.t - t_lost, 1), s.index, s.kind) for s in watchers[c].seen if s.written >= moved_at]
             return f"{c}: {len(seen)} seen, before the loss {seen[max(first - 3, 0):first]}, after {seen[first:first + 12]}, " \
-                   f"index drops {drops[:6]}, last {seen[-6:]}"
+                   f"index drops {drops[:6]}, written after the move {len(new)} {new[:6]}, last {seen[-6:]}"
         raise AssertionError(f"{exc}; placement {daemon.placement()}; cameras {daemon.cameras()}; health "
-                             f"{daemon.health()}; frames (s after the loss, index, kind): {[story(c) for c in CAMERAS]}") from None
+                             f"{daemon.health()}; the move seen {moved_after:.1f} s after the loss; frames (s after the loss, index, kind): "
+                             f"{[story(c) for c in CAMERAS]}") from None
     assert daemon.placement() | {c: "worker-0" for c in staying} == daemon.placement()  # sticky: staying ones did not move
     for name in staying:  # the others never stopped
         frames = watchers[name].since(t_lost)

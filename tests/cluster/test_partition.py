@@ -54,8 +54,8 @@ def test_a_cut_off_worker_is_handled_once_and_never_publishes_its_moved_cameras_
                 return all(daemon.placement().get(c) == "worker-0" for c in moving)
 
             wait_for(moved, 30, "the cut-off worker's cameras moved")
-            t_moved = time.monotonic()
-            wait_for(lambda: all(moved_back_to_masked(watchers[c], t_stop) for c in moving), 30, "the moved cameras masked")
+            t_moved, moved_at = time.monotonic(), time.time()
+            wait_for(lambda: all(moved_back_to_masked(watchers[c], t_stop, moved_at) for c in moving), 30, "the moved cameras masked")
         os.kill(pid, signal.SIGCONT)
         t_cont = time.monotonic()
         time.sleep(4.0)  # its pipelines run again: capture, engine, render, sinks

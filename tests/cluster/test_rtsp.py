@@ -80,14 +80,14 @@ def test_rtsp_and_demo_cameras_a_killed_workers_rtsp_camera_restreams_redacted_u
             ray_cluster.kill(actor, no_restart=True)
 
             wait_for(lambda: daemon.placement().get("d") == daemon.placement().get("b") == "worker-0", 30, "b and d moved")
-            moved = time.monotonic() - t_lost  # (once the lost worker's lease has run out)
+            moved, moved_at = time.monotonic() - t_lost, time.time()  # (once the lost worker's lease has run out)
             wait_for(lambda: running.get("/api/cameras/d")[1]["ready"], 60, "the moved RTSP camera ready (redacting)")
             ready = time.monotonic() - t_lost
             back = wait_for(
                 lambda: next((t - t_lost for t, im in list(view_d.frames) if t > t_lost + moved and shows_index(im)), None),
                 60, "the moved RTSP camera restreaming its picture again",
             )
-            demo_back = wait_for(lambda: moved_back_to_masked(watchers["b"], t_lost), 60, "the moved demo camera masked again")
+            demo_back = wait_for(lambda: moved_back_to_masked(watchers["b"], t_lost, moved_at), 60, "the moved demo camera masked again")
             wait_for(lambda: all_ready(running), 30, "every camera ready on worker-0")
             assert view_c.count_since(t_lost) >= 10, "the staying RTSP camera stopped restreaming"
             assert sum(s.kind == "masked" for s in watchers["a"].since(t_lost)) >= 5, "the staying demo camera stopped"
