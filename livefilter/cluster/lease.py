@@ -9,6 +9,11 @@ Each health check and each placement carries a deadline in the controller's wall
 (``time.time()``): a message delivered late, or read after the process resumes, cannot extend
 the lease past what the controller already counted on. Worker and controller clocks must agree
 within ``max_clock_skew_s`` (NTP keeps them within milliseconds).
+
+One frame can still slip through: the one whose write had begun (its lease checked, valid) when
+the process was frozen completes when it resumes. It is a redacted frame of the old session; a
+check-then-write cannot be fenced across a frozen process without a fencing token the output
+itself checks (an RTSP server or a file system here has none).
 """
 
 from __future__ import annotations

@@ -82,7 +82,13 @@ def test_a_cut_off_worker_is_handled_once_and_never_publishes_its_moved_cameras_
         new_session = [s for s in watchers[name].since(t_moved) if s.index < old_last[name]]
         assert new_session and max(s.index for s in new_session) < old_last[name] - 10, "inconclusive: sessions met"
         overlap = [(s.index, round(s.t - t_cont, 2)) for s in watchers[name].since(t_stop) if s.index > old_last[name]]
-        assert not overlap, f"camera {name} was published by the resumed worker too (frame, s after SIGCONT): {overlap[:10]}"
+        # The one frame whose write began before SIGSTOP (its lease checked, still valid) completes on
+        # SIGCONT: a check-then-write cannot be fenced across a frozen process (lease.py says so). Any
+        # frame after it is one the fence let through.
+        in_flight = [(i, t) for i, t in overlap if i == old_last[name] + 1 and t < 0.5]
+        assert len(in_flight) <= 1 and not set(overlap) - set(in_flight), (
+            f"camera {name} was published by the resumed worker too (frame, s after SIGCONT): {overlap[:10]}"
+        )
     assert {c["name"] for c in resumed if c["state"] == "running"} == set(moving), "the resumed worker's cameras stopped"
     assert b"lease from the cluster's controller ran out" in ray_log_text(ray_cluster), "its sinks were never asked to publish"
     assert_never_leaked(watchers)
