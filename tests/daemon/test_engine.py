@@ -158,6 +158,13 @@ def test_the_face_model_loads_one_detector_for_every_session() -> None:
     assert all(len(session.infer(frame)) == 0 for session in sessions)
 
 
+def test_the_face_models_detector_uses_at_most_the_threads_it_is_given() -> None:
+    for threads, expected in ((1, 1), (None, 0)):  # 0: onnxruntime's default, one per core
+        model = FaceModel(CpuFaceConfig(), threads=threads)
+        model.open()
+        assert model.session([Prompt("face")]).detector._net.threads == expected  # type: ignore[attr-defined]
+
+
 @pytest.mark.slow
 def test_sam3_cameras_share_one_model_with_a_session_each(tmp_path) -> None:
     """The tiny random SAM3: one model loaded, one streaming session (memory window) per camera."""

