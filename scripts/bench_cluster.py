@@ -100,14 +100,11 @@ def first_masked(watchers: dict[str, FrameWatcher], since: float, timeout: float
     raise SystemExit("cameras never published masked frames")
 
 
-def session_times(watcher: FrameWatcher, since: float) -> tuple[float | None, float | None]:
-    """Seconds from ``since`` to the new session's first frame (indices restart) and first masked frame."""
-    seen = list(watcher.seen)
-    restart = next((i for i in range(1, len(seen)) if seen[i].t >= since and seen[i].index < seen[i - 1].index), None)
-    if restart is None:
-        return None, None
-    masked = next((s for s in seen[restart:] if s.kind != "full"), None)
-    return seen[restart].t - since, (masked.t - since) if masked else None
+def session_times(watcher: FrameWatcher, since: float, moved_at: float) -> tuple[float | None, float | None]:
+    """Seconds from ``since`` to the moved camera's new session's first frame and first masked frame
+    (told by write time, as the tests do: :meth:`~tests.cluster.frames.FrameWatcher.new_session`)."""
+    first, masked = watcher.new_session(moved_at)
+    return (None if first is None else first.t - since), (None if masked is None else masked.t - since)
 
 
 def lose(daemon, watchers: dict[str, FrameWatcher], worker: str, how: str, ray) -> dict:
@@ -124,11 +121,11 @@ def lose(daemon, watchers: dict[str, FrameWatcher], worker: str, how: str, ray) 
     detected = time.monotonic() - t0
     while any(daemon.placement().get(c) == worker for c in moving):
         time.sleep(0.01)
-    moved = time.monotonic() - t0
+    moved, moved_at = time.monotonic() - t0, time.time()
     deadline = time.monotonic() + 120
     times: dict[str, tuple[float | None, float | None]] = {}
     while time.monotonic() < deadline:
-        times = {c: session_times(watchers[c], t0) for c in moving}
+        times = {c: session_times(watchers[c], t0, moved_at) for c in moving}
         if all(m is not None for _, m in times.values()):
             break
         time.sleep(0.1)

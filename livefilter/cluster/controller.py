@@ -64,6 +64,13 @@ CALL_S = 60.0
 METRICS_S = 5.0
 """Longest /metrics waits for the workers' metrics (a silent worker's are left out)."""
 
+HEALTH_GROUP = "health"
+"""The workers' Ray concurrency group of their health checks: one thread of its own, so a check never
+waits for a free thread behind long calls (a reload stopping cameras, API calls waiting for it)."""
+
+SLOW_WARN_S = 60.0
+"""At most one warning a worker per this many seconds that its health answers come late."""
+
 
 def _ray() -> Any:
     try:
@@ -85,6 +92,7 @@ class _Worker:
     sent: float = 0.0
     answered: float = 0.0  # when it last answered one (monotonic)
     lease_until: float = 0.0  # the latest deadline it was granted (the controller's wall clock)
+    warned_slow: float = -SLOW_WARN_S  # when it was last said to answer late (monotonic)
     site: SiteConfig | None = None  # what it was last told to run
 
 
@@ -387,7 +395,7 @@ class ClusterDaemon:
         """Create worker ``name`` with no cameras; its ``start`` (engine load) is in flight in ``pending``."""
         ray = _ray()
         workers = self._cluster.workers
-        actor = ray.remote(CameraWorker).options(
+        actor = ray.remote(concurrency_groups={HEALTH_GROUP: 1})(CameraWorker).options(
             name=None, num_cpus=workers.num_cpus, num_gpus=workers.num_gpus, max_concurrency=8, max_restarts=0
         ).remote(name, self._worker_site({}), self._model)
         worker = _Worker(name, actor)
@@ -473,7 +481,8 @@ class ClusterDaemon:
                 workers = list(self._workers.values())
             for worker in workers:
                 if worker.pending is None:
-                    worker.pending, worker.sent = worker.actor.status.remote(self._grant(worker)), time.monotonic()
+                    check = worker.actor.status.options(concurrency_group=HEALTH_GROUP)
+                    worker.pending, worker.sent = check.remote(self._grant(worker)), time.monotonic()
             if not workers:
                 continue
             ready, _ = ray.wait([w.pending for w in workers], num_returns=len(workers), timeout=config.health_s)
@@ -489,11 +498,25 @@ class ClusterDaemon:
                         logger.error("cluster: %s health check failed: %s", worker.name, redact_text(_cause(exc)))
                         continue
                     worker.answered = time.monotonic()
+                    self._slow_answer(worker, worker.answered - worker.sent)
                     with self._lock:
                         if worker.name in self._workers:
                             self._statuses[worker.name] = status
                 elif time.monotonic() - worker.sent > config.hang_s:
                     self._lost(worker, f"silent for {config.hang_s:g} s (hung)")
+
+    def _slow_answer(self, worker: _Worker, took: float) -> None:
+        """Warn (now and then) when ``worker``'s health answers near ``hang_s``: it would be taken for hung."""
+        hang_s = self._cluster.hang_s
+        if took < hang_s / 2 or worker.answered - worker.warned_slow < SLOW_WARN_S:
+            return
+        worker.warned_slow = worker.answered
+        logger.warning(
+            "cluster: %s answered its health check after %.1f s (hang_s %g s): it is short of CPU (its threads "
+            "wait for Python's GIL: cameras starting, a loaded node); past hang_s it is taken for hung and its "
+            "cameras move; raise cluster.hang_s, or workers.num_cpus, or run fewer cameras per worker",
+            worker.name, took, hang_s,
+        )
 
     def _lost(self, worker: _Worker, reason: str) -> None:
         """Take ``worker`` out of the watch (once) and handle it in a thread of its own."""

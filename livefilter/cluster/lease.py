@@ -10,10 +10,13 @@ Each health check and each placement carries a deadline in the controller's wall
 the lease past what the controller already counted on. Worker and controller clocks must agree
 within ``max_clock_skew_s`` (NTP keeps them within milliseconds).
 
-One frame can still slip through: the one whose write had begun (its lease checked, valid) when
-the process was frozen completes when it resumes. It is a redacted frame of the old session; a
+The bound: at most one frame per sink once the lease has run out, the one whose write had begun
+(its lease checked, valid) when the process was frozen; it completes when the process resumes.
+It went through the render like every other frame, so it is redacted: a moved camera is
+published by two workers for that one frame, nothing unredacted leaks. :class:`FencedSink` says so
+(a warning with the frame's number and how long before the lease's end its write began). A
 check-then-write cannot be fenced across a frozen process without a fencing token the output
-itself checks (an RTSP server or a file system here has none).
+itself checks, and neither an RTSP server's publish nor a file system's rename takes one.
 """
 
 from __future__ import annotations
@@ -52,11 +55,15 @@ class Lease:
         with self._lock:
             return self._until > 0
 
+    def left(self) -> float:
+        """Seconds until the lease runs out (0 or less: it has)."""
+        with self._lock:
+            return self._until - self._clock()
+
     def overdue(self) -> float | None:
         """Seconds since the lease ran out, or None while it holds."""
-        with self._lock:
-            late = self._clock() - self._until
-        return late if late >= 0 else None
+        left = self.left()
+        return 0.0 - left if left <= 0 else None  # (not -left: -0.0)
 
     def wrap(self, sink: Sink) -> Sink:
         """``sink``, publishing only while this lease holds (``wrap_sink`` of the worker's daemon)."""
@@ -70,6 +77,10 @@ class FencedSink:
     of its path for the camera's new worker); the first frame after a renewal opens it again.
     A refused frame raises nothing: the sink thread would close the sink and retry with a backoff
     growing to 30 s, keeping the output dark long after a brief lapse had ended.
+
+    A write that began under the lease and ended past it (the process was stopped, or starved,
+    in between) is published: the bound of the module's docstring; ``late`` counts them, and each
+    is logged.
     """
 
     def __init__(self, sink: Sink, lease: Lease) -> None:
@@ -79,6 +90,7 @@ class FencedSink:
         self._lease = lease
         self._open = False
         self.refused = 0  # frames dropped in the current lapse
+        self.late = 0  # frames whose write began under the lease and ended past it
 
     def __getattr__(self, name: str) -> Any:  # reconnect_backoff, mark_incomplete, ...: the inner sink's
         return getattr(self.inner, name)
@@ -89,8 +101,9 @@ class FencedSink:
             self._open = True
 
     def write(self, frame: RedactedFrame) -> None:
-        late = self._lease.overdue()
-        if late is not None:
+        left = self._lease.left()
+        if left <= 0:
+            late = 0.0 - left
             if self.refused == 0:
                 logger.warning(
                     "sink %s: not publishing: %s's lease from the cluster's controller %s (the controller is "
@@ -110,6 +123,14 @@ class FencedSink:
             logger.warning("sink %s: publishing again (lease renewed; %d frames were not published)", self.name, self.refused)
             self.refused = 0
         self.inner.write(frame)
+        after = self._lease.left()
+        if after <= 0:
+            self.late += 1
+            logger.warning(
+                "sink %s: frame %d was published %.2f s after %s's lease ran out: its write began %.2f s before "
+                "the lease's end (the process was stopped or starved mid-write); it is redacted, and every "
+                "later frame is refused", self.name, frame.index, -after, self._lease.worker, left,
+            )
 
     def close(self) -> None:
         self._open = False

@@ -120,3 +120,18 @@ class FrameWatcher:
 
     def since(self, t: float) -> list[Seen]:
         return [s for s in list(self.seen) if s.t >= t]
+
+    def new_session(self, moved_at: float) -> tuple[Seen | None, Seen | None]:
+        """A moved camera's new session: its first frame, and its first masked one (None: not yet).
+
+        Told by write time: frames written at or after ``moved_at`` (wall clock, taken once the
+        placement showed the new worker). The lost worker writes nothing by then: the controller
+        moves a camera only once the lease it last granted that worker has run out, and its sinks
+        refuse every frame without one (test_partition checks that, and the one in-flight frame).
+        Not the new session's frame numbers starting again at 0: the old session may have published
+        only a few frames when the worker was lost, and the new one's first published frame (the
+        newest one at its first render tick) may already be numbered past them. Before its first
+        masks the new session publishes fully redacted frames.
+        """
+        new = [s for s in list(self.seen) if s.written >= moved_at]
+        return (new[0] if new else None), next((s for s in new if s.kind == "masked"), None)

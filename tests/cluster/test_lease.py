@@ -78,6 +78,41 @@ def test_a_sink_publishes_only_while_its_workers_lease_holds(caplog) -> None:
     assert inner.closed == 2
 
 
+
+class Frozen(Recorder):
+    """An output whose write is where the process is stopped: the clock moves on meanwhile."""
+
+    def __init__(self, clock: Clock, frozen_s: float) -> None:
+        super().__init__()
+        self.clock, self.frozen_s = clock, frozen_s
+
+    def write(self, frame: RedactedFrame) -> None:
+        self.clock.now += self.frozen_s
+        super().write(frame)
+
+
+def test_the_one_frame_whose_write_began_under_the_lease_is_the_only_one_past_it_and_it_is_reported(caplog) -> None:
+    clock = Clock()
+    lease = Lease("worker-1", clock=clock)
+    inner = Frozen(clock, 0.0)
+    sink = lease.wrap(inner)
+    lease.grant(clock.now + 3.0)
+    sink.write(redacted())
+    clock.now += 2.5
+    inner.frozen_s = 10.0  # stopped mid-write, 0.5 s before the lease's end; resumed 9.5 s past it
+    with caplog.at_level(logging.WARNING, logger="livefilter.cluster.lease"):
+        sink.write(fakes.redacted(np.zeros((12, 16, 3), np.uint8), 7, 0.7))
+        inner.frozen_s = 0.0
+        for _ in range(3):  # resumed: every later frame is refused
+            sink.write(redacted())
+    assert len(inner.frames) == 2 and inner.frames[-1].index == 7 and sink.late == 1
+    assert (
+        "sink out: frame 7 was published 9.50 s after worker-1's lease ran out: its write began 0.50 s before the "
+        "lease's end" in caplog.text
+    )
+    assert caplog.text.count("was published") == 1 and sink.refused == 3
+
+
 def test_a_lease_shorter_than_three_health_checks_is_rejected_with_the_key() -> None:
     site = {
         "cluster": {"health_s": 2.0, "hang_s": 5.0},
