@@ -168,7 +168,7 @@ def main() -> None:
 
         folder = Path(tmp) / "cluster"
         t0 = time.monotonic()
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False)
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _system_config={"worker_niceness": 0})
         t_ray = time.monotonic() - t0
         cluster = ClusterDaemon(parse_site(site(folder, args.cameras, cluster=True)))
         cluster.start()

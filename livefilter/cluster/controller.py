@@ -37,7 +37,7 @@ from typing import Any
 
 from livefilter.cluster.metrics import merge_metrics
 from livefilter.cluster.placement import assign
-from livefilter.cluster.worker import CameraWorker
+from livefilter.cluster.worker import CameraWorker, Started
 from livefilter.config import PromptConfig
 from livefilter.daemon.audit import AuditLog
 from livefilter.daemon.engine import SharedModel, shared_model
@@ -152,7 +152,10 @@ class ClusterDaemon:
         if not ray.is_initialized():
             shown = redact_url(address) if "://" in address else address
             try:
-                ray.init(address=None if address == "local" else address, include_dashboard=False)
+                if address == "local":  # its workers run their cameras at the daemon's priority (Ray's default: nice 15)
+                    ray.init(include_dashboard=False, _system_config={"worker_niceness": 0})
+                else:
+                    ray.init(address=address, include_dashboard=False)
             except (ConnectionError, RuntimeError) as exc:
                 raise LivefilterError(
                     f"cluster.address {shown}: cannot join the Ray cluster ({exc}); start one (ray start --head), "
@@ -179,12 +182,13 @@ class ClusterDaemon:
         if self._file is not None:
             threading.Thread(target=self._watch_file, name="reload:watch", daemon=True).start()
 
-    def _boot(self, worker: _Worker) -> int:
-        """Wait for ``worker``'s engine to load; its process id. Raises what a user can act on."""
+    def _boot(self, worker: _Worker) -> Started:
+        """Wait for ``worker``'s engine to load. Raises what a user can act on."""
         ray = _ray()
         resources = f"{self._cluster.workers.num_cpus:g} CPU, {self._cluster.workers.num_gpus:g} GPU"
         try:
-            return int(ray.get(worker.pending, timeout=START_S))
+            started: Started = ray.get(worker.pending, timeout=START_S)
+            return started
         except ray.exceptions.GetTimeoutError:
             raise LivefilterError(
                 f"cluster: {worker.name} did not start within {START_S:g} s; does the Ray cluster have "
@@ -402,12 +406,19 @@ class ClusterDaemon:
         worker.pending = actor.start.remote()
         return worker
 
-    def _started(self, worker: _Worker, pid: int) -> None:
-        worker.pid, worker.pending, worker.answered = pid, None, time.monotonic()
+    def _started(self, worker: _Worker, started: Started) -> None:
+        worker.pid, worker.pending, worker.answered = started.pid, None, time.monotonic()
         with self._lock:
             self._workers[worker.name] = worker
-        logger.info("cluster: %s up (pid %d)", worker.name, pid)
-        self.audit.event("worker_up", worker=worker.name, pid=pid)
+        logger.info("cluster: %s up (pid %d, nice %d)", worker.name, started.pid, started.niceness)
+        self.audit.event("worker_up", worker=worker.name, pid=started.pid, niceness=started.niceness)
+        if started.niceness > 0:
+            logger.warning(
+                "cluster: %s runs at nice %d (Ray starts its workers so): any other work on its node takes the CPU "
+                "from its cameras first, which then publish fully redacted frames, and its health answers come late "
+                "(it may be taken for hung); start Ray on every node with RAY_worker_niceness=0 in the environment "
+                "of ray start (deploy/kuberay/raycluster.yaml sets it)", worker.name, started.niceness,
+            )
 
     def _worker_site(self, cameras: dict[str, Any]) -> SiteConfig:
         """The site one worker runs: its cameras with the API's changes; no HTTP, file or cluster of its own."""
@@ -512,9 +523,9 @@ class ClusterDaemon:
             return
         worker.warned_slow = worker.answered
         logger.warning(
-            "cluster: %s answered its health check after %.1f s (hang_s %g s): it is short of CPU (its threads "
-            "wait for Python's GIL: cameras starting, a loaded node); past hang_s it is taken for hung and its "
-            "cameras move; raise cluster.hang_s, or workers.num_cpus, or run fewer cameras per worker",
+            "cluster: %s answered its health check only after ~%.1f s (hang_s %g s): it is short of CPU (a loaded "
+            "node, or Ray's worker niceness: RAY_worker_niceness=0); past hang_s it is taken for hung and its "
+            "cameras move; give it the CPU, raise cluster.hang_s, or run fewer cameras per worker",
             worker.name, took, hang_s,
         )
 
@@ -567,7 +578,7 @@ class ClusterDaemon:
                 ray.kill(worker.actor, no_restart=True)
                 return
             try:
-                pid = ray.get(worker.pending, timeout=0.1)
+                started = ray.get(worker.pending, timeout=0.1)
             except Exception as exc:
                 ray.kill(worker.actor, no_restart=True)
                 logger.error("cluster: replacement %s did not start: %s; retrying", name, redact_text(_cause(exc)))
@@ -577,7 +588,7 @@ class ClusterDaemon:
                 if self._stopping.is_set():  # stop() did not see it: it stops here
                     ray.kill(worker.actor, no_restart=True)
                     return
-                self._started(worker, pid)
+                self._started(worker, started)
             self._place(f"{name} back")
             return
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from livefilter.cluster.lease import Lease
@@ -21,7 +22,16 @@ from livefilter.daemon.engine import SharedModel
 from livefilter.daemon.service import Daemon
 from livefilter.types import RedactedFrame
 
-__all__ = ["CameraWorker"]
+__all__ = ["CameraWorker", "Started"]
+
+
+@dataclass(frozen=True)
+class Started:
+    """A worker whose engine has loaded: its process, and the process's nice value (Ray starts its
+    workers at 15 unless told otherwise: ``RAY_worker_niceness``)."""
+
+    pid: int
+    niceness: int
 
 
 class CameraWorker:
@@ -32,10 +42,10 @@ class CameraWorker:
         self.lease = Lease(name)
         self.daemon = Daemon(site, model=model, wrap_sink=self.lease.wrap)
 
-    def start(self) -> int:
-        """Load the engine and start the cameras; returns the process id."""
+    def start(self) -> Started:
+        """Load the engine and start the cameras."""
         self.daemon.start()
-        return os.getpid()
+        return Started(os.getpid(), os.getpriority(os.PRIO_PROCESS, 0))
 
     def apply(self, site: SiteConfig, lease_until: float) -> None:
         """Run these cameras from now on (added start, removed stop, changed change in place),
@@ -44,7 +54,10 @@ class CameraWorker:
         self.daemon.apply(site, f"placement on {self.name}")
 
     def status(self, lease_until: float) -> list[dict[str, Any]]:
-        """Every camera's state (the controller's health check: an answer means alive); renews the lease."""
+        """Every camera's state (the controller's health check: an answer means alive); renews the lease.
+
+        Called on a thread of its own (the controller's ``health`` concurrency group) and takes no lock
+        a reload or an API call holds for long: a worker busy in long calls still answers."""
         self.lease.grant(lease_until)
         return self.daemon.cameras()
 

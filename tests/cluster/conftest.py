@@ -34,7 +34,10 @@ def ray_cluster() -> Iterator[Any]:
     """``ray.init`` with 4 logical CPUs (two workers of 1, a replacement, the driver's room) on this machine."""
     ray = pytest.importorskip("ray", reason="the cluster extra is not installed: pip install -e '.[cluster]'")
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # Ray 2.60 wants a token by default
-    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    # workers at the driver's priority, as `address: local` and the KubeRay manifest run them (Ray's
+    # default, nice 15, starves them behind any other work: ../shared/tools/busy made them answer late)
+    ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, configure_logging=False,
+             _system_config={"worker_niceness": 0})
     yield ray
     ray.shutdown()
 
