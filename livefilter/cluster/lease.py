@@ -129,7 +129,7 @@ class FencedSink:
             logger.warning(
                 "sink %s: frame %d was published %.2f s after %s's lease ran out: its write began %.2f s before "
                 "the lease's end (the process was stopped or starved mid-write); it is redacted, and every "
-                "later frame is refused", self.name, frame.index, -after, self._lease.worker, left,
+                "later frame is refused", self.name, frame.index, 0.0 - after, self._lease.worker, left,
             )
 
     def close(self) -> None:
