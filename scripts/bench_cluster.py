@@ -2,6 +2,7 @@
 
     RAY_AUTH_MODE=disabled python scripts/bench_cluster.py            # 4 cameras, 15 s windows
     RAY_AUTH_MODE=disabled python scripts/bench_cluster.py --window 30 --cameras 6
+    RAY_AUTH_MODE=disabled python scripts/bench_cluster.py --worker-niceness 15   # Ray's default priority
 
 The same site (N demo cameras, 320x180 at 10 fps, the real shared CPU face engine, one image
 sink per camera writing every frame) runs
@@ -13,7 +14,11 @@ sink per camera writing every frame) runs
 For each: start-up (constructor to every camera's first masked, not fully redacted, frame; for the
 cluster including ``ray.init``), then over a window the CPU of every process involved (the
 driver and all its child processes: Ray's GCS, raylet, workers; 100 % = one core) and their
-memory (PSS, so shared pages are not counted twice). Then the failover timeline: worker-1 is
+memory (PSS, so shared pages are not counted twice), and how long each worker's health answers
+take (the controller's age of its last answer, sampled every 0.1 s from the start to the window's
+end: cameras starting included; it is ``health_s`` plus the answer's delay at most while healthy).
+The workers run at ``--worker-niceness`` (0, as ``address: local`` runs them; Ray's own default is
+15, which starves them behind any other work on the node). Then the failover timeline: worker-1 is
 killed (``ray.kill``), then, after it is replaced, the other worker is stopped with SIGSTOP (hung);
 for each: time to detection (the controller drops the worker), to the move (its placement changes,
 once the lease the worker was last granted has run out: ``hang_s`` after that grant plus
@@ -28,6 +33,7 @@ import os
 import signal
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -141,6 +147,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cameras", type=int, default=4)
     parser.add_argument("--window", type=float, default=15.0, help="seconds of CPU/memory measurement")
+    parser.add_argument("--worker-niceness", type=int, default=0, help="the Ray workers' nice value (Ray's default: 15)")
     args = parser.parse_args()
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
@@ -168,13 +175,25 @@ def main() -> None:
 
         folder = Path(tmp) / "cluster"
         t0 = time.monotonic()
-        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False, _system_config={"worker_niceness": 0})
+        ray.init(num_cpus=4, include_dashboard=False, log_to_driver=False,
+                 _system_config={"worker_niceness": args.worker_niceness})
         t_ray = time.monotonic() - t0
         cluster = ClusterDaemon(parse_site(site(folder, args.cameras, cluster=True)))
         cluster.start()
+        ages: list[float] = []
+        sampling = threading.Event()
+
+        def sample() -> None:
+            while not sampling.wait(0.1):
+                ages.extend(cluster.health().values())
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
         watchers = {n: FrameWatcher(folder / n, judge).start() for n in cluster.site.cameras}
         startup = first_masked(watchers, t0)
         cpu, pss, n = usage(args.window)
+        sampling.set()
+        sampler.join()
         rows.append(("Ray cluster, 2 workers", startup, cpu, pss, n))
 
         failovers = [lose(cluster, watchers, "worker-1", "kill", ray)]
@@ -199,6 +218,10 @@ def main() -> None:
     plain, ray_row = rows
     print(f"ratios cluster/plain: start-up {ray_row[1] / plain[1]:.2f}x (ray.init {t_ray:.1f} s of it), "
           f"CPU {ray_row[2] / plain[2]:.2f}x, PSS {ray_row[3] / plain[3]:.2f}x")
+    ages.sort()
+    print(f"workers at nice {args.worker_niceness}: age of their last health answer (health_s 0.5 s), "
+          f"{len(ages)} samples: median {ages[len(ages) // 2]:.2f} s, p99 {ages[int(len(ages) * 0.99)]:.2f} s, "
+          f"max {ages[-1]:.2f} s (hang_s 3 s)")
     print("\n| worker lost by | detected (s) | moved (s) | camera | new session's first frame (s) | first masked frame (s) |")
     print("|---|---|---|---|---|---|")
     for f in failovers:

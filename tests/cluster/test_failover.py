@@ -28,10 +28,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 CAMERAS = ("a", "b", "c", "d")
 HANG_S = 3.0
-"""The tests' ``cluster.hang_s`` (the default is 10 s). With both cores busy (load 17-21) the workers,
-at the driver's priority (conftest), answered health checks in 9 ms (median) to 0.23 s (most), cameras
-starting included; at Ray's default nice 15 they answered up to 5 s late (the GIL's holder starved of
-CPU by nice-0 work), and were sometimes taken for hung."""
+"""The tests' ``cluster.hang_s`` (the default is 10 s). With both cores busy, the workers at the
+driver's priority (conftest) answered their health checks in time (the age of their last answer
+stayed <= 1.2 s with health_s 0.5 s, cameras starting included: scripts/bench_cluster.py); at Ray's
+default nice 15 it reached 3.55 s (the GIL's holder starved of CPU by nice-0 work), and healthy
+workers were sometimes taken for hung."""
 
 
 def site_dict(tmp_path: Path, cameras: tuple[str, ...] = CAMERAS, **cluster: Any) -> dict[str, Any]:

@@ -1,8 +1,9 @@
 """Workers run their cameras at normal priority, or the controller says how to make them.
 
 Ray starts its worker processes at nice 15: any nice-0 work on the node then takes the CPU from the
-cameras first, and the workers' health answers come late (with both cores busy here: up to 5 s,
-against 0.23 s at nice 0), so healthy workers were taken for hung.
+cameras first, and the workers' health answers come late (with both cores busy here, the age of
+the last answer reached 3.55 s, against 1.2 s at nice 0: benchmarks §10), so healthy workers were
+taken for hung.
 """
 
 from __future__ import annotations
