@@ -220,19 +220,26 @@ def test_a_secret_appearing_between_slow_engine_answers_never_reaches_a_sink(mak
     the engine has seen it; ``masks_only`` shows it until the next answer. Both pacers: ticks at
     ``render.fps``, or each frame as it arrives (``render.fps: null``)."""
     scene = Scene(width=320, speed=3.0, speed_y=0.0, square_from=45)
-    sink = RecordingSink()
-    pipeline = make_pipeline(
-        live_source(scene, count=90),
-        GroundTruthEngineFactory(scene, delay_s=0.08),  # answers every ~8 frames at 100 fps
-        [sink],
-        render={"fps": fps},
-        engine=NO_HANG,
-    )
-    pipeline.run()
+    runs_without_a_late_frame = 0
+    for _ in range(3):  # a loaded machine may fail closed on every such frame: that run proves nothing
+        sink = RecordingSink()
+        pipeline = make_pipeline(
+            live_source(scene, count=90),
+            GroundTruthEngineFactory(scene, delay_s=0.08),  # answers every ~8 frames at 100 fps
+            [sink],
+            render={"fps": fps},
+            engine=NO_HANG,
+        )
+        pipeline.run()
 
-    assert_nothing_leaked(sink)
-    seen_late = [f for f in sink.frames if not f.fully_redacted and f.index >= 45 and f.mask_frame_index < 45]
-    assert seen_late, "no frame after the appearance was shown with older masks: the test proves nothing"
+        assert_nothing_leaked(sink)
+        if any(not f.fully_redacted and f.index >= 45 and f.mask_frame_index < 45 for f in sink.frames):
+            return
+        runs_without_a_late_frame += 1
+    pytest.fail(
+        f"in {runs_without_a_late_frame} runs no frame after the appearance was shown with older "
+        "masks: the test proves nothing"
+    )
 
 
 class StampedOnce(FakeSource):
