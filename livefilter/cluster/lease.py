@@ -15,8 +15,9 @@ The bound: at most one frame per sink once the lease has run out, the one whose 
 It went through the render like every other frame, so it is redacted: a moved camera is
 published by two workers for that one frame, nothing unredacted leaks. :class:`FencedSink` says so
 (a warning with the frame's number and how long before the lease's end its write began). A
-check-then-write cannot be fenced across a frozen process without a fencing token the output
-itself checks, and neither an RTSP server's publish nor a file system's rename takes one.
+check-then-write cannot be fenced across a frozen process unless the output itself refuses the
+old writer: a file system's rename cannot; an RTSP server that hands a path to its newest
+publisher closes the old worker's connection once the new one publishes (not tested here).
 """
 
 from __future__ import annotations
