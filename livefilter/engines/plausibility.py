@@ -12,19 +12,34 @@ A candidate is looked at again when it is
 
 - *large*: its box covers ``large_area`` of the frame or more (its mask, ~1.5x the box
   plus the renderer's margin, would hide ~5 % of the picture or more); or
-- *marginal*: scored below ``marginal_score``, and the frame's own pixels show it at least
-  ``min_zoom`` times larger than the detector saw it (on a frame not downscaled, looking
-  again shows nothing new, so it is kept as it is).
+- *marginal*, scored below ``marginal_score``, and
+  - the frame's own pixels show it at least ``min_zoom`` times larger than the detector saw it
+    (it was found on a downscaled frame), or
+  - it is *small* (its box's longer side below ``small_px``): enlarged ``small_zoom`` x, or
+  - it covers ``marginal_area`` of the frame or more: its mask, held and grown for a second
+    (up to 2.5x per side), would hide ~10 % of the frame.
+
+  Other marginal candidates (medium faces at the frame's own pixels) are kept as they are: turned
+  and half faces of 36-128 px score anywhere from 0.1 to 1.0 when looked at again, at any size.
 
 Looking again runs the detector once more on a crop around the box (``context`` box
 sizes of margin per side), rescaled so the box's longer side is at most ``target_px``
 (``marginal_target_px`` for a marginal candidate), never upscaled past the frame's own
-pixels. The candidate is *confirmed* when that run finds a face overlapping it
+pixels but for a small marginal candidate. The candidate is *confirmed* when that run finds a face overlapping it
 (``confirm_iou``) at ``confirm_score`` or more; otherwise it is dropped before the tracker
 sees it, so an unconfirmed giant is never drawn, held or grown. A candidate overlapping a
 face kept within the last ``remember_s`` is the same face moving on and is not looked at
 again: a face filling a webcam's frame costs one extra detection on a crop when it
 appears, not one per detection.
+
+Small candidates. At 1080p, RetinaFace finds dozens of 10-20 px boxes at 0.3-0.6 in gravel,
+polka-dot fabric and brick at the frame's own pixels, the same sizes and scores as real faces
+~24 px tall in a crowd. Enlarged 2x (the detector's smallest anchors are 16 px), the real ones
+score 0.91-1.0 and the texture 0-0.08 (the leak benchmark's crowd, small-face and pattern
+scenes, 720p and 1080p: 70 faces, 44 phantoms). A small candidate already found on a 2x
+enlarged crop (``detect_scale`` 2, the detector's own small-face confirmation) is not
+enlarged again. Medium marginal candidates (1-3 % of the frame) were all phantoms on the
+benchmark's scenes (a blurred clock face, car grilles: <= 0.43 at 96 px), no real face.
 
 Why two sizes. A confident candidate is looked at near native resolution (a box up to 320
 px): shrunk to 96 px, real large faces turned 60-75 deg or cut in half (a profile, a face at
@@ -59,7 +74,7 @@ import numpy as np
 
 from livefilter.engines.tracking import box_iou
 
-__all__ = ["CONFIRM_SCORE", "DetectFn", "Plausibility", "PlausibilitySettings", "Verdict", "crop_for"]
+__all__ = ["CONFIRM_SCORE", "DetectFn", "Plausibility", "PlausibilitySettings", "Verdict", "crop_for", "look_scale"]
 
 #: Runs the face detector on a BGR picture at a score threshold; returns (n, 4) x1, y1,
 #: x2, y2 boxes in that picture's pixels and their (n,) scores.
@@ -78,23 +93,30 @@ class PlausibilitySettings:
 
     Attributes:
         large_area: a box covering this share of the frame or more is checked.
+        marginal_area: a marginal candidate covering this share of the frame or more is checked.
         marginal_score: a candidate scored below this is checked (when zoom helps).
         min_zoom: ...when the frame's pixels show it this many times larger than the detector saw it.
         context: margin of the crop around the box, in box sizes per side.
         target_px: a confident candidate's box longer than this is shrunk to it in the crop
             (never upscaled: a smaller box is looked at with the frame's own pixels).
         marginal_target_px: the same for a marginal candidate (scored below ``marginal_score``).
+        small_px: a marginal candidate whose box's longer side is below this is *small*: its crop
+            is enlarged towards ``marginal_target_px``, at most ``small_zoom`` times.
+        small_zoom: how much a small marginal candidate's crop is enlarged at most.
         confirm_score: the second look must find a face scored this high...
         confirm_iou: ...overlapping the candidate this much.
         remember_s: a candidate overlapping a face kept this recently is not checked.
     """
 
     large_area: float = 0.03
+    marginal_area: float = 0.01
     marginal_score: float = 0.8
     min_zoom: float = 1.5
     context: float = 0.5
     target_px: int = 320
     marginal_target_px: int = 96
+    small_px: float = 32.0
+    small_zoom: float = 2.0
     confirm_score: float = CONFIRM_SCORE
     confirm_iou: float = 0.3
     remember_s: float = 1.0
@@ -102,11 +124,14 @@ class PlausibilitySettings:
     def __post_init__(self) -> None:
         checks = [
             ("large_area", 0 < self.large_area <= 1, "in (0, 1]"),
+            ("marginal_area", 0 < self.marginal_area <= 1, "in (0, 1]"),
             ("marginal_score", 0 <= self.marginal_score <= 1, "in [0, 1]"),
             ("min_zoom", self.min_zoom >= 1, ">= 1"),
             ("context", self.context >= 0, ">= 0"),
             ("target_px", self.target_px >= 16, ">= 16"),
             ("marginal_target_px", self.marginal_target_px >= 16, ">= 16"),
+            ("small_px", self.small_px >= 0, ">= 0"),
+            ("small_zoom", self.small_zoom >= 1, ">= 1"),
             ("confirm_score", 0 < self.confirm_score <= 1, "in (0, 1]"),
             ("confirm_iou", 0 < self.confirm_iou <= 1, "in (0, 1]"),
             ("remember_s", self.remember_s >= 0, ">= 0"),
@@ -131,12 +156,28 @@ class Verdict:
     rejected: int
 
 
+def look_scale(longest: np.ndarray | float, score: np.ndarray | float, settings: PlausibilitySettings) -> np.ndarray:
+    """The factor a second look resizes the frame's pixels by, for boxes whose longer side is
+    ``longest`` scored ``score``: down to ``target_px`` (``marginal_target_px`` when marginal),
+    never up, except a small marginal box, enlarged up to ``small_zoom`` x.
+
+    Example:
+        >>> look_scale(np.array([640.0, 640.0, 60.0, 20.0, 20.0]), np.array([0.9, 0.5, 0.5, 0.5, 0.9]),
+        ...            PlausibilitySettings()).tolist()
+        [0.5, 0.15, 1.0, 2.0, 1.0]
+    """
+    longest = np.maximum(np.asarray(longest, np.float64), 1.0)
+    marginal = np.asarray(score, np.float64) < settings.marginal_score
+    target = np.where(marginal, settings.marginal_target_px, settings.target_px)
+    limit = np.where(marginal & (longest < settings.small_px), settings.small_zoom, 1.0)
+    return np.minimum(limit, target / longest)
+
+
 def crop_for(
     box: np.ndarray, shape: tuple[int, int], settings: PlausibilitySettings, score: float = 1.0
 ) -> tuple[int, int, int, int, float]:
     """``x0, y0, x1, y1, scale``: the region of a ``shape`` (H, W) frame to look at again
-    for ``box`` scored ``score``, and the factor to resize it by (<= 1: never past the
-    frame's own pixels).
+    for ``box`` scored ``score``, and the factor to resize it by (:func:`look_scale`).
 
     Example:
         >>> crop_for(np.array([100, 100, 292, 292]), (1080, 1920), PlausibilitySettings())
@@ -145,6 +186,8 @@ def crop_for(
         (4, 4, 388, 388, 0.5)
         >>> crop_for(np.array([100, 0, 1790, 1080]), (1080, 1920), PlausibilitySettings())[4]  # doctest: +ELLIPSIS
         0.189...
+        >>> crop_for(np.array([100, 100, 116, 120]), (1080, 1920), PlausibilitySettings(), score=0.4)
+        (92, 90, 124, 130, 2.0)
     """
     height, width = shape
     x1, y1, x2, y2 = (float(v) for v in box)
@@ -152,8 +195,7 @@ def crop_for(
     m = settings.context
     x0, y0 = max(0, int(np.floor(x1 - m * w))), max(0, int(np.floor(y1 - m * h)))
     xe, ye = min(width, int(np.ceil(x2 + m * w))), min(height, int(np.ceil(y2 + m * h)))
-    target = settings.target_px if score >= settings.marginal_score else settings.marginal_target_px
-    scale = min(1.0, target / max(w, h))
+    scale = float(look_scale(max(w, h), score, settings))
     return x0, y0, max(xe, x0 + 1), max(ye, y0 + 1), scale
 
 
@@ -183,11 +225,10 @@ class Plausibility:
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
-        large = sizes.prod(axis=1) >= s.large_area * shape[0] * shape[1]
-        look_scale = np.minimum(1.0, s.marginal_target_px / np.maximum(sizes.max(axis=1), 1.0))
-        zooms = look_scale >= s.min_zoom * np.asarray(detect_scale, np.float64)
-        marginal = np.asarray(scores, np.float64).reshape(-1) < s.marginal_score
-        return large | (marginal & zooms)
+        area = sizes.prod(axis=1) / (shape[0] * shape[1])
+        scores = np.asarray(scores, np.float64).reshape(-1)
+        zooms = look_scale(sizes.max(axis=1), scores, s) >= s.min_zoom * np.asarray(detect_scale, np.float64)
+        return (area >= s.large_area) | ((scores < s.marginal_score) & (zooms | (area >= s.marginal_area)))
 
     def check(
         self,
@@ -222,9 +263,9 @@ class Plausibility:
         s = self.settings
         x0, y0, x1, y1, scale = crop_for(box, image.shape[:2], s, score)
         crop = image[y0:y1, x0:x1]
-        if scale < 1.0:
+        if scale != 1.0:
             size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
-            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA)
+            crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
         found, _ = detect(np.ascontiguousarray(crop), s.confirm_score)
         found = np.asarray(found, np.float64).reshape(-1, 4)
         if len(found) == 0:
