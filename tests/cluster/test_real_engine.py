@@ -15,8 +15,12 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 @pytest.mark.xfail(
     strict=False,
-    reason="issue 9, not finished: with both cores busy the real CPU engine left 2 face pixels at a mask's edge "
-    "on 1 frame of ~400 (camera a, frame 103); the cluster's move itself is tested exactly by test_failover",
+    reason="issue 9, not finished, and not a load effect: when the demo's face crosses the bar the "
+    "detector misses it partly hidden, and its held track, following a velocity that lags the sharply "
+    "curving path, misses the sliver that shows (deterministic: tests/engines/test_occluder_crossing.py, "
+    "frames 92 and 103). The render shows such a frame with the engine's own masks (age 0) whenever the "
+    "engine keeps up: 10 leaked frames of 3,200 in a plain Pipeline, 2 demo cameras, both cores busy. "
+    "The cluster's move itself is tested exactly by test_failover",
 )
 def test_with_the_real_cpu_engine_a_killed_workers_cameras_move_and_nothing_leaks(cluster, tmp_path: Path) -> None:
     running, watchers = cluster(site_dict(tmp_path), model=None)
