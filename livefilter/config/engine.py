@@ -77,8 +77,8 @@ class CpuFaceConfig(StrictModel):
     verify_candidates: bool = Field(
         default=True,
         description="Look again (one small extra detection) at a face that would cover much of the frame, or that "
-        "scored marginally on a downscaled frame, or small (enlarged 2x) or over 1 % of the frame, before tracking "
-        "it: drops look-alikes such as car fronts and textures (see engines/plausibility.py).",
+        "scored marginally on a downscaled frame or is small (enlarged 2x), before tracking it: drops look-alikes "
+        "such as car fronts and textures (see engines/plausibility.py).",
     )
 
     def for_render(self, *, exact: bool) -> CpuFaceConfig:

@@ -12,15 +12,12 @@ A candidate is looked at again when it is
 
 - *large*: its box covers ``large_area`` of the frame or more (its mask, ~1.5x the box
   plus the renderer's margin, would hide ~5 % of the picture or more); or
-- *marginal*, scored below ``marginal_score``, and
-  - the frame's own pixels show it at least ``min_zoom`` times larger than the detector saw it
-    (it was found on a downscaled frame), or
-  - it is *small* (its box's longer side below ``small_px``): enlarged ``small_zoom`` x, or
-  - it covers ``marginal_area`` of the frame or more: its mask, held and grown for a second
-    (up to 2.5x per side), would hide ~10 % of the frame.
+- *marginal*: scored below ``marginal_score``, and the second look shows it at least
+  ``min_zoom`` times larger than the detector saw it: it was found on a downscaled frame, or it
+  is *small* (its box's longer side below ``small_px``) and is enlarged ``small_zoom`` x.
 
-  Other marginal candidates (medium faces at the frame's own pixels) are kept as they are: turned
-  and half faces of 36-128 px score anywhere from 0.1 to 1.0 when looked at again, at any size.
+  Other marginal candidates (faces from ~32 px up at the frame's own pixels) are kept as they
+  are: turned and half faces score anywhere from 0.05 to 1.0 when looked at again, at any size.
 
 Looking again runs the detector once more on a crop around the box (``context`` box
 sizes of margin per side), rescaled so the box's longer side is at most ``target_px``
@@ -38,8 +35,10 @@ polka-dot fabric and brick at the frame's own pixels, the same sizes and scores 
 score 0.91-1.0 and the texture 0-0.08 (the leak benchmark's crowd, small-face and pattern
 scenes, 720p and 1080p: 70 faces, 44 phantoms). A small candidate already found on a 2x
 enlarged crop (``detect_scale`` 2, the detector's own small-face confirmation) is not
-enlarged again. Medium marginal candidates (1-3 % of the frame) were all phantoms on the
-benchmark's scenes (a blurred clock face, car grilles: <= 0.43 at 96 px), no real face.
+enlarged again. Medium marginal candidates (1-3 % of the frame: a blurred clock face, car grilles,
+held and grown into ~10 % of the frame) are not looked at: on the leak benchmark's scenes they
+were all phantoms (<= 0.43 at 96 px), but half faces 200 px tall at 720p score 0.04-0.57 at 96 px
+and 0.28-0.95 at the frame's own pixels, and a check of them lost 4 of 18 (``bench_plausibility.py``).
 
 Why two sizes. A confident candidate is looked at near native resolution (a box up to 320
 px): shrunk to 96 px, real large faces turned 60-75 deg or cut in half (a profile, a face at
@@ -93,7 +92,6 @@ class PlausibilitySettings:
 
     Attributes:
         large_area: a box covering this share of the frame or more is checked.
-        marginal_area: a marginal candidate covering this share of the frame or more is checked.
         marginal_score: a candidate scored below this is checked (when zoom helps).
         min_zoom: ...when the frame's pixels show it this many times larger than the detector saw it.
         context: margin of the crop around the box, in box sizes per side.
@@ -109,7 +107,6 @@ class PlausibilitySettings:
     """
 
     large_area: float = 0.03
-    marginal_area: float = 0.01
     marginal_score: float = 0.8
     min_zoom: float = 1.5
     context: float = 0.5
@@ -124,7 +121,6 @@ class PlausibilitySettings:
     def __post_init__(self) -> None:
         checks = [
             ("large_area", 0 < self.large_area <= 1, "in (0, 1]"),
-            ("marginal_area", 0 < self.marginal_area <= 1, "in (0, 1]"),
             ("marginal_score", 0 <= self.marginal_score <= 1, "in [0, 1]"),
             ("min_zoom", self.min_zoom >= 1, ">= 1"),
             ("context", self.context >= 0, ">= 0"),
@@ -225,10 +221,10 @@ class Plausibility:
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
-        area = sizes.prod(axis=1) / (shape[0] * shape[1])
+        large = sizes.prod(axis=1) >= s.large_area * shape[0] * shape[1]
         scores = np.asarray(scores, np.float64).reshape(-1)
         zooms = look_scale(sizes.max(axis=1), scores, s) >= s.min_zoom * np.asarray(detect_scale, np.float64)
-        return (area >= s.large_area) | ((scores < s.marginal_score) & (zooms | (area >= s.marginal_area)))
+        return large | ((scores < s.marginal_score) & zooms)
 
     def check(
         self,
