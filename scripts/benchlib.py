@@ -326,8 +326,10 @@ class DefaceBaseline:
     Its backend is OpenCV DNN, what ``pip install deface`` runs: its ``auto`` picks onnxruntime
     only when the ``onnx`` package is installed too (not one of deface's dependencies), and
     livefilter's ``centerface`` extra installs it, so ``auto`` would make the baseline depend on
-    which extras are installed. On this 2-core machine deface's onnxruntime backend (its default
-    thread pool) measured slower than OpenCV's with the cores busy: 720p 583 vs 372 ms a frame.
+    which extras are installed. deface's onnxruntime backend is not the faster one here: it keeps
+    the model's weights among its graph inputs (so onnxruntime folds no constants; livefilter's
+    CenterFace takes them out, ``centerface_model``), and measured 583 vs 372 ms a 720p frame
+    against OpenCV with the 2 cores busy.
     """
 
     name = "deface"

@@ -102,9 +102,9 @@ class OnnxNet:
     height and width must be free): ``run(blob)`` returns the named ``outputs``.
 
     ``threads``: the most threads one run uses (None: onnxruntime's default, one per physical
-    core); a cluster worker passes the CPUs it reserves. Idle threads do not spin: the engine
-    shares the cores with decoding and rendering, and a spinning pool measured slower on a busy
-    machine (2 cores: 1080p RetinaFace 200 vs 290 ms with both cores busy)."""
+    core); a cluster worker passes the CPUs it reserves. Idle threads do not spin waiting for
+    work: the engine shares the cores with decoding, rendering and other cameras, which a
+    spinning pool would take CPU from between runs."""
 
     def __init__(self, model: bytes, outputs: Sequence[str], *, threads: int | None = None) -> None:
         try:
@@ -113,6 +113,7 @@ class OnnxNet:
             raise _missing("onnxruntime", "runs the face detector") from exc
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL  # fusions, constant folding
         options.inter_op_num_threads = 1
         if threads is not None:
             options.intra_op_num_threads = max(1, threads)
