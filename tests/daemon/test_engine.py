@@ -159,7 +159,9 @@ def test_the_face_model_loads_one_detector_for_every_session() -> None:
 
 
 def test_the_face_models_detector_uses_at_most_the_threads_it_is_given() -> None:
-    for threads, expected in ((1, 1), (None, 0)):  # 0: onnxruntime's default, one per core
+    from livefilter.engines.face_cpu import default_threads
+
+    for threads, expected in ((1, 1), (3, 3), (None, default_threads())):
         model = FaceModel(CpuFaceConfig(), threads=threads)
         model.open()
         assert model.session([Prompt("face")]).detector._net.threads == expected  # type: ignore[attr-defined]
