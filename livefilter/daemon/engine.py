@@ -82,7 +82,7 @@ class SharedModel(Protocol):
 class FaceModel(Lifecycle):
     """The CPU face engine's detector, loaded once; each session is a
     :class:`~livefilter.engines.face_cpu.CpuFaceEngine` with its own tracker around it.
-    ``threads``: the most CPU threads the detector uses (None: half the usable cores)."""
+    ``threads``: the most CPU threads the detector uses (None: every usable core)."""
 
     name = "cpu-face"
 
@@ -137,7 +137,7 @@ class Sam3Model(Lifecycle):
 
 def shared_model(config: EngineConfig, *, threads: int | None = None) -> SharedModel:
     """The shared model for ``config`` (``auto`` resolved); ``threads``: the most CPU threads the
-    CPU face detector uses (None: half the usable cores; a cluster worker passes the CPUs it reserves)."""
+    CPU face detector uses (None: every usable core; a cluster worker passes the CPUs it reserves)."""
     if resolve_engine_kind(config) == "cpu-face":
         return FaceModel(config.cpu_face, threads=threads)
     return Sam3Model(config.sam3)

@@ -99,25 +99,25 @@ def _cv2() -> Any:
 
 
 def default_threads() -> int:
-    """Threads for one detector run when none are given: half the cores this process may use, at
-    least 1. The pipeline's other threads (decoding, rendering, encoding, other cameras) need the
-    rest, and a pool with more threads than free cores stalls at each layer waiting for its slowest
-    thread. Measured on 2 cores under load (the engine's exact schedule, frames of the leak
-    benchmark, interleaved in one process): 1 thread 239 ms per 720p frame and 321 ms per 1080p
-    frame, 2 threads 264 and 454 ms, OpenCV DNN (2 threads) 300 and 381 ms."""
+    """Threads for one detector run when none are given: every core this process may use.
+    Measured on 2 cores, interleaved in one process (the engine's exact schedule on the leak
+    benchmark's frames, ms per frame, 720p / 1080p): nearly quiet, 2 threads 62 / 144, 1 thread
+    76 / 198, OpenCV DNN 70 / 169 (file fps on the leak benchmark at 720p: 23.0 vs 17.3); with the
+    cores busy (load 12-20) the other way round, 1 thread 239 / 321, 2 threads 264 / 454, OpenCV
+    DNN 300 / 381: a pool with more threads than free cores waits for its slowest thread at every
+    layer. Where the cores are shared by design (a cluster worker), pass fewer."""
     try:
-        cores = len(os.sched_getaffinity(0))
+        return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - not on Linux
-        cores = os.cpu_count() or 1
-    return max(1, cores // 2)
+        return os.cpu_count() or 1
 
 
 class OnnxNet:
     """An ONNX network on onnxruntime's CPU provider, for pictures of any size (the model's
     height and width must be free): ``run(blob)`` returns the named ``outputs``.
 
-    ``threads``: the most threads one run uses (None: :func:`default_threads`, half the usable
-    cores); a cluster worker passes the CPUs it reserves. Idle threads do not spin waiting for
+    ``threads``: the most threads one run uses (None: :func:`default_threads`, every usable
+    core); a cluster worker passes the CPUs it reserves. Idle threads do not spin waiting for
     work: the engine shares the cores with decoding, rendering and other cameras, which a
     spinning pool would take CPU from between runs."""
 
@@ -301,7 +301,7 @@ class RetinaFace:
         return decode_retinaface(loc, conf, retinaface_anchors(*padded.shape[:2]), threshold)
 
 
-#: Detector classes by name; each takes ``threads``, the most CPU threads its network uses (None: half the usable cores).
+#: Detector classes by name; each takes ``threads``, the most CPU threads its network uses (None: every usable core).
 DETECTORS: dict[str, Callable[[int | None], Detector]] = {"centerface": CenterFace, "retinaface": RetinaFace}
 
 
@@ -603,7 +603,7 @@ class CpuFaceEngine(Lifecycle):
     ) -> None:
         """``detector``: an already loaded detector to use (shared with other engines that
         are called on the same thread, see :mod:`livefilter.daemon.engine`); None loads one in ``open()``,
-        whose network uses at most ``threads`` CPU threads (None: half the usable cores)."""
+        whose network uses at most ``threads`` CPU threads (None: every usable core)."""
         self.settings = settings
         self._threads = threads
         self._prompt = face_prompt(prompts)
