@@ -61,11 +61,6 @@ class Lease:
         with self._lock:
             return self._until - self._clock()
 
-    def overdue(self) -> float | None:
-        """Seconds since the lease ran out, or None while it holds."""
-        left = self.left()
-        return 0.0 - left if left <= 0 else None  # (not -left: -0.0)
-
     def wrap(self, sink: Sink) -> Sink:
         """``sink``, publishing only while this lease holds (``wrap_sink`` of the worker's daemon)."""
         return FencedSink(sink, self)
@@ -97,14 +92,14 @@ class FencedSink:
         return getattr(self.inner, name)
 
     def open(self) -> None:
-        if self._lease.overdue() is None:
+        if self._lease.left() > 0:
             self.inner.open()
             self._open = True
 
     def write(self, frame: RedactedFrame) -> None:
         left = self._lease.left()
         if left <= 0:
-            late = 0.0 - left
+            late = 0.0 - left  # (not -left: -0.0)
             if self.refused == 0:
                 logger.warning(
                     "sink %s: not publishing: %s's lease from the cluster's controller %s (the controller is "
