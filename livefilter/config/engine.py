@@ -142,7 +142,7 @@ class EngineConfig(StrictModel):
     )
     cpu_face: CpuFaceConfig = Field(default_factory=CpuFaceConfig)
     sam3: Sam3Config = Field(default_factory=Sam3Config)
-    timeout_s: float = Field(default=5.0, gt=0, le=3600, description="An inference call running longer counts as a hang; the engine is restarted.")
+    timeout_s: float = Field(default=5.0, gt=0, le=3600, description="An inference call running longer (or 3x the slowest recent call, if that is longer: a loaded machine is not a hang) counts as a hang; the engine is restarted.")
     startup_timeout_s: float = Field(default=600.0, gt=0, description="Longest time loading a model may take.")
     restart_min_s: float = Field(default=0.5, gt=0, description="First restart delay after a failure (doubles up to restart_max_s).")
     restart_max_s: float = Field(default=30.0, gt=0, description="Longest restart delay.")

@@ -1,10 +1,10 @@
 """The ``engine:<kind>`` thread: run the engine on captured frames, supervised.
 
 The supervisor takes frames from the capture queue and asks an :class:`EngineHost` (one
-engine instance on its own daemon thread) for masks, waiting at most ``engine.timeout_s``.
-An exception marks the engine down; a call that does not return in time marks it hung and
-its thread is abandoned (its late answer goes to a call nobody waits for any more). Either
-way the failure is published, so the render fails closed, and a fresh engine is built with
+engine instance on its own daemon thread) for masks, waiting at most ``engine.timeout_s`` (or
+3x its recent pace: a loaded machine is not a hang). An exception marks the engine down; a call
+that does not return in time marks it hung and its thread is abandoned (its late answer goes to a
+call nobody waits for any more). Either way the failure is published, so the render fails closed, and a fresh engine is built with
 backoff. Each instance is numbered (``engine:<kind>#<generation>``) in logs.
 
 A failure of the very first load (missing weights, missing dependency, ``startup_timeout_s``
@@ -328,6 +328,8 @@ def _serve(
     shot: int | None = None  # of the last frame given: the first frame of a new shot starts afresh
     speeds = SpeedMemory()  # a fresh engine numbers its objects afresh
     timeout = settings.startup_timeout_s  # the first inference may include warm-up
+    slowest_s = 0.0  # the slowest recent answer after the first (warm-up), decaying: the machine's pace
+    warmed_up = False
     # Live: the earliest time the next call may start (engine.max_calls_per_s), so a camera can leave CPU idle.
     interval_s = 1.0 / settings.max_calls_per_s if take_newest and settings.max_calls_per_s else 0.0
     next_call = 0.0
@@ -356,8 +358,11 @@ def _serve(
             if version != applied_version:
                 host.call(methodcaller("set_prompts", wanted), timeout, stop)
                 applied_version = version
+            started = time.monotonic()
             masks = host.call(methodcaller("infer", frame), timeout, stop)
             _check_answer(masks, frame)
+            if warmed_up:
+                slowest_s = max(time.monotonic() - started, slowest_s * PACE_DECAY)
         except _Stopped:
             return None
         except _Hung:
@@ -377,17 +382,32 @@ def _serve(
         publish(EngineResult(frame, masks, version, speed_bounds=bounds))
         metrics.frame_inferred()
         backoff.reset()
-        timeout = infer_timeout(settings, host)
+        timeout = infer_timeout(settings, host, slowest_s)
+        warmed_up = True
     return None
 
 
 HANG_FACTOR = 3.0
-"""A call counts as hung after this many times the engine's own per-frame estimate."""
+"""A call counts as hung after this many times the engine's own per-frame estimate, or its recent pace."""
+
+PACE_DECAY = 0.9
+"""Per answer, the slowest recent answer time shrinks by this factor (a load spike is forgotten in ~20 answers)."""
 
 
-def infer_timeout(settings: EngineConfig, host: EngineHost) -> float:
-    """``engine.timeout_s``, raised for an engine that says it is slower (never restart it forever)."""
-    return max(settings.timeout_s, HANG_FACTOR * host.expected_infer_s)
+def infer_timeout(settings: EngineConfig, host: EngineHost, slowest_s: float = 0.0) -> float:
+    """``engine.timeout_s``, raised for an engine that says it is slower, or that has been answering slower.
+
+    A loaded machine slows every call; only a call far slower than the engine's recent pace is a
+    hang. Otherwise a busy machine restarts a healthy engine, and a file job's output (the tracks
+    a restart throws away) would depend on the load. The render fails closed on stale masks by
+    itself, so waiting longer never shows anything unredacted.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> infer_timeout(EngineConfig(timeout_s=5.0), SimpleNamespace(expected_infer_s=0.0), slowest_s=4.0)
+        12.0
+    """
+    return max(settings.timeout_s, HANG_FACTOR * max(host.expected_infer_s, slowest_s))
 
 
 def _check_answer(masks: object, frame: Frame) -> None:

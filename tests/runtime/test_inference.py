@@ -119,6 +119,44 @@ def test_an_engine_that_says_it_is_slow_is_not_restarted_as_hung(
     assert [r.failure for r in results[1:2]] == failures and not fatal
 
 
+class SlowingEngine(GroundTruthEngine):
+    """A machine getting busier: each answer takes 1.6x the one before (0.05 s up to ~0.5 s, past
+    engine.timeout_s of 0.15 s), then, given ``hang_at``, it never answers that call."""
+
+    def __init__(self, scene: Scene, hang_at: int | None = None) -> None:
+        super().__init__(scene, [Prompt("square")], hang_after=hang_at)
+
+    def infer(self, frame):
+        self.delay_s = 0.05 * 1.6 ** (self.calls - 1)
+        return super().infer(frame)
+
+
+def test_an_engine_slowing_down_with_the_load_is_not_restarted_as_hung(scene: Scene) -> None:
+    """Issue 9: a file job's output must not depend on the load; a restart under load throws away its tracks."""
+    built: list[SlowingEngine] = []
+
+    def factory() -> SlowingEngine:
+        built.append(SlowingEngine(scene))
+        return built[-1]
+
+    results, fatal = run_exact(factory, [scene.frame(i) for i in range(6)])
+    assert [r.failure for r in results] == [""] * 6 and not fatal
+    assert len(built) == 1, "a slower answer than engine.timeout_s, at the machine's pace, restarted the engine"
+
+
+def test_a_call_far_slower_than_the_recent_pace_is_still_a_hang(scene: Scene) -> None:
+    built: list[SlowingEngine] = []
+
+    def factory() -> SlowingEngine:  # the first engine blocks on its 4th call, the next ones work
+        built.append(SlowingEngine(scene, hang_at=None if built else 3))
+        return built[-1]
+
+    results, fatal = run_exact(factory, [scene.frame(i) for i in range(5)])
+    built[0].release.set()
+    assert [r.failure for r in results][:4] == ["", "", "", "engine_hung"] and not fatal
+    assert len(built) == 2
+
+
 def test_masks_computed_while_the_prompts_change_are_stamped_with_the_old_prompts(scene: Scene) -> None:
     """The race of issue 10.2, forced: the prompts change while the engine is inside infer().
 
