@@ -110,8 +110,10 @@ def run_stages(clip: Path, out: Path, *, decoder_threads: int, encoder: dict[str
                     timed("split: whole-frame pass" if region.scale < 1 else "split: one native tile",
                           engine.detect, image, [region])
                 seen = before or frame
-                hide = timed("unseen change", unseen.since, seen, frame)
-                shown = timed("composite", lambda: compositor.redact_regions(frame, masks, hide=hide))
+                change = timed("unseen change", unseen.since, seen, frame)
+                shown = timed("composite", lambda: compositor.redact_regions(
+                    frame, masks, hide=None if change is None else change.mask,
+                    camera_shift=(0.0, 0.0) if change is None else change.shift))
                 before = frame
                 assert not shown.fully_redacted, shown.reason
                 yuv = timed("to YUV", yuv420_picture, shown.image)

@@ -12,15 +12,44 @@ pixel cells by their mean colour (area-averaged, so sensor noise of sigma s move
 by about s / cell and does not count as change), any channel; each changed cell is grown by one
 cell on every side, so a change that only grazes a cell (its mean moves little) is still hidden
 when its neighbour changed clearly.
+
+**A moving camera** changes every cell, so on a pan or a drifting handheld camera the plain
+comparison hides most of the picture. :func:`unseen_change` therefore also compares the new
+frame with the seen one *moved by the camera's apparent motion* (a global translation, estimated
+by phase correlation of the two cell grids and refined to the pixel), and keeps whichever
+alignment leaves fewer changed cells, when much of the picture changed
+(:data:`CAMERA_MIN_CHANGE`) and the shift explains most of it (:data:`CAMERA_GAIN`). With the
+shift, what entered the picture through the border has no counterpart in the seen frame and
+counts as changed; a face that appears mid-pan is a change against the moved picture as against
+the still one. What the shifted comparison does not hide is content that is in the seen frame
+and only moved with the camera: a face the engine *found* there is hidden where that motion took
+it by its masks moved along (:attr:`Unseen.shift`, the compositor's ``camera_shift``); a face the
+engine *missed* there and that moves exactly with the picture is not hidden, as on a still
+camera a missed face that does not move is not.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CHANGE_CELL_PX", "CHANGE_THRESHOLD", "cell_means", "changed_cells"]
+__all__ = [
+    "CAMERA_GAIN",
+    "CAMERA_MIN_CHANGE",
+    "CHANGE_CELL_PX",
+    "CHANGE_THRESHOLD",
+    "Reference",
+    "Unseen",
+    "box_means",
+    "camera_shift",
+    "motion_thumbnail",
+    "cell_means",
+    "changed_cells",
+    "unseen_change",
+]
 
 CHANGE_CELL_PX = 8
 """Side of a comparison cell, px. A 20 px face covers at least 2 x 2 whole cells."""
@@ -31,6 +60,23 @@ CHANGE_THRESHOLD = 8.0
 Sensor noise of sigma 10 (a dark, grainy camera) moves the difference of two 8 x 8 cell means
 by sigma 1.8, so 8 is 4.5 of its sigmas; a face appearing moves the cells it covers by tens of
 levels, one in a dark scene (brightness x0.25) still by more than 8 on most of them."""
+
+CAMERA_MIN_CHANGE = 0.05
+"""Share of the cells that must have changed (still comparison) before camera motion is looked for.
+
+Below it the picture is taken as still and compared as it is: a still camera with people moving
+in it keeps the plain comparison exactly (and its cost). A moving camera changes most cells of a
+textured scene (a 1-2 px drift already a quarter of them)."""
+
+MOTION_THUMBNAIL_PX = 4
+"""Camera motion is estimated on a grey thumbnail of one pixel per ``MOTION_THUMBNAIL_PX`` x
+``MOTION_THUMBNAIL_PX`` pixels: the 8 px cell grid aliases fine texture (gravel, fabric, foliage)
+and misjudges its shift by several pixels; at 4 px the estimate is within about a pixel on real photos."""
+
+CAMERA_GAIN = 0.5
+"""The camera-moved comparison is used only when it leaves at most this share of the cells the
+still one does: the shift must explain most of the change, not trade one change for another (a big
+object moving over a flat background also changes many cells, and is not the camera)."""
 
 
 def cell_means(image: np.ndarray, cell: int = CHANGE_CELL_PX) -> np.ndarray:
@@ -49,6 +95,107 @@ def cell_means(image: np.ndarray, cell: int = CHANGE_CELL_PX) -> np.ndarray:
         image = cv2.copyMakeBorder(image, 0, rows * cell - h, 0, cols * cell - w, cv2.BORDER_REPLICATE)
     small = cv2.resize(image, (cols, rows), interpolation=cv2.INTER_AREA)
     return small.reshape(rows, cols, -1)
+
+
+def box_means(image: np.ndarray, cell: int = CHANGE_CELL_PX) -> np.ndarray:
+    """Mean colour of the ``cell`` x ``cell`` square whose top-left pixel is each pixel of an (H, W, C)
+    uint8 image: uint8 (H, W, C). The cell means of the image moved by any shift are read off it
+    (squares reaching past the bottom or right edge average replicated border pixels).
+
+    Example:
+        >>> img = np.zeros((16, 16, 3), np.uint8); img[:8, :8] = 80
+        >>> box_means(img)[[0, 0, 4], [0, 4, 4], 0].tolist()   # all inside, half, a quarter
+        [80, 40, 20]
+    """
+    import cv2
+
+    return cv2.boxFilter(image, -1, (cell, cell), anchor=(0, 0), normalize=True,
+                         borderType=cv2.BORDER_REPLICATE).reshape(image.shape)
+
+
+def motion_thumbnail(image: np.ndarray) -> np.ndarray:
+    """The grey float32 thumbnail of an (H, W, 3) uint8 image that :func:`camera_shift` compares:
+    (H // MOTION_THUMBNAIL_PX, W // MOTION_THUMBNAIL_PX), area-averaged.
+
+    Example:
+        >>> motion_thumbnail(np.full((720, 1280, 3), 9, np.uint8)).shape
+        (180, 320)
+    """
+    import cv2
+
+    grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY) if image.ndim == 3 and image.shape[2] == 3 else image
+    size = (max(1, image.shape[1] // MOTION_THUMBNAIL_PX), max(1, image.shape[0] // MOTION_THUMBNAIL_PX))
+    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+class Reference:
+    """What the change test keeps of a picture the engine saw: its cell means, and, computed on first
+    need (the camera may have moved), its :func:`motion_thumbnail` and :func:`box_means` for
+    comparisons at any shift.
+
+    Example:
+        >>> ref = Reference(np.zeros((16, 24, 3), np.uint8))
+        >>> ref.means.shape, ref.boxes.shape, ref.thumbnail.shape
+        ((2, 3, 3), (16, 24, 3), (4, 6))
+    """
+
+    def __init__(self, image: np.ndarray, cell: int = CHANGE_CELL_PX) -> None:
+        self.image = image
+        self.cell = cell
+        self.means = cell_means(image, cell)
+        self._boxes: np.ndarray | None = None
+        self._thumbnail: np.ndarray | None = None
+
+    @property
+    def boxes(self) -> np.ndarray:
+        if self._boxes is None:
+            self._boxes = box_means(self.image, self.cell)
+        return self._boxes
+
+    @property
+    def thumbnail(self) -> np.ndarray:
+        if self._thumbnail is None:
+            self._thumbnail = motion_thumbnail(self.image)
+        return self._thumbnail
+
+
+@dataclass(frozen=True, slots=True)
+class Unseen:
+    """What a frame shows that the engine has not seen: ``mask`` (H, W) bool, the pixels to hide;
+    ``shift`` (dx, dy) px, the camera's apparent motion since the seen frame that ``mask`` was found
+    with ((0, 0): compared as a still picture). Content of the seen frame appears moved by ``shift``;
+    what the engine found there must be hidden where that took it, too."""
+
+    mask: np.ndarray
+    shift: tuple[float, float] = (0.0, 0.0)
+
+
+def _moved(reference: np.ndarray, image: np.ndarray, threshold: float) -> np.ndarray:
+    """(rows, cols) bool: cells where a channel of the mean colour moved by more than ``threshold``."""
+    import cv2
+
+    diff = cv2.absdiff(image, reference).reshape(*image.shape[:2], -1)
+    largest = diff[..., 0]
+    for channel in range(1, diff.shape[2]):  # (a reduction over a 3-long axis is slow in numpy)
+        largest = np.maximum(largest, diff[..., channel])
+    return largest > threshold
+
+
+def _grown_pixels(moved: np.ndarray, *, height: int, width: int, cell: int) -> np.ndarray | None:
+    """The pixels of the cells of ``moved`` grown by one cell, at frame size; None when none moved."""
+    import cv2
+
+    if not moved.any():
+        return None
+    grown = cv2.dilate(moved.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    rows = np.flatnonzero(grown.any(axis=1))
+    cols = np.flatnonzero(grown.any(axis=0))
+    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    full = np.zeros((height, width), bool)  # only the changed cells' box is written: cost follows the change
+    box = grown[r0:r1, c0:c1].repeat(cell, axis=0).repeat(cell, axis=1)
+    y0, x0 = r0 * cell, c0 * cell
+    full[y0 : r1 * cell, x0 : c1 * cell] = box[: height - y0, : width - x0]
+    return full
 
 
 def changed_cells(
@@ -71,23 +218,107 @@ def changed_cells(
         >>> changed_cells(cell_means(a), cell_means(a), height=16, width=32) is None
         True
     """
+    if reference.shape != image.shape:
+        raise ValueError(f"changed_cells: expected grids of the same shape, got {reference.shape} and {image.shape}")
+    return _grown_pixels(_moved(reference, image, threshold), height=height, width=width, cell=cell)
+
+
+@functools.lru_cache(maxsize=4)
+def _window(rows: int, cols: int) -> np.ndarray:
+    import cv2
+
+    return cv2.createHanningWindow((cols, rows), cv2.CV_32F)
+
+
+def camera_shift(reference: np.ndarray, image: np.ndarray) -> tuple[float, float]:
+    """The global translation (dx, dy) px that best carries the picture of ``reference`` onto ``image``
+    (both :func:`motion_thumbnail`): phase correlation, to a fraction of a thumbnail pixel. A camera
+    pan moves the whole picture; (0, 0) when nothing gives a shift.
+
+    Example:
+        >>> import cv2
+        >>> rng = np.random.default_rng(0)
+        >>> wall = cv2.resize(rng.integers(0, 255, (50, 90, 3), dtype=np.uint8), (720, 400), interpolation=cv2.INTER_CUBIC)
+        >>> a, b = wall[16:376, 16:656], wall[8:368, 40:680]   # the camera moved 24 px right, 8 px up
+        >>> [round(v) for v in camera_shift(motion_thumbnail(a), motion_thumbnail(b))]   # the picture: left, down
+        [-24, 8]
+    """
     import cv2
 
     if reference.shape != image.shape:
-        raise ValueError(f"changed_cells: expected grids of the same shape, got {reference.shape} and {image.shape}")
-    diff = cv2.absdiff(image, reference).reshape(*image.shape[:2], -1)
-    largest = diff[..., 0]
-    for channel in range(1, diff.shape[2]):  # (a reduction over a 3-long axis is slow in numpy)
-        largest = np.maximum(largest, diff[..., channel])
-    moved = (largest > threshold).view(np.uint8)
-    if not moved.any():
-        return None
-    moved = cv2.dilate(moved, np.ones((3, 3), np.uint8)).view(bool)
-    rows = np.flatnonzero(moved.any(axis=1))
-    cols = np.flatnonzero(moved.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-    full = np.zeros((height, width), bool)  # only the changed cells' box is written: cost follows the change
-    box = moved[r0:r1, c0:c1].repeat(cell, axis=0).repeat(cell, axis=1)
-    y0, x0 = r0 * cell, c0 * cell
-    full[y0 : r1 * cell, x0 : c1 * cell] = box[: height - y0, : width - x0]
-    return full
+        raise ValueError(f"camera_shift: expected thumbnails of the same shape, got {reference.shape} and {image.shape}")
+    (dx, dy), _ = cv2.phaseCorrelate(reference, image, _window(*image.shape[:2]))
+    if not (math.isfinite(dx) and math.isfinite(dy)):
+        return 0.0, 0.0
+    return dx * MOTION_THUMBNAIL_PX, dy * MOTION_THUMBNAIL_PX
+
+
+def _aligned_moved(
+    boxes: np.ndarray, means: np.ndarray, shift: tuple[float, float], *, cell: int, threshold: float, step: int = 1
+) -> np.ndarray:
+    """(rows, cols) bool over every ``step``-th cell of ``means``: the cell changed against the seen
+    picture moved by ``shift`` (its :func:`box_means` ``boxes`` read at the moved place, bilinear),
+    or that place is not wholly inside the seen picture (what entered through the border)."""
+    import cv2
+
+    height, width = boxes.shape[:2]
+    dx, dy = shift
+    ys = np.arange(0, means.shape[0], step, dtype=np.float32) * cell - np.float32(dy)
+    xs = np.arange(0, means.shape[1], step, dtype=np.float32) * cell - np.float32(dx)
+    map_x, map_y = np.meshgrid(xs, ys)
+    moved_ref = cv2.remap(boxes, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    moved = _moved(moved_ref.reshape(len(ys), len(xs), -1), means[::step, ::step], threshold)
+    inside = ((ys >= 0) & (ys <= height - cell))[:, None] & ((xs >= 0) & (xs <= width - cell))[None, :]
+    return moved | ~inside
+
+
+def unseen_change(
+    reference: Reference, image: np.ndarray, *, threshold: float = CHANGE_THRESHOLD
+) -> Unseen | None:
+    """What ``image`` shows that ``reference`` (the picture the engine saw) did not: its changed cells,
+    compared as a still picture or, when the camera moved, with the seen picture moved by the camera's
+    apparent motion (whichever leaves fewer changed cells; see the module's notes); None when nothing
+    changed.
+
+    Example (the camera drifts 3 px to the right over a textured wall; a square appears):
+        >>> import cv2
+        >>> rng = np.random.default_rng(0)
+        >>> wall = cv2.resize(rng.integers(0, 255, (50, 90, 3), dtype=np.uint8), (720, 400), interpolation=cv2.INTER_CUBIC)
+        >>> seen, later = wall[20:380, 20:660].copy(), wall[20:380, 23:663].copy()
+        >>> later[100:140, 200:240] = 255
+        >>> unseen = unseen_change(Reference(seen), later)
+        >>> unseen.shift, bool(unseen.mask[100:140, 200:240].all()), bool(unseen.mask[:, 632:].all())
+        ((-3, 0), True, True)
+        >>> round(float(unseen.mask.mean()), 3)   # the square and the strip that came in, not the wall
+        0.041
+        >>> still = changed_cells(cell_means(seen), cell_means(later), height=360, width=640)
+        >>> round(float(still.mean()), 3)   # compared as a still picture: nearly all of it
+        1.0
+    """
+    height, width = image.shape[:2]
+    cell = reference.cell
+    means = cell_means(image, cell)
+    if means.shape != reference.means.shape:
+        raise ValueError(
+            f"unseen_change: expected a picture of the seen one's size, got {width}x{height} "
+            f"and {reference.image.shape[1]}x{reference.image.shape[0]}"
+        )
+    moved = _moved(reference.means, means, threshold)
+    shift: tuple[float, float] = (0.0, 0.0)
+    still = int(np.count_nonzero(moved))
+    if still >= CAMERA_MIN_CHANGE * moved.size:
+        dx, dy = camera_shift(reference.thumbnail, motion_thumbnail(image))
+        # Phase correlation is good to about a pixel: try its estimate and the whole pixels around it, ranked on every other cell, then compare at the best in full.
+        x, y = round(dx), round(dy)
+        candidates = [(dx, dy)] + [(x + i, y + j) for j in (-1, 0, 1) for i in (-1, 0, 1) if (x + i, y + j) != (0, 0)]
+        boxes = reference.boxes
+        ranked = [
+            int(np.count_nonzero(_aligned_moved(boxes, means, c, cell=cell, threshold=threshold, step=2)))
+            for c in candidates
+        ]
+        best = candidates[int(np.argmin(ranked))]
+        aligned = _aligned_moved(boxes, means, best, cell=cell, threshold=threshold)
+        if np.count_nonzero(aligned) <= CAMERA_GAIN * still:
+            moved, shift = aligned, best
+    mask = _grown_pixels(moved, height=height, width=width, cell=cell)
+    return None if mask is None else Unseen(mask, shift)

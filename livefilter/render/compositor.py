@@ -90,9 +90,14 @@ class Compositor:
         age_s: float = 0.0,
         speed_bounds: np.ndarray | None = None,
         hide: np.ndarray | None = None,
+        camera_shift: tuple[float, float] = (0.0, 0.0),
     ) -> RedactedFrame:
         """Hide every object of ``masks`` in ``frame``, and the pixels of ``hide`` ((H, W) bool, exactly
         those: the render's change since the masks' frame, :mod:`livefilter.render.change`).
+
+        ``camera_shift`` (dx, dy) px: the picture's motion since the masks' frame that ``hide`` was
+        found with (a camera pan): what did not change against the moved picture is not in ``hide``,
+        so each object is hidden both where its own motion may have taken it and where the camera's did.
 
         Masks are dilated, grown along their motion when ``config.follow_motion``
         and ``age_s > 0`` (their age relative to the frame; the margin follows the larger
@@ -128,6 +133,10 @@ class Compositor:
             )
             if region is not None:
                 regions.append(_Region(*region, size=max(box[2] - box[0], box[3] - box[1])))
+                if camera_shift != (0.0, 0.0):
+                    moved = _moved_by(regions[-1], *camera_shift, height=frame.height, width=frame.width)
+                    if moved is not None:
+                        regions.append(moved)
         static = self._static_alpha(frame.height, frame.width)
         if static is not None:
             regions.append(static)
@@ -242,6 +251,30 @@ def _exact_region(mask: np.ndarray) -> _Region | None:
     if box is None:
         return None
     return _Region(box, mask[box.slices].view(np.uint8) * np.uint8(255), max(box.width, box.height))
+
+
+def _moved_by(region: _Region, dx: float, dy: float, *, height: int, width: int) -> _Region | None:
+    """``region`` moved by (dx, dy) px, clipped to a ``height`` x ``width`` frame; None when that leaves
+    it. A fractional shift covers both whole-pixel places around it on each axis.
+
+    Example:
+        >>> r = _Region(Box(2, 2, 4, 4), np.full((2, 2), 255, np.uint8), 2)
+        >>> moved = _moved_by(r, 1.5, -3.0, height=8, width=8)
+        >>> moved.box, moved.alpha.tolist()
+        (Box(x0=3, y0=0, x1=6, y1=1), [[255, 255, 255]])
+    """
+    xs, ys = (math.floor(dx), math.ceil(dx)), (math.floor(dy), math.ceil(dy))
+    box = region.box
+    spread = Box(box.x0 + xs[0], box.y0 + ys[0], box.x1 + xs[1], box.y1 + ys[1])
+    alpha = np.zeros((spread.height, spread.width), np.uint8)
+    for oy in set(ys):
+        for ox in set(xs):
+            part = alpha[oy - ys[0] : oy - ys[0] + box.height, ox - xs[0] : ox - xs[0] + box.width]
+            np.maximum(part, region.alpha, out=part)
+    inside = Box(max(0, spread.x0), max(0, spread.y0), min(width, spread.x1), min(height, spread.y1))
+    if inside.width <= 0 or inside.height <= 0:
+        return None
+    return _Region(inside, np.ascontiguousarray(alpha[inside.within(spread).slices]), region.size)
 
 
 def _hidden_pixels(box: Box, members: list[_Region]) -> int:

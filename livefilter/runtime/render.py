@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from livefilter.config.render import RenderConfig
-from livefilter.render.change import cell_means, changed_cells
+from livefilter.render.change import Reference, Unseen, unseen_change
 from livefilter.render.compositor import Compositor
 from livefilter.runtime.backfill import Backfill
 from livefilter.runtime.inference import EngineResult, PromptBoard
@@ -165,30 +165,33 @@ def fail_reason(
 
 class UnseenChange:
     """What the engine has not seen of a frame newer than its masks' frame: every region that
-    changed since (:func:`~livefilter.render.change.changed_cells`).
+    changed since, compared as a still picture or, when the camera moved, against the masks' frame
+    moved by the camera's motion (:func:`~livefilter.render.change.unseen_change`).
 
-    The masks' frame is compared on many ticks (an answer lasts until the next one), so its cell
-    means are kept; one instance belongs to the render thread.
+    The masks' frame is compared on many ticks (an answer lasts until the next one), so what the
+    comparison keeps of it (:class:`~livefilter.render.change.Reference`) is kept; one instance
+    belongs to the render thread.
 
     Example:
         >>> seen = Frame(np.zeros((16, 16, 3), np.uint8), index=1, t_capture=0.0)
         >>> img = np.zeros((16, 16, 3), np.uint8); img[:4, :4] = 200  # something appeared
-        >>> UnseenChange().since(seen, Frame(img, index=2, t_capture=0.03))[::8, ::8].tolist()
+        >>> UnseenChange().since(seen, Frame(img, index=2, t_capture=0.03)).mask[::8, ::8].tolist()
         [[True, True], [True, True]]
         >>> UnseenChange().since(seen, seen) is None   # the frame the engine saw: nothing unseen
         True
     """
 
     def __init__(self) -> None:
-        self._seen: tuple[Frame, np.ndarray] | None = None
+        self._seen: tuple[Frame, Reference] | None = None
 
-    def since(self, seen: Frame, frame: Frame) -> np.ndarray | None:
-        """The (H, W) bool pixels of ``frame`` in regions that changed since ``seen``; None for none."""
+    def since(self, seen: Frame, frame: Frame) -> Unseen | None:
+        """What of ``frame`` changed since ``seen`` (pixels, and the camera's shift they were found
+        with); None for nothing."""
         if frame is seen or frame.image is seen.image:
             return None
         if self._seen is None or self._seen[0] is not seen:
-            self._seen = (seen, cell_means(seen.image))
-        return changed_cells(self._seen[1], cell_means(frame.image), height=frame.height, width=frame.width)
+            self._seen = (seen, Reference(seen.image))
+        return unseen_change(self._seen[1], frame.image)
 
 
 def compose(
@@ -207,10 +210,15 @@ def compose(
         try:
             masks = result.masks
             age_s = mask_age_s(frame, result, frame_period_s)
-            hide = None if unseen is None else unseen.since(result.frame, frame)
+            change = None if unseen is None else unseen.since(result.frame, frame)
             return _checked(
                 compositor.redact_regions(
-                    frame, masks, age_s=age_s, speed_bounds=_speed_bounds(result, masks), hide=hide
+                    frame,
+                    masks,
+                    age_s=age_s,
+                    speed_bounds=_speed_bounds(result, masks),
+                    hide=None if change is None else change.mask,
+                    camera_shift=(0.0, 0.0) if change is None else change.shift,
                 )
             )
         except Exception:
