@@ -33,6 +33,7 @@ __all__ = [
     "FakeSource",
     "GroundTruthEngine",
     "GroundTruthEngineFactory",
+    "PanningScene",
     "RecordingSink",
     "Scene",
     "decode_index",
@@ -123,6 +124,99 @@ class Scene:
             t_capture=t_capture,
             velocities=velocities,
         )
+
+
+@dataclass(frozen=True)
+class PanningScene:
+    """A camera panning over a textured wall by ``pan`` (dx, dy) px per frame (so the picture moves by
+    minus that), with the secret ``square`` fixed on the wall at ``square_at`` (its top-left in wall
+    coordinates, the first frame's picture starting at (``MARGIN``, ``MARGIN``)): it moves across the
+    picture with the pan, comes in through an edge if placed beyond it, and is on the wall from frame
+    ``square_from`` on (it *appears* then). Like :class:`Scene`, a pure function of the frame index.
+
+    ``velocity_known``: whether the truth carries the square's motion in the picture (a track the
+    tracker has followed) or none (a fresh track, first seen on the frame the masks are for)."""
+
+    width: int = 320
+    height: int = 240
+    pan: tuple[float, float] = (2.0, 1.0)
+    square: int = 24
+    square_at: tuple[int, int] = (260, 200)
+    square_from: int = 0
+    velocity_known: bool = True
+    seed: int = 0
+
+    MARGIN = 400  # wall beyond the first picture on every side: 200 frames of a 2 px/frame pan
+
+    def _corner(self, index: int) -> tuple[int, int]:
+        return round(self.MARGIN + self.pan[0] * index), round(self.MARGIN + self.pan[1] * index)
+
+    def square_box(self, index: int) -> tuple[int, int, int, int] | None:
+        """The square's box in the picture of frame ``index`` (clipped), None when not in it."""
+        if index < self.square_from:
+            return None
+        cx, cy = self._corner(index)
+        x0, y0 = self.MARGIN + self.square_at[0] - cx, self.MARGIN + self.square_at[1] - cy
+        box = max(0, x0), max(0, y0), min(self.width, x0 + self.square), min(self.height, y0 + self.square)
+        return box if box[0] < box[2] and box[1] < box[3] else None
+
+    def image(self, index: int) -> np.ndarray:
+        cx, cy = self._corner(index)
+        image = _wall(self.seed, self.width + 2 * self.MARGIN, self.height + 2 * self.MARGIN)[
+            cy : cy + self.height, cx : cx + self.width
+        ].copy()
+        box = self.square_box(index)
+        if box is not None:
+            # The checker is on the wall: its phase follows the wall, not the picture.
+            _checker(image, box, SQUARE_COLORS, lambda y, x: ((y + cy) // 2 + (x + cx) // 2) % 2)
+        return image
+
+    def frame(self, index: int, *, t_capture: float | None = None, source: str = "fake") -> Frame:
+        t = time.monotonic() if t_capture is None else t_capture
+        return Frame(self.image(index), index=index, t_capture=t, source=source)
+
+    def truth(self, index: int, labels: Sequence[str], *, t_capture: float, fps: float) -> MaskSet:
+        """The true mask of the square (when asked for and in the picture) on frame ``index``."""
+        box = self.square_box(index) if "square" in labels else None
+        masks = np.zeros((0 if box is None else 1, self.height, self.width), np.bool_)
+        velocities = np.zeros((len(masks), 2), np.float32)
+        if box is not None:
+            masks[0, box[1] : box[3], box[0] : box[2]] = True
+            if self.velocity_known:
+                velocities[0] = (-self.pan[0] * fps, -self.pan[1] * fps)
+        return MaskSet(
+            masks=masks,
+            scores=np.ones(len(masks), np.float32),
+            labels=("square",) * len(masks),
+            object_ids=np.arange(1, len(masks) + 1),
+            frame_index=index,
+            t_capture=t_capture,
+            velocities=velocities,
+        )
+
+
+_WALLS: dict[tuple[int, int, int], np.ndarray] = {}
+
+
+def _wall(seed: int, width: int, height: int) -> np.ndarray:
+    """A textured wall in 40..200 (no secret colour): colour blobs, grain at a few pixels, lines."""
+    import cv2
+
+    key = (seed, width, height)
+    if key not in _WALLS:
+        rng = np.random.default_rng(seed)
+        coarse = cv2.resize(rng.uniform(60, 180, (height // 40, width // 40, 3)).astype(np.float32),
+                            (width, height), interpolation=cv2.INTER_CUBIC)
+        detail = cv2.resize(rng.normal(0, 25, (height // 5, width // 5, 3)).astype(np.float32),
+                            (width, height), interpolation=cv2.INTER_CUBIC)
+        wall = coarse + detail
+        for _ in range(width * height // 20000):
+            p0 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+            p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+            cv2.line(wall, p0, p1, rng.uniform(40, 200, 3).tolist(), int(rng.integers(1, 4)), cv2.LINE_AA)
+        _WALLS[key] = np.clip(wall, 40, 200).astype(np.uint8)
+        _WALLS[key].flags.writeable = False
+    return _WALLS[key]
 
 
 def _checker(image: np.ndarray, box: tuple[int, int, int, int], colors, pick) -> None:  # type: ignore[no-untyped-def]

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livefilter.render.change import cell_means, changed_cells
+from livefilter.render.change import Reference, cell_means, changed_cells, unseen_change
 from tests.fakes import shared_data
 
 FACES = shared_data() / "faces"
@@ -64,3 +64,153 @@ def test_grids_of_different_frames_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="same shape"):
         changed_cells(cell_means(np.zeros((16, 16, 3), np.uint8)), cell_means(np.zeros((32, 16, 3), np.uint8)),
                       height=16, width=16)
+
+
+# -- a moving camera (unseen_change) --------------------------------------------------------
+
+
+def textured_world(rng: np.random.Generator, height: int = 900, width: int = 1500) -> np.ndarray:
+    """A scene wider than the frame to pan over: colour blobs, mid-size detail and lines."""
+    coarse = cv2.resize(rng.uniform(40, 210, (height // 60, width // 60, 3)).astype(np.float32), (width, height),
+                        interpolation=cv2.INTER_CUBIC)
+    detail = cv2.resize(rng.normal(0, 30, (height // 6, width // 6, 3)).astype(np.float32), (width, height),
+                        interpolation=cv2.INTER_CUBIC)
+    world = coarse + detail
+    for _ in range(25):
+        p0 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        p1 = (int(rng.integers(0, width)), int(rng.integers(0, height)))
+        cv2.line(world, p0, p1, rng.uniform(20, 235, 3).tolist(), int(rng.integers(1, 4)), cv2.LINE_AA)
+    return np.clip(world, 0, 255).astype(np.uint8)
+
+
+def camera(world: np.ndarray, x: float, y: float, height: int = 720, width: int = 1280) -> np.ndarray:
+    """What a camera whose top-left corner is at (x, y) of ``world`` sees (sub-pixel: bilinear)."""
+    move = np.float32([[1, 0, -x], [0, 1, -y]])
+    return cv2.warpAffine(world, move, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+
+
+def real_face(height: int) -> np.ndarray:
+    x, y, w, h = json.loads((FACES / "faces.json").read_text())["boxes"]["obama.jpg"][0]
+    face = cv2.imread(str(FACES / "obama.jpg"))[y : y + h, x : x + w]
+    return cv2.resize(face, (round(w * height / h), height), interpolation=cv2.INTER_AREA)
+
+
+# Camera motion between the engine's frame and the frame shown: slow drifts to a fast pan, sub-pixel.
+PANS = [(0.6, -1.3), (3.4, 0.0), (-7.5, 4.2), (12.3, -9.6), (-30.0, 0.5)]
+
+
+@pytest.mark.parametrize(("dx", "dy"), PANS)
+def test_a_drifting_camera_hides_little_of_a_face_free_scene(dx: float, dy: float) -> None:
+    """Issue 16: on a moving camera the still comparison hides most of the picture (every textured cell
+    changes); against the seen picture moved by the camera's motion, only what entered the frame is new."""
+    rng = np.random.default_rng(3)
+    world = textured_world(rng)
+    seen, shown = camera(world, 100, 80), camera(world, 100 - dx, 80 - dy)  # the picture moves by (dx, dy)
+    still = changed_cells(cell_means(seen), cell_means(shown), height=720, width=1280)
+    assert still is not None and still.mean() > 0.3  # the problem is real on this scene
+    unseen = unseen_change(Reference(seen), shown)
+    hidden = 0.0 if unseen is None else unseen.mask.mean()
+    entered = (abs(dx) / 1280 + abs(dy) / 720) + 2 * 8 * (1 / 1280 + 1 / 720)  # the strips, plus a cell of margin
+    assert hidden < max(0.05, 1.5 * entered), f"{hidden:.1%} hidden for a ({dx}, {dy}) px pan"
+    assert unseen is not None and np.allclose(unseen.shift, (dx, dy), atol=1.0)
+
+
+@pytest.mark.parametrize(("dx", "dy"), PANS)
+def test_what_enters_through_the_edge_the_camera_pans_towards_is_hidden(dx: float, dy: float) -> None:
+    """Content the seen picture did not hold has nothing to be compared with: all of it is unseen."""
+    rng = np.random.default_rng(4)
+    world = textured_world(rng)
+    seen, shown = camera(world, 100, 80), camera(world, 100 - dx, 80 - dy)
+    unseen = unseen_change(Reference(seen), shown)
+    assert unseen is not None
+    ys, xs = np.mgrid[0:720, 0:1280]
+    # Pixels of the shown frame whose content lay more than a pixel outside the seen one.
+    new = (ys - dy < -1) | (ys - dy > 720) | (xs - dx < -1) | (xs - dx > 1280)
+    assert new.any() and unseen.mask[new].all()
+
+
+@pytest.mark.skipif(not FACES.is_dir(), reason="needs the real test media in ../shared/data (faces/)")
+@pytest.mark.parametrize("height", [24, 48, 160])
+@pytest.mark.parametrize(("dx", "dy"), PANS[1:4])
+def test_a_real_face_appearing_mid_pan_is_all_hidden(height: int, dx: float, dy: float) -> None:
+    """A face that appears (steps in, turns round) while the camera pans is a change against the moved
+    picture as against the still one: every one of its pixels is hidden, at small and large sizes,
+    off the cell grid; the rest of the scene is not."""
+    rng = np.random.default_rng(5)
+    world = textured_world(rng)
+    seen, shown = camera(world, 100, 80), camera(world, 100 - dx, 80 - dy)
+    face = real_face(height)
+    top, left = 333, 517
+    shown[top : top + face.shape[0], left : left + face.shape[1]] = face
+    unseen = unseen_change(Reference(seen), shown)
+    assert unseen is not None and unseen.shift != (0.0, 0.0)  # compared with the camera's motion
+    assert unseen.mask[top : top + face.shape[0], left : left + face.shape[1]].all()
+    assert unseen.mask.mean() < 0.08 + 4 * face.size / 3 / (720 * 1280)
+
+
+@pytest.mark.skipif(not FACES.is_dir(), reason="needs the real test media in ../shared/data (faces/)")
+@pytest.mark.parametrize(("dx", "dy"), [(-40.0, 0.0), (40.0, 0.0), (0.0, -40.0), (0.0, 36.0)],
+                         ids=["pan right", "pan left", "pan down", "pan up"])
+def test_a_face_entering_through_the_edge_the_camera_pans_towards_is_hidden(dx: float, dy: float) -> None:
+    """A face just beyond the seen picture's edge comes into view as the camera pans towards it."""
+    rng = np.random.default_rng(6)
+    world = textured_world(rng)
+    face = real_face(32)
+    fh, fw = face.shape[:2]
+    x0, y0 = 100, 80  # the seen picture's corner in the world
+    # In the world: just past the edge the camera moves towards, inside what the shown frame sees.
+    wx = x0 + 1280 + 2 if dx < 0 else x0 - fw - 2 if dx > 0 else x0 + 600
+    wy = y0 + 720 + 2 if dy < 0 else y0 - fh - 2 if dy > 0 else y0 + 300
+    world[wy : wy + fh, wx : wx + fw] = face
+    seen, shown = camera(world, x0, y0), camera(world, x0 - dx, y0 - dy)
+    top, left = round(wy - y0 + dy), round(wx - x0 + dx)  # where the shown frame has it
+    assert 0 <= top and top + fh <= 720 and 0 <= left and left + fw <= 1280
+    unseen = unseen_change(Reference(seen), shown)
+    assert unseen is not None and unseen.mask[top : top + fh, left : left + fw].all()
+
+
+def test_a_still_camera_is_compared_as_a_still_picture() -> None:
+    """Without camera motion nothing changes: people moving in front of a still camera are hidden
+    exactly as the plain comparison hides them."""
+    rng = np.random.default_rng(7)
+    world = textured_world(rng)
+    seen = camera(world, 100, 80)
+    shown = seen.copy()
+    patch = camera(world, 400, 300, 200, 160)
+    shown[210:410, 310:470] = patch  # something moved in front of the camera
+    unseen = unseen_change(Reference(seen), shown)
+    plain = changed_cells(cell_means(seen), cell_means(shown), height=720, width=1280)
+    assert unseen is not None and plain is not None
+    assert unseen.shift == (0.0, 0.0) and np.array_equal(unseen.mask, plain)
+
+
+@pytest.mark.parametrize("size", [160, 240])
+def test_a_big_object_moving_over_a_plain_wall_is_not_taken_for_the_camera(size: int) -> None:
+    """On a flat background, one object moving looks like a camera move (the wall does not change when
+    it moves): the shift explains all the change. It must not be taken for the camera's, or a face the
+    engine missed would no longer be hidden while it moves: the shift explains change in one place only."""
+    rng = np.random.default_rng(8)
+    wall = np.empty((720, 1280, 3), np.uint8)
+    wall[:] = np.linspace(90, 150, 1280, dtype=np.float32)[None, :, None].astype(np.uint8)  # a lit plain wall
+    thing = textured_world(rng, size, size)
+    seen, shown = wall.copy(), wall.copy()
+    seen[300 : 300 + size, 500 : 500 + size] = thing
+    shown[306 : 306 + size, 509 : 509 + size] = thing  # moved by (9, 6) px
+    unseen = unseen_change(Reference(seen), shown)
+    assert unseen is not None and unseen.shift == (0.0, 0.0)
+    assert unseen.mask[306 : 306 + size, 509 : 509 + size].all()
+
+
+def test_a_drifting_dark_noisy_camera_hides_little() -> None:
+    """The low-light case on a moving camera: noise of sigma 10 on top of a drift still hides little."""
+    rng = np.random.default_rng(9)
+    world = (textured_world(rng).astype(np.float32) * 0.25)
+    seen = noisy(camera(world, 100, 80), rng, 10)
+    shown = noisy(camera(world, 96.5, 82), rng, 10)
+    unseen = unseen_change(Reference(seen), shown)
+    assert unseen is None or unseen.mask.mean() < 0.05
+
+
+def test_pictures_of_different_sizes_are_refused() -> None:
+    with pytest.raises(ValueError, match="seen one's size"):
+        unseen_change(Reference(np.zeros((64, 64, 3), np.uint8)), np.zeros((72, 64, 3), np.uint8))

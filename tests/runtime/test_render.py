@@ -19,7 +19,7 @@ from livefilter.runtime.render import (
 )
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.types import Frame, MaskSet, RedactedFrame
-from tests.fakes import SQUARE_COLORS, Scene, leaked_pixels
+from tests.fakes import SQUARE_COLORS, PanningScene, Scene, leaked_pixels
 
 SCENE = Scene()
 FRAME = SCENE.frame(10, t_capture=100.0)
@@ -316,11 +316,11 @@ def test_masks_of_another_shot_never_qualify() -> None:
 
 BOUNCING = Scene(speed=3.0, speed_y=0.0)  # 300 px/s along x at 100 fps, bounces at frame 43
 DIAGONAL = Scene(speed=3.0, speed_y=1.5)  # also bounces along y, at frame 37
-_IMAGES: dict[tuple[int, int], np.ndarray] = {}
+_IMAGES: dict[tuple[Scene | PanningScene, int], np.ndarray] = {}
 
 
-def _picture(scene: Scene, index: int) -> np.ndarray:
-    key = (id(scene), index)
+def _picture(scene: Scene | PanningScene, index: int) -> np.ndarray:
+    key = (scene, index)  # scenes are frozen values: equal scenes draw equal pictures
     if key not in _IMAGES:
         _IMAGES[key] = scene.image(index)
     return _IMAGES[key]
@@ -419,7 +419,9 @@ def test_an_envelope_past_two_object_sizes_of_travel_is_not_trusted(speed, expec
 APPEARING = Scene(speed=3.0, speed_y=0.5, square_from=41)  # appears at frame 41, then moves
 
 
-def run_slow_engine(guard: str, *, stride: int, delay: int, phase: int, frames: int = 70) -> list[RedactedFrame]:
+def run_slow_engine(
+    guard: str, *, stride: int, delay: int, phase: int, frames: int = 70, scene: Scene | PanningScene = APPEARING
+) -> list[RedactedFrame]:
     """The low-latency render loop against a simulated slow engine, on an injected clock: one tick
     per source frame (30 fps); the engine takes every ``stride``-th frame (from ``phase``) and answers
     ``delay`` frames later, with the true masks of the frame it took (a perfect but slow detector)."""
@@ -431,15 +433,15 @@ def run_slow_engine(guard: str, *, stride: int, delay: int, phase: int, frames: 
     memory = SpeedMemory()
     answers: dict[int, EngineResult] = {}
     for m in range(phase, frames, stride):  # in order, as the engine thread publishes them
-        masks = APPEARING.truth(m, ["square"], t_capture=m / fps, fps=fps)
+        masks = scene.truth(m, ["square"], t_capture=m / fps, fps=fps)
         bounds = memory.bounds(masks.object_ids, masks.velocities, t=m / fps)
-        answers[m + delay] = EngineResult(Frame(_picture(APPEARING, m), m, m / fps), masks, 0, speed_bounds=bounds)
+        answers[m + delay] = EngineResult(Frame(_picture(scene, m), m, m / fps), masks, 0, speed_bounds=bounds)
     now = [0.0]
 
     def tick(k: int):  # type: ignore[no-untyped-def]
         def step() -> None:
             now[0] = k / fps
-            frames_slot.put(Frame(_picture(APPEARING, k), index=k, t_capture=k / fps))
+            frames_slot.put(Frame(_picture(scene, k), index=k, t_capture=k / fps))
             if k in answers:
                 results_slot.put(answers[k])
 
@@ -494,6 +496,57 @@ def test_hide_changes_hides_what_changed_not_the_whole_frame() -> None:
     between = [o for o in outs if o.index >= APPEARING.square_from and o.mask_frame_index is not None
                and o.mask_frame_index < APPEARING.square_from]
     assert between and all(not o.fully_redacted and 0 < o.redacted_fraction < 0.3 for o in between)
+
+
+# -- the same on a moving camera (issue 16: the guard compares against the camera's motion) --------
+
+
+PANNING = {
+    # A secret that appears on the wall mid-pan, in the middle of the picture.
+    "appears mid-pan": PanningScene(pan=(2.0, 1.0), square_at=(150, 110), square_from=41),
+    # ... and one the tracker has no velocity for yet (masks of its first sighting only).
+    "appears mid-pan, fresh track": PanningScene(pan=(2.0, 1.0), square_at=(150, 110), square_from=41,
+                                                 velocity_known=False),
+    # On the wall all along, beyond the edge the camera pans towards: it comes in through that edge.
+    "enters through the right edge": PanningScene(pan=(3.0, 0.0), square_at=(330, 100), velocity_known=False),
+    "enters through the top edge": PanningScene(pan=(-1.0, -3.0), square_at=(140, -40), velocity_known=False),
+}
+
+
+@pytest.mark.parametrize("scene", list(PANNING.values()), ids=list(PANNING))
+@pytest.mark.parametrize(("stride", "delay"), [(1, 1), (4, 3), (9, 5)], ids=["every frame", "every 4th", "every 9th"])
+def test_a_secret_appearing_while_the_camera_pans_never_reaches_a_sink(
+    scene: PanningScene, stride: int, delay: int
+) -> None:
+    """On a panning camera the guard compares each frame with the masks' frame moved by the camera's
+    motion, so the textured wall is not hidden; whatever appears on it or comes in through the edge
+    the camera pans towards still is, and a secret the engine found is hidden where the pan took it
+    even when its track has no velocity yet (its masks move with the camera). Every phase of a slow
+    engine against the appearance."""
+    leaks: dict[tuple[int, int], int] = {}
+    with_masks = shifted = 0
+    for phase in range(stride):
+        for out in run_slow_engine("hide_changes", stride=stride, delay=delay, phase=phase, scene=scene):
+            with_masks += not out.fully_redacted
+            shifted += not out.fully_redacted and out.redacted_fraction < 0.5
+            if n := leaked_pixels(out.image, SQUARE_COLORS):
+                leaks[(phase, out.index)] = n
+    assert not leaks, f"square visible (engine phase, frame shown): pixels {leaks}"
+    assert with_masks > stride * 70 // 2, f"only {with_masks} frames shown with masks: the test proves nothing"
+    assert shifted > with_masks // 2, "the guard hid most of the picture: the camera's motion was not used"
+
+
+@pytest.mark.parametrize(("stride", "delay"), [(4, 3), (9, 5)], ids=["every 4th", "every 9th"])
+def test_a_panning_camera_over_a_face_free_wall_is_mostly_shown(stride: int, delay: int) -> None:
+    """Issue 16: the still comparison hides nearly all of a panning picture between engine answers;
+    against the masks' frame moved by the camera's motion only the strip that came in is new."""
+    scene = PanningScene(width=640, height=360, pan=(2.0, 1.0), square_from=10_000)
+    outs = [o for o in run_slow_engine("hide_changes", stride=stride, delay=delay, phase=0, scene=scene)
+            if not o.fully_redacted and o.mask_frame_index != o.index]
+    assert outs, "no frame was shown with older masks: the test proves nothing"
+    hidden = sorted(o.redacted_fraction for o in outs)
+    # A strip along two edges is new: up to 26 px of pan (13 frames), rounded up to cells, one cell of margin.
+    assert hidden[len(hidden) // 2] < 0.12 and hidden[-1] < 0.15, f"hidden shares {hidden}"
 
 
 def test_checked_frames_from_an_engine_slower_than_max_frame_age_are_shown_not_called_silent() -> None:
