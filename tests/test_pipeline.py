@@ -29,6 +29,7 @@ from tests.fakes import (
     STRIPE_COLORS,
     FakeSource,
     GroundTruthEngineFactory,
+    PanningScene,
     RecordingSink,
     Scene,
     decode_index,
@@ -234,6 +235,37 @@ def test_a_secret_appearing_between_slow_engine_answers_never_reaches_a_sink(mak
 
         assert_nothing_leaked(sink)
         if any(not f.fully_redacted and f.index >= 45 and f.mask_frame_index < 45 for f in sink.frames):
+            return
+        runs_without_a_late_frame += 1
+    pytest.fail(
+        f"in {runs_without_a_late_frame} runs no frame after the appearance was shown with older "
+        "masks: the test proves nothing"
+    )
+
+
+@pytest.mark.parametrize("fresh", [False, True], ids=["tracked", "fresh track"])
+def test_a_secret_appearing_while_the_camera_pans_never_reaches_a_sink(make_pipeline, fresh) -> None:
+    """Issue 16 (live) on a moving camera: the guard compares each frame with the masks' frame moved by
+    the camera's motion, so the textured wall is shown; a secret appearing on it mid-pan is hidden until
+    the engine has seen it, and then where the pan takes it (even without a velocity for its track)."""
+    scene = PanningScene(pan=(2.0, 1.0), square_at=(150, 110), square_from=45, velocity_known=not fresh)
+    runs_without_a_late_frame = 0
+    for _ in range(3):  # a loaded machine may fail closed on every such frame: that run proves nothing
+        sink = RecordingSink()
+        pipeline = make_pipeline(
+            live_source(scene, count=90),
+            GroundTruthEngineFactory(scene, delay_s=0.08),  # answers every ~8 frames at 100 fps
+            [sink],
+            render={"fps": 100.0},
+            engine=NO_HANG,
+        )
+        pipeline.run()
+
+        assert_nothing_leaked(sink)
+        late = [f for f in sink.frames if not f.fully_redacted and f.mask_frame_index < f.index]
+        if any(f.index >= 45 and f.mask_frame_index < 45 for f in late):
+            shown = sorted(f.redacted_fraction for f in late)
+            assert shown[len(shown) // 2] < 0.5, f"the pan hid most of the picture: hidden shares {shown}"
             return
         runs_without_a_late_frame += 1
     pytest.fail(
