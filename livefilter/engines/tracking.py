@@ -48,6 +48,16 @@ class TrackerSettings:
             a still face must not drift); not moving that far for ``max_follow_s`` measures 0.
         max_follow_s: a track follows its velocity for at most this long after its last
             detection, then stays where it got to (still growing with age).
+        accel_window_s: acceleration is fitted (least squares, constant acceleration) to the
+            track's detections of this many last seconds, four at least...
+        accel_evidence: ...and kept only when it exceeds this many of its standard errors, the
+            detections' scatter about the fit (at least ``jitter`` of the track's size) telling
+            how far to trust it: detector jitter on a straight or still path is no acceleration.
+        jitter: the least scatter assumed of a detection's centre, as a fraction of its size.
+        max_accel: accelerations are clamped to this many track sizes per second squared.
+        max_turn_s: a held track keeps changing its velocity by its acceleration for at most
+            this long after its last detection: a face on a curving path is followed round the
+            curve over a short miss, not along the tangent it left on.
         young_match_distance: a track detected once, on the previous update, that no detection
             continued, continues with a detection up to this many track sizes away that started
             no other match (it has no velocity yet to predict with): a face moving about its own
@@ -66,6 +76,11 @@ class TrackerSettings:
     max_speed: float = 30.0
     min_motion: float = 0.15
     max_follow_s: float = 0.5
+    accel_window_s: float = 0.2
+    accel_evidence: float = 3.0
+    jitter: float = 0.02
+    max_accel: float = 40.0
+    max_turn_s: float = 0.3
     young_match_distance: float = 2.0
 
     def __post_init__(self) -> None:
@@ -112,6 +127,11 @@ class _Track:
     anchor: np.ndarray | None = None  # centre the velocity is measured from, and when
     t_anchor: float = 0.0
     hits: int = 1  # detections so far
+    accel: np.ndarray = field(default_factory=lambda: np.zeros(2, np.float64))  # px/s^2
+    seen: np.ndarray = field(init=False)  # (n, 3) t, centre x, y of the detections in the last accel_window_s
+
+    def __post_init__(self) -> None:
+        self.seen = np.array([[self.t_detect, *_centers(self.box)]], np.float64)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -124,6 +144,30 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
     union = area_a[:, None] + area_b[None, :] - inter
     return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
+
+
+def _fitted_accel(seen: np.ndarray, jitter_px: float, evidence: float) -> np.ndarray:
+    """(2,) px/s^2: the acceleration of a constant-acceleration least-squares fit to ``seen``
+    ((n, 3) t, x, y), or 0 when it is within ``evidence`` standard errors of 0 (or n < 4).
+
+    The scatter about the fit (not below ``jitter_px``) measures the detections' noise, and the
+    standard error of the acceleration follows from it and from how the times are spread.
+    """
+    if len(seen) < 3:
+        return np.zeros(2)
+    tau = seen[:, 0] - seen[-1, 0]
+    design = np.stack([np.ones_like(tau), tau, tau * tau / 2], axis=1)
+    coef, *_ = np.linalg.lstsq(design, seen[:, 1:], rcond=None)
+    residual = seen[:, 1:] - design @ coef
+    scatter2 = max(float((residual**2).sum()) / max(1, 2 * (len(seen) - 3)), jitter_px**2)
+    stderr = np.sqrt(scatter2 * np.linalg.inv(design.T @ design)[2, 2])
+    accel = coef[2]
+    return accel if float(np.linalg.norm(accel)) > evidence * stderr else np.zeros(2)
+
+
+def _clamped(vector: np.ndarray, limit: float) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector * (limit / norm) if norm > limit else vector
 
 
 def _centers(boxes: np.ndarray) -> np.ndarray:
@@ -209,7 +253,9 @@ class Tracker:
     def _predicted_box(self, tr: _Track, t: float, *, grow: bool) -> np.ndarray:
         s = self.settings
         age = max(0.0, t - tr.t_detect)
-        shift = tr.velocity * min(age, s.max_follow_s)
+        follow, turn = min(age, s.max_follow_s), min(age, s.max_turn_s, s.max_follow_s)
+        # Velocity plus acceleration for ``turn`` s, then straight on until ``follow`` s.
+        shift = tr.velocity * follow + tr.accel * turn * (follow - turn / 2)
         box = tr.box + np.concatenate([shift, shift])
         if grow and age > 0:
             size = tr.box[2:] - tr.box[:2]
@@ -277,22 +323,26 @@ class Tracker:
     def _continue(self, tr: _Track, t: float, box: np.ndarray, score: float) -> None:
         s = self.settings
         tr.hits += 1
+        size = float(_sizes(box))
+        seen = np.vstack([tr.seen, [t, *_centers(box)]])
+        tr.seen = seen[seen[:, 0] >= t - s.accel_window_s - 1e-9]
+        tr.accel = _clamped(_fitted_accel(tr.seen, s.jitter * size, s.accel_evidence), s.max_accel * size)
         if tr.anchor is None:
             tr.anchor, tr.t_anchor = _centers(tr.box), tr.t_detect
         dt = t - tr.t_anchor
         moved = _centers(box) - tr.anchor
         measured: np.ndarray | None = None
-        if dt > 1e-6 and float(np.linalg.norm(moved)) >= s.min_motion * float(_sizes(box)):
+        if dt > 1e-6 and float(np.linalg.norm(moved)) >= s.min_motion * size:
             measured = moved / dt
         elif dt >= s.max_follow_s:
             measured = np.zeros(2)  # still (or jittering in place) for a while
         if measured is not None:
-            limit = s.max_speed * float(_sizes(box))
-            speed = float(np.linalg.norm(measured))
-            if speed > limit:
-                measured *= limit / speed
+            # ``measured`` is the mean velocity since the anchor, so the velocity at dt / 2; it and the
+            # previous estimate (at the anchor's time) are both brought to ``t`` along the acceleration.
+            now = _clamped(measured, s.max_speed * size) + tr.accel * (dt / 2)
+            before = tr.velocity + tr.accel * dt
             a = s.velocity_smoothing if tr.has_velocity else 1.0
-            tr.velocity = a * measured + (1 - a) * tr.velocity
+            tr.velocity = _clamped(a * now + (1 - a) * before, s.max_speed * size)
             tr.has_velocity = True
             tr.anchor, tr.t_anchor = _centers(box), t
         tr.box, tr.t_detect, tr.score = box.copy(), t, score

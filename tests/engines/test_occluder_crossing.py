@@ -5,6 +5,12 @@ at a mask's edge on frame 103", reproduced without Ray, load or timing: the low-
 frame with the masks the engine computed on that same frame whenever the engine keeps up (age 0: no
 motion envelope, no change guard), so the engine's own masks are all that hide it. Deterministic: the
 engine's clock is the frames' media time.
+
+Partly behind the bar the detector misses the face (a sliver up to ~10 px wide shows on the far
+side) for a frame or two, while it turns sharply (frame 103: velocity (-162, +203) px/s at the last
+detection, (-295, -221) two frames later). A track held along the tangent it left on missed the
+sliver on frames 92 and 103; the tracker's fitted acceleration carries it round the curve
+(tests/engines/test_tracking.py has the same on a synthetic circle).
 """
 
 from __future__ import annotations
@@ -20,14 +26,16 @@ from tests.cluster.frames import DEMO, Judge
 pytestmark = pytest.mark.slow
 
 
-def uncovered_frames(last: int) -> list[tuple[int, int]]:
+def crossing(last: int) -> tuple[list[tuple[int, int]], float]:
     """(index, face pixels outside every mask) of the demo frames 0..``last`` the cluster's judge would
-    call a leak (it excuses a face coming out from behind the bar), the engine taking every frame."""
+    call a leak (it excuses a face coming out from behind the bar), the engine taking every frame; and
+    the share of non-face pixels the masks cover (over-redaction, issue 16)."""
     config = parse_config({"source": DEMO, "engine": {"kind": "cpu-face"}})
     engine = create_engine(config.engine, [Prompt("face", 0.5)], kind="cpu-face", exact=False)
     engine.open()
     judge = Judge(DEMO)
     found = []
+    over = nonface = 0
     for index in range(last + 1):
         image, face = judge.truth(index)
         t = index / DEMO["fps"]
@@ -36,17 +44,16 @@ def uncovered_frames(last: int) -> list[tuple[int, int]]:
         shown = int((face & ~covered).sum())
         if shown and not judge.reappears(index):
             found.append((index, shown))
+        over += int((covered & ~face).sum())
+        nonface += int((~face).sum())
     engine.close()
-    return found
+    return found, over / nonface
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 9, not finished: a face partly behind the demo's bar is missed by the detector (a sliver up to "
-    "~10 px wide shows on the far side), and its held track follows a velocity that lags the demo's sharply "
-    "curving path (frame 103: track (-162, +203) px/s, face (-295, -221)): the track's box, grown by "
-    "0.5 size/s + 0.25 x its shift, misses the sliver. A render-like envelope (speed x age in every "
-    "direction around the swept box) covers it but took the demo's over-redaction from 9.5 % to 34 %",
-)
-def test_the_engine_covers_the_demo_face_while_it_crosses_the_bar() -> None:
-    assert uncovered_frames(110) == []
+def test_the_engine_covers_the_demo_face_while_it_crosses_the_bar_without_hiding_more() -> None:
+    """A minute of the demo (six crossings each way). Along the tangent: 21 frames leaked, 9.8 % of the
+    non-face pixels hidden; a motion envelope around the swept box (speed x age every way) covered the
+    slivers at 34 %."""
+    leaked, over = crossing(600)
+    assert leaked == []
+    assert over < 0.08, f"masks cover {100 * over:.1f} % of the demo's non-face pixels"
