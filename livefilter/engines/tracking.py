@@ -2,7 +2,8 @@
 
 A track **holds** for ``hold_s`` after its last detection (a face the detector misses
 for a few frames stays covered) and, between detections, **follows** its estimated
-velocity while its box grows with the uncertainty of that guess. Pure numpy, no
+velocity, and over short misses its acceleration (a face on a curving path is followed
+round the curve), while its box grows with the uncertainty of that guess. Pure numpy, no
 engine or image code: time comes from the caller (media time: ``Frame.pts`` for files,
 else ``Frame.t_capture``), so behaviour is deterministic.
 
