@@ -221,7 +221,10 @@ class Tracker:
             )
         self._drop_expired(t)
         predicted = np.array([self._predicted_box(tr, t, grow=False) for tr in self._tracks]).reshape(-1, 4)
-        pairs = self._match(predicted, boxes, labels)
+        # A track turning by a wrong acceleration (a face sliding behind an occluder slows its box's
+        # centre) must still meet its face where the straight path puts it.
+        straight = np.array([self._predicted_box(tr, t, grow=False, turn=False) for tr in self._tracks])
+        pairs = self._match([predicted, straight.reshape(-1, 4)], boxes, labels)
         pairs += self._match_young(predicted, boxes, labels, pairs)
         for ti, di in pairs:
             self._continue(self._tracks[ti], t, boxes[di], float(scores[di]))
@@ -251,12 +254,15 @@ class Tracker:
 
     # ------------------------------------------------------------------ internals
 
-    def _predicted_box(self, tr: _Track, t: float, *, grow: bool) -> np.ndarray:
+    def _predicted_box(self, tr: _Track, t: float, *, grow: bool, turn: bool = True) -> np.ndarray:
+        """Where ``tr`` is at ``t``: moved along its velocity (and acceleration, unless not ``turn``),
+        grown with its age if ``grow``."""
         s = self.settings
         age = max(0.0, t - tr.t_detect)
-        follow, turn = min(age, s.max_follow_s), min(age, s.max_turn_s, s.max_follow_s)
-        # Velocity plus acceleration for ``turn`` s, then straight on until ``follow`` s.
-        shift = tr.velocity * follow + tr.accel * turn * (follow - turn / 2)
+        follow = min(age, s.max_follow_s)
+        turning = min(age, s.max_turn_s, s.max_follow_s) if turn else 0.0
+        # Velocity plus acceleration for ``turning`` s, then straight on until ``follow`` s.
+        shift = tr.velocity * follow + tr.accel * turning * (follow - turning / 2)
         box = tr.box + np.concatenate([shift, shift])
         if grow and age > 0:
             size = tr.box[2:] - tr.box[:2]
@@ -265,15 +271,18 @@ class Tracker:
             box = box + np.concatenate([-margin, margin])
         return box
 
-    def _match(self, predicted: np.ndarray, boxes: np.ndarray, labels: list[str]) -> list[tuple[int, int]]:
-        """Greedy matching, closest (normalised centre distance) first, within the gates."""
+    def _match(self, predictions: list[np.ndarray], boxes: np.ndarray, labels: list[str]) -> list[tuple[int, int]]:
+        """Greedy matching, closest (normalised centre distance) first, within the gates; each track
+        at the nearest of its ``predictions`` (one (n_tracks, 4) array per motion guess)."""
         pairs: list[tuple[int, int]] = []
-        if len(predicted) == 0 or len(boxes) == 0:
+        if len(self._tracks) == 0 or len(boxes) == 0:
             return pairs
         s = self.settings
-        iou = box_iou(predicted, boxes)
-        dist = np.linalg.norm(_centers(predicted)[:, None] - _centers(boxes)[None], axis=2)
-        dist = dist / _sizes(predicted)[:, None]
+        iou = np.max([box_iou(predicted, boxes) for predicted in predictions], axis=0)
+        dist = np.min([
+            np.linalg.norm(_centers(predicted)[:, None] - _centers(boxes)[None], axis=2) / _sizes(predicted)[:, None]
+            for predicted in predictions
+        ], axis=0)
         same_label = np.array([[tr.label == lab for lab in labels] for tr in self._tracks])
         allowed = same_label & ((iou >= s.match_iou) | (dist <= s.match_distance))
         used_t: set[int] = set()
