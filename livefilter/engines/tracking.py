@@ -50,7 +50,7 @@ class TrackerSettings:
         max_follow_s: a track follows its velocity for at most this long after its last
             detection, then stays where it got to (still growing with age).
         accel_window_s: acceleration is fitted (least squares, constant acceleration) to the
-            track's detections of this many last seconds, four at least...
+            track's detections of this many last seconds, three at least...
         accel_evidence: ...and kept only when it exceeds this many of its standard errors, the
             detections' scatter about the fit (at least ``jitter`` of the track's size) telling
             how far to trust it: detector jitter on a straight or still path is no acceleration.
@@ -149,10 +149,11 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _fitted_accel(seen: np.ndarray, jitter_px: float, evidence: float) -> np.ndarray:
     """(2,) px/s^2: the acceleration of a constant-acceleration least-squares fit to ``seen``
-    ((n, 3) t, x, y), or 0 when it is within ``evidence`` standard errors of 0 (or n < 4).
+    ((n, 3) t, x, y), or 0 when it is within ``evidence`` standard errors of 0 (or n < 3).
 
-    The scatter about the fit (not below ``jitter_px``) measures the detections' noise, and the
-    standard error of the acceleration follows from it and from how the times are spread.
+    The scatter about the fit (not below ``jitter_px``; just that with three detections, which a
+    parabola fits exactly) measures the detections' noise, and the standard error of the
+    acceleration follows from it and from how the times are spread.
     """
     if len(seen) < 3:
         return np.zeros(2)
@@ -255,7 +256,7 @@ class Tracker:
     # ------------------------------------------------------------------ internals
 
     def _predicted_box(self, tr: _Track, t: float, *, grow: bool, turn: bool = True) -> np.ndarray:
-        """Where ``tr`` is at ``t``: moved along its velocity (and acceleration, unless not ``turn``),
+        """Where ``tr`` is at ``t``: moved along its velocity (and its acceleration if ``turn``),
         grown with its age if ``grow``."""
         s = self.settings
         age = max(0.0, t - tr.t_detect)
