@@ -25,7 +25,9 @@ class RenderConfig(StrictModel):
         default="hide_changes",
         description="low_latency: what covers a face that appears between two engine answers. "
         "hide_changes: frames newer than the masks' frame also hide every region that changed since it "
-        "(moving things stay hidden until the engine has looked); checked_frames: show only frames the "
+        "(moving things stay hidden until the engine has looked; when the camera moves, changed against "
+        "that frame moved by the camera's motion, so a pan hides what came into view, not the whole "
+        "picture); checked_frames: show only frames the "
         "engine checked, each with its own masks (output repeats them: engine-rate pictures, more latency); "
         "masks_only: masks grown along known objects' motion only (a new face can show until the next answer).",
     )

@@ -97,7 +97,9 @@ class Compositor:
 
         ``camera_shift`` (dx, dy) px: the picture's motion since the masks' frame that ``hide`` was
         found with (a camera pan): what did not change against the moved picture is not in ``hide``,
-        so each object is hidden both where its own motion may have taken it and where the camera's did.
+        so each object is hidden both where its own motion may have taken it and, dilated as it was
+        seen, where the camera's motion alone took it (an object still in the scene whose track has
+        no velocity yet).
 
         Masks are dilated, grown along their motion when ``config.follow_motion``
         and ``age_s > 0`` (their age relative to the frame; the margin follows the larger
@@ -131,12 +133,19 @@ class Compositor:
                 age_s=age,
                 speed_bound=bound,
             )
-            if region is not None:
-                regions.append(_Region(*region, size=max(box[2] - box[0], box[3] - box[1])))
-                if camera_shift != (0.0, 0.0):
-                    moved = _moved_by(regions[-1], *camera_shift, height=frame.height, width=frame.width)
-                    if moved is not None:
-                        regions.append(moved)
+            if region is None:
+                continue
+            size = max(box[2] - box[0], box[3] - box[1])
+            regions.append(_Region(*region, size=size))
+            if camera_shift != (0.0, 0.0):
+                # The object as the engine saw it (dilated, no motion), carried by the camera's motion.
+                seen = object_alpha(mask, Box(*box), dilation_px=cfg.dilation_px,
+                                    dilation_percent=cfg.dilation_percent, feather_px=cfg.feather_px)
+                moved = None if seen is None else _moved_by(
+                    _Region(*seen, size=size), *camera_shift, height=frame.height, width=frame.width
+                )
+                if moved is not None:
+                    regions.append(moved)
         static = self._static_alpha(frame.height, frame.width)
         if static is not None:
             regions.append(static)
