@@ -183,6 +183,7 @@ class UnseenChange:
 
     def __init__(self) -> None:
         self._seen: tuple[Frame, Reference] | None = None
+        self._motion: tuple[float, float] | None = None  # the camera's last motion, px per frame
 
     def since(self, seen: Frame, frame: Frame) -> Unseen | None:
         """What of ``frame`` changed since ``seen`` (pixels, and the camera's shift they were found
@@ -191,7 +192,12 @@ class UnseenChange:
             return None
         if self._seen is None or self._seen[0] is not seen:
             self._seen = (seen, Reference(seen.image))
-        return unseen_change(self._seen[1], frame.image)
+        frames = frame.index - seen.index
+        guess = None if self._motion is None or frames <= 0 else (self._motion[0] * frames, self._motion[1] * frames)
+        change = unseen_change(self._seen[1], frame.image, guess=guess)
+        moving = change is not None and change.shift != (0.0, 0.0) and frames > 0
+        self._motion = (change.shift[0] / frames, change.shift[1] / frames) if moving and change else None
+        return change
 
 
 def compose(
