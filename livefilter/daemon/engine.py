@@ -90,23 +90,24 @@ class FaceModel(Lifecycle):
         self.settings = settings
         self.threads = threads
         self._detector: Any = None
+        self._second: Any = None
 
     def open(self) -> None:
         from livefilter.engines.face_cpu import CpuFaceEngine
 
         probe = CpuFaceEngine(self.settings, [], threads=self.threads)
-        probe.open()  # loads the detector, with the engine's own errors
-        self._detector = probe.detector
+        probe.open()  # loads the detectors, with the engine's own errors
+        self._detector, self._second = probe.detector, probe.second_opinion
 
     def session(self, prompts: Sequence[Prompt]) -> Engine:
         from livefilter.engines.face_cpu import CpuFaceEngine
 
         if self._detector is None:
             raise EngineError("shared cpu-face model: session() before open()")
-        return CpuFaceEngine(self.settings, prompts, detector=self._detector)
+        return CpuFaceEngine(self.settings, prompts, detector=self._detector, second_opinion=self._second)
 
     def close(self) -> None:
-        self._detector = None
+        self._detector = self._second = None
 
 
 class Sam3Model(Lifecycle):

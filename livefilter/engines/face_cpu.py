@@ -599,17 +599,20 @@ class CpuFaceEngine(Lifecycle):
         prompts: Sequence[Prompt],
         *,
         detector: Detector | None = None,
+        second_opinion: Detector | None = None,
         threads: int | None = None,
     ) -> None:
         """``detector``: an already loaded detector to use (shared with other engines that
         are called on the same thread, see :mod:`livefilter.daemon.engine`); None loads one in ``open()``,
-        whose network uses at most ``threads`` CPU threads (None: every usable core)."""
+        whose network uses at most ``threads`` CPU threads (None: every usable core).
+        ``second_opinion``: the same for the second detector (:attr:`second_opinion`)."""
         self.settings = settings
         self._threads = threads
         self._prompt = face_prompt(prompts)
         self._hold_s = settings.hold_ms / 1000.0
         self._tracker = Tracker(TrackerSettings(hold_s=self._hold_s, max_tracks=settings.max_tracks))
         self._detector: Detector | None = detector
+        self._second = second_opinion
         self._plausibility = Plausibility() if settings.verify_candidates else None
         self._until_detect = 0
         self._calls = 0  # detection calls so far (the live rotation's position)
@@ -636,13 +639,27 @@ class CpuFaceEngine(Lifecycle):
         """The loaded detector (None before ``open()`` and after ``close()``)."""
         return self._detector
 
+    @property
+    def second_opinion(self) -> Detector | None:
+        """The loaded second detector, asked about medium marginal candidates (see
+        :mod:`~livefilter.engines.plausibility`); None when not used or not loaded."""
+        return self._second
+
+    def _wants_second_opinion(self) -> bool:
+        s = self.settings
+        return s.verify_candidates and s.second_opinion != "off" and s.second_opinion != s.detector
+
     def open(self) -> None:
+        shared = self._detector is not None
         if self._detector is None:
-            self._detector = self._load()
-        else:
-            if not self.live or self._ms_per_mpixel:
-                return
+            self._detector = self._load(self.settings.detector, "engine.cpu_face.detector")
+        if self._second is None and self._wants_second_opinion():
+            self._second = self._load(self.settings.second_opinion, "engine.cpu_face.second_opinion")
+        if shared and (not self.live or self._ms_per_mpixel):
+            return
         kind = self.settings.detector
+        if self._second is not None:
+            kind = f"{kind} (second opinion on medium marginal faces: {self._second.name})"
         if self.live:
             self._ms_per_mpixel = measure_cost(self._detector)
             logger.info(
@@ -659,17 +676,22 @@ class CpuFaceEngine(Lifecycle):
                 self.threshold, self.settings.hold_ms,
             )
 
-    def _load(self) -> Detector:
-        kind = self.settings.detector
+    def _load(self, kind: str, key: str) -> Detector:
+        """The ``kind`` detector, named in the config at ``key`` (for the errors)."""
+        instead = (
+            f"choose another detector ({', '.join(DETECTORS)})" if key.endswith(".detector")
+            else f"set {key}: off (medium-size look-alikes are then kept)"
+        )
         try:
             return DETECTORS[kind](self._threads)
-        except (DependencyError, EngineError):
+        except DependencyError as exc:
+            raise DependencyError(f"{exc} ({key}: {kind}); or {instead}") from exc
+        except EngineError:
             raise
         except Exception as exc:  # a corrupt or incompatible model file
             raise EngineError(
                 f"engine 'cpu-face': could not load the {kind!r} face detector "
-                f"(engine.cpu_face.detector): {exc}. Reinstall its package, or choose another "
-                f"detector ({', '.join(DETECTORS)})."
+                f"({key}): {exc}. Reinstall its package, or {instead}."
             ) from exc
 
     def infer(self, frame: Frame) -> MaskSet:
@@ -718,9 +740,17 @@ class CpuFaceEngine(Lifecycle):
             again = detector.detect(crop, threshold)
             return again.boxes, again.scores
 
+        second: Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]] | None = None
+        if self._second is not None:
+            other = self._second
+
+            def second(crop: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+                again = other.detect(crop, threshold)
+                return again.boxes, again.scores
+
         scale = found.scales if found.scales is not None else np.ones(len(found), np.float32)
         verdict = self._plausibility.check(
-            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=scale
+            image, found.boxes, found.scores, t=t, detect=detect, detect_scale=scale, second=second
         )
         if verdict.rejected:
             logger.debug("engine cpu-face: %d of %d face candidates failed a second look", verdict.rejected, len(found))
@@ -741,6 +771,7 @@ class CpuFaceEngine(Lifecycle):
 
     def close(self) -> None:
         self._detector = None
+        self._second = None
         self._tracker.reset()
 
     def _track(self, t: float, candidates: Detections) -> list[TrackedBox]:

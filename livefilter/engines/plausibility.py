@@ -16,8 +16,10 @@ A candidate is looked at again when it is
   ``min_zoom`` times larger than the detector saw it: it was found on a downscaled frame, or it
   is *small* (its box's longer side below ``small_px``) and is enlarged ``small_zoom`` x.
 
-  Other marginal candidates (faces from ~32 px up at the frame's own pixels) are kept as they
-  are: turned and half faces score anywhere from 0.05 to 1.0 when looked at again, at any size.
+  Other marginal candidates (faces from ~32 px up at the frame's own pixels) are not looked at
+  again by the same detector: turned and half faces score anywhere from 0.05 to 1.0 when looked
+  at again, at any size. The *medium* ones (longer side ``second_opinion_px`` or more) are asked
+  of a second, independent detector instead (a *second opinion*, see below), when there is one.
 
 Looking again runs the detector once more on a crop around the box (``context`` box
 sizes of margin per side), rescaled so the box's longer side is at most ``target_px``
@@ -35,10 +37,17 @@ polka-dot fabric and brick at the frame's own pixels, the same sizes and scores 
 score 0.91-1.0 and the texture 0-0.08 (the leak benchmark's crowd, small-face and pattern
 scenes, 720p and 1080p: 70 faces, 44 phantoms). A small candidate already found on a 2x
 enlarged crop (``detect_scale`` 2, the detector's own small-face confirmation) is not
-enlarged again. Medium marginal candidates (1-3 % of the frame: a blurred clock face, car grilles,
-held and grown into ~10 % of the frame) are not looked at: on the leak benchmark's scenes they
-were all phantoms (<= 0.43 at 96 px), but half faces 200 px tall at 720p score 0.04-0.57 at 96 px
-and 0.28-0.95 at the frame's own pixels, and a check of them lost 4 of 18 (``bench_plausibility.py``).
+enlarged again. Medium candidates: a second opinion. Marginal candidates 64 px and larger at the frame's own
+pixels (up to 3 % of the frame: a blurred clock face, boxes in a wall of pictures, held and grown
+into ~10 % of the frame) cannot be judged by RetinaFace again: half faces 200 px tall at 720p
+score 0.04-0.57 at 96 px and 0.26-0.95 at their own pixels, the phantoms <= 0.99 and <= 0.65. A
+second detector trained apart, CenterFace, tells them apart on the same crop at the frame's own
+pixels: the leak benchmark's pattern-wall, cut and car-park phantoms of that size score 0.00-0.06
+(the blurred clock 0.02-0.05), half faces 0.24-0.69 and real turned, edge and crowd faces 0.19-0.87
+(``scripts/bench_plausibility.py`` and the leak benchmark's scenes at 720p and 1080p). It misses
+motion-blurred faces (0.01-0.21): a face moving fast is kept by its track and by the memory of
+known faces, which a second opinion never overrides. A candidate is kept when the second detector
+finds a face overlapping it (``confirm_iou``) at ``second_opinion_score`` or more.
 
 Why two sizes. A confident candidate is looked at near native resolution (a box up to 320
 px): shrunk to 96 px, real large faces turned 60-75 deg or cut in half (a profile, a face at
@@ -101,6 +110,10 @@ class PlausibilitySettings:
         small_px: a marginal candidate whose box's longer side is below this is *small*: its crop
             is enlarged towards ``marginal_target_px``, at most ``small_zoom`` times.
         small_zoom: how much a small marginal candidate's crop is enlarged at most.
+        second_opinion_px: a marginal candidate that no look above covers (found at the frame's own
+            pixels, not small) whose box's longer side is this or more is *medium*: a second detector
+            looks at its crop at the frame's own pixels, when one is given.
+        second_opinion_score: ...and must find a face overlapping it scored this high.
         confirm_score: the second look must find a face scored this high...
         confirm_iou: ...overlapping the candidate this much.
         remember_s: a candidate overlapping a face kept this recently is not checked.
@@ -114,6 +127,8 @@ class PlausibilitySettings:
     marginal_target_px: int = 96
     small_px: float = 32.0
     small_zoom: float = 2.0
+    second_opinion_px: float = 64.0
+    second_opinion_score: float = 0.1
     confirm_score: float = CONFIRM_SCORE
     confirm_iou: float = 0.3
     remember_s: float = 1.0
@@ -128,6 +143,8 @@ class PlausibilitySettings:
             ("marginal_target_px", self.marginal_target_px >= 16, ">= 16"),
             ("small_px", self.small_px >= 0, ">= 0"),
             ("small_zoom", self.small_zoom >= 1, ">= 1"),
+            ("second_opinion_px", self.second_opinion_px >= 0, ">= 0"),
+            ("second_opinion_score", 0 < self.second_opinion_score <= 1, "in (0, 1]"),
             ("confirm_score", 0 < self.confirm_score <= 1, "in (0, 1]"),
             ("confirm_iou", 0 < self.confirm_iou <= 1, "in (0, 1]"),
             ("remember_s", self.remember_s >= 0, ">= 0"),
@@ -143,13 +160,16 @@ class Verdict:
 
     Attributes:
         keep: (n,) bool, the candidates that go on to the tracker.
-        checked: how many were looked at again (one detector run on a small crop each).
+        checked: how many were looked at again (one detector run on a small crop each),
+            second opinions included.
         rejected: how many of those were dropped.
+        second_opinions: how many of the looks were the second detector's.
     """
 
     keep: np.ndarray
     checked: int
     rejected: int
+    second_opinions: int = 0
 
 
 def look_scale(longest: np.ndarray | float, score: np.ndarray | float, settings: PlausibilitySettings) -> np.ndarray:
@@ -226,6 +246,18 @@ class Plausibility:
         zooms = look_scale(sizes.max(axis=1), scores, s) >= s.min_zoom * np.asarray(detect_scale, np.float64)
         return large | ((scores < s.marginal_score) & zooms)
 
+    def needs_second_opinion(
+        self, boxes: np.ndarray, scores: np.ndarray, shape: tuple[int, int], *, detect_scale: float | np.ndarray
+    ) -> np.ndarray:
+        """(n,) bool: *medium* marginal candidates, which :meth:`needs_check` leaves alone (found at
+        the frame's own pixels, not small) and whose box's longer side is ``second_opinion_px`` or more."""
+        s = self.settings
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        longest = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None).max(axis=1)
+        marginal = np.asarray(scores, np.float64).reshape(-1) < s.marginal_score
+        medium = marginal & (longest >= max(s.second_opinion_px, s.small_px))
+        return medium & ~self.needs_check(boxes, scores, shape, detect_scale=detect_scale)
+
     def check(
         self,
         image: np.ndarray,
@@ -235,36 +267,61 @@ class Plausibility:
         t: float,
         detect: DetectFn,
         detect_scale: float | np.ndarray,
+        second: DetectFn | None = None,
     ) -> Verdict:
         """Which of this frame's candidates (boxes in ``image``'s pixels, found on ``image``
-        resized by ``detect_scale``, one factor or one per candidate) to keep."""
+        resized by ``detect_scale``, one factor or one per candidate) to keep. ``detect`` looks
+        again at large and marginal candidates; ``second``, an independent detector, at medium
+        marginal ones (None: they are kept)."""
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        scores = np.asarray(scores, np.float64).reshape(-1)
         recent = t - self._t_known <= s.remember_s
         self._known, self._t_known = self._known[recent], self._t_known[recent]
-        suspect = self.needs_check(boxes, scores, image.shape[:2], detect_scale=detect_scale)
-        if len(self._known) and suspect.any():
-            suspect &= ~(box_iou(boxes, self._known) >= s.confirm_iou).any(axis=1)
+        shape = image.shape[:2]
+        suspect = self.needs_check(boxes, scores, shape, detect_scale=detect_scale)
+        medium = np.zeros(len(boxes), bool)
+        if second is not None:
+            medium = self.needs_second_opinion(boxes, scores, shape, detect_scale=detect_scale)
+        if len(self._known) and (suspect.any() or medium.any()):
+            known = (box_iou(boxes, self._known) >= s.confirm_iou).any(axis=1)
+            suspect &= ~known
+            medium &= ~known
         keep = np.ones(len(boxes), bool)
         for i in np.flatnonzero(suspect):
-            keep[i] = self._confirmed(image, boxes[i], float(np.asarray(scores).reshape(-1)[i]), detect)
+            x0, y0, x1, y1, scale = crop_for(boxes[i], shape, s, float(scores[i]))
+            keep[i] = self._found_again(image, boxes[i], (x0, y0, x1, y1), scale, detect, s.confirm_score)
+        if second is not None:
+            for i in np.flatnonzero(medium):
+                x0, y0, x1, y1, _ = crop_for(boxes[i], shape, s)
+                keep[i] = self._found_again(image, boxes[i], (x0, y0, x1, y1), 1.0, second, s.second_opinion_score)
         kept = boxes[keep]
         if len(kept):
             moved_on = (box_iou(self._known, kept) >= s.confirm_iou).any(axis=1)
             self._known = np.concatenate([self._known[~moved_on], kept])
             self._t_known = np.concatenate([self._t_known[~moved_on], np.full(len(kept), t)])
-        return Verdict(keep, int(suspect.sum()), int((~keep).sum()))
+        looked = suspect | medium
+        return Verdict(keep, int(looked.sum()), int((~keep).sum()), int(medium.sum()))
 
-    def _confirmed(self, image: np.ndarray, box: np.ndarray, score: float, detect: DetectFn) -> bool:
-        s = self.settings
-        x0, y0, x1, y1, scale = crop_for(box, image.shape[:2], s, score)
+    def _found_again(
+        self,
+        image: np.ndarray,
+        box: np.ndarray,
+        region: tuple[int, int, int, int],
+        scale: float,
+        detect: DetectFn,
+        threshold: float,
+    ) -> bool:
+        """Whether ``detect`` finds a face overlapping ``box`` (``confirm_iou``) at ``threshold`` or
+        more in ``region`` (x0, y0, x1, y1) of ``image`` resized by ``scale``."""
+        x0, y0, x1, y1 = region
         crop = image[y0:y1, x0:x1]
         if scale != 1.0:
             size = (max(1, round((x1 - x0) * scale)), max(1, round((y1 - y0) * scale)))
             crop = cv2.resize(crop, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC)
-        found, _ = detect(np.ascontiguousarray(crop), s.confirm_score)
+        found, _ = detect(np.ascontiguousarray(crop), threshold)
         found = np.asarray(found, np.float64).reshape(-1, 4)
         if len(found) == 0:
             return False
         found = found / scale + np.array([x0, y0, x0, y0], np.float64)
-        return bool((box_iou(box, found) >= s.confirm_iou).any())
+        return bool((box_iou(box, found) >= self.settings.confirm_iou).any())
