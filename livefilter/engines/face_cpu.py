@@ -42,7 +42,7 @@ import numpy as np
 
 from livefilter.config.engine import CpuFaceConfig
 from livefilter.engines.face_schedule import EXACT_EXTRA_PASS_ABOVE, LivePlan, Region, exact_regions, plan_live
-from livefilter.engines.plausibility import Plausibility
+from livefilter.engines.plausibility import DetectFn, Plausibility
 from livefilter.engines.tracking import TrackedBox, Tracker, TrackerSettings
 from livefilter.errors import DependencyError, EngineError
 from livefilter.lifecycle import Lifecycle
@@ -647,7 +647,7 @@ class CpuFaceEngine(Lifecycle):
 
     def _wants_second_opinion(self) -> bool:
         s = self.settings
-        return s.verify_candidates and s.second_opinion != "off" and s.second_opinion != s.detector
+        return s.verify_candidates and s.second_opinion != "none" and s.second_opinion != s.detector
 
     def open(self) -> None:
         shared = self._detector is not None
@@ -657,7 +657,7 @@ class CpuFaceEngine(Lifecycle):
             self._second = self._load(self.settings.second_opinion, "engine.cpu_face.second_opinion")
         if shared and (not self.live or self._ms_per_mpixel):
             return
-        kind = self.settings.detector
+        kind: str = self.settings.detector
         if self._second is not None:
             kind = f"{kind} (second opinion on medium marginal faces: {self._second.name})"
         if self.live:
@@ -680,7 +680,7 @@ class CpuFaceEngine(Lifecycle):
         """The ``kind`` detector, named in the config at ``key`` (for the errors)."""
         instead = (
             f"choose another detector ({', '.join(DETECTORS)})" if key.endswith(".detector")
-            else f"set {key}: off (medium-size look-alikes are then kept)"
+            else f"set {key}: none (medium-size look-alikes are then kept)"
         )
         try:
             return DETECTORS[kind](self._threads)
@@ -740,7 +740,7 @@ class CpuFaceEngine(Lifecycle):
             again = detector.detect(crop, threshold)
             return again.boxes, again.scores
 
-        second: Callable[[np.ndarray, float], tuple[np.ndarray, np.ndarray]] | None = None
+        second: DetectFn | None = None
         if self._second is not None:
             other = self._second
 

@@ -111,9 +111,12 @@ class PlausibilitySettings:
             is enlarged towards ``marginal_target_px``, at most ``small_zoom`` times.
         small_zoom: how much a small marginal candidate's crop is enlarged at most.
         second_opinion_px: a marginal candidate that no look above covers (found at the frame's own
-            pixels, not small) whose box's longer side is this or more is *medium*: a second detector
-            looks at its crop at the frame's own pixels, when one is given.
+            pixels, not small) whose box's longer side is this or more...
+        second_opinion_area: ...and whose box covers this share of the frame or more is *medium*: a
+            second detector looks at its crop at the frame's own pixels, when one is given.
         second_opinion_score: ...and must find a face overlapping it scored this high.
+        second_opinion_near: a medium candidate whose centre lies within this many of its sizes of
+            a face kept within ``remember_s`` is that face moving on: not asked.
         confirm_score: the second look must find a face scored this high...
         confirm_iou: ...overlapping the candidate this much.
         remember_s: a candidate overlapping a face kept this recently is not checked.
@@ -128,7 +131,9 @@ class PlausibilitySettings:
     small_px: float = 32.0
     small_zoom: float = 2.0
     second_opinion_px: float = 64.0
+    second_opinion_area: float = 0.007
     second_opinion_score: float = 0.1
+    second_opinion_near: float = 1.5
     confirm_score: float = CONFIRM_SCORE
     confirm_iou: float = 0.3
     remember_s: float = 1.0
@@ -144,7 +149,9 @@ class PlausibilitySettings:
             ("small_px", self.small_px >= 0, ">= 0"),
             ("small_zoom", self.small_zoom >= 1, ">= 1"),
             ("second_opinion_px", self.second_opinion_px >= 0, ">= 0"),
+            ("second_opinion_area", 0 <= self.second_opinion_area <= 1, "in [0, 1]"),
             ("second_opinion_score", 0 < self.second_opinion_score <= 1, "in (0, 1]"),
+            ("second_opinion_near", self.second_opinion_near >= 0, ">= 0"),
             ("confirm_score", 0 < self.confirm_score <= 1, "in (0, 1]"),
             ("confirm_iou", 0 < self.confirm_iou <= 1, "in (0, 1]"),
             ("remember_s", self.remember_s >= 0, ">= 0"),
@@ -250,12 +257,14 @@ class Plausibility:
         self, boxes: np.ndarray, scores: np.ndarray, shape: tuple[int, int], *, detect_scale: float | np.ndarray
     ) -> np.ndarray:
         """(n,) bool: *medium* marginal candidates, which :meth:`needs_check` leaves alone (found at
-        the frame's own pixels, not small) and whose box's longer side is ``second_opinion_px`` or more."""
+        the frame's own pixels, not small), ``second_opinion_px`` or more on their longer side and
+        covering ``second_opinion_area`` of a ``shape`` (H, W) frame or more."""
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-        longest = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None).max(axis=1)
+        sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
         marginal = np.asarray(scores, np.float64).reshape(-1) < s.marginal_score
-        medium = marginal & (longest >= max(s.second_opinion_px, s.small_px))
+        medium = marginal & (sizes.max(axis=1) >= max(s.second_opinion_px, s.small_px))
+        medium &= sizes.prod(axis=1) >= s.second_opinion_area * shape[0] * shape[1]
         return medium & ~self.needs_check(boxes, scores, shape, detect_scale=detect_scale)
 
     def check(
@@ -284,9 +293,8 @@ class Plausibility:
         if second is not None:
             medium = self.needs_second_opinion(boxes, scores, shape, detect_scale=detect_scale)
         if len(self._known) and (suspect.any() or medium.any()):
-            known = (box_iou(boxes, self._known) >= s.confirm_iou).any(axis=1)
-            suspect &= ~known
-            medium &= ~known
+            suspect &= ~(box_iou(boxes, self._known) >= s.confirm_iou).any(axis=1)
+            medium &= ~self._near_known(boxes)
         keep = np.ones(len(boxes), bool)
         for i in np.flatnonzero(suspect):
             x0, y0, x1, y1, scale = crop_for(boxes[i], shape, s, float(scores[i]))
@@ -302,6 +310,18 @@ class Plausibility:
             self._t_known = np.concatenate([self._t_known[~moved_on], np.full(len(kept), t)])
         looked = suspect | medium
         return Verdict(keep, int(looked.sum()), int((~keep).sum()), int(medium.sum()))
+
+    def _near_known(self, boxes: np.ndarray) -> np.ndarray:
+        """(n,) bool: a face kept recently lies within ``second_opinion_near`` box sizes of each box
+        (centre to centre, in the box's longer side), or overlaps it (``confirm_iou``): the same
+        face, moved on, perhaps too fast to overlap its last box (motion blur is what the second
+        detector misses)."""
+        s = self.settings
+        overlaps = (box_iou(boxes, self._known) >= s.confirm_iou).any(axis=1)
+        centres, known = (boxes[:, :2] + boxes[:, 2:]) / 2, (self._known[:, :2] + self._known[:, 2:]) / 2
+        longest = np.clip(boxes[:, 2:] - boxes[:, :2], 1, None).max(axis=1)
+        distance = np.linalg.norm(centres[:, None, :] - known[None, :, :], axis=2)
+        return overlaps | (distance <= s.second_opinion_near * longest[:, None]).any(axis=1)
 
     def _found_again(
         self,

@@ -154,6 +154,8 @@ def test_the_face_model_loads_one_detector_for_every_session() -> None:
     for session in sessions:
         session.open()
     assert len({id(session.detector) for session in sessions}) == 1  # type: ignore[attr-defined]
+    seconds = {id(session.second_opinion) for session in sessions}  # type: ignore[attr-defined]
+    assert len(seconds) == 1 and sessions[0].second_opinion is not None  # type: ignore[attr-defined]
     frame = Frame(np.zeros((90, 160, 3), np.uint8), index=0, t_capture=0.0)
     assert all(len(session.infer(frame)) == 0 for session in sessions)
 
@@ -164,7 +166,9 @@ def test_the_face_models_detector_uses_at_most_the_threads_it_is_given() -> None
     for threads, expected in ((1, 1), (3, 3), (None, default_threads())):
         model = FaceModel(CpuFaceConfig(), threads=threads)
         model.open()
-        assert model.session([Prompt("face")]).detector._net.threads == expected  # type: ignore[attr-defined]
+        session = model.session([Prompt("face")])
+        assert session.detector._net.threads == expected  # type: ignore[attr-defined]
+        assert session.second_opinion._net.threads == expected  # type: ignore[attr-defined]
 
 
 @pytest.mark.slow

