@@ -18,8 +18,9 @@ A candidate is looked at again when it is
 
   Other marginal candidates (faces from ~32 px up at the frame's own pixels) are not looked at
   again by the same detector: turned and half faces score anywhere from 0.05 to 1.0 when looked
-  at again, at any size. The *medium* ones (longer side ``second_opinion_px`` or more) are asked
-  of a second, independent detector instead (a *second opinion*, see below), when there is one.
+  at again, at any size. The *medium* ones (``second_opinion_px`` and ``second_opinion_area``
+  or more) are asked of a second, independent detector instead (a *second opinion*, below),
+  when there is one (``check(..., second=...)``).
 
 Looking again runs the detector once more on a crop around the box (``context`` box
 sizes of margin per side), rescaled so the box's longer side is at most ``target_px``
@@ -37,17 +38,21 @@ polka-dot fabric and brick at the frame's own pixels, the same sizes and scores 
 score 0.91-1.0 and the texture 0-0.08 (the leak benchmark's crowd, small-face and pattern
 scenes, 720p and 1080p: 70 faces, 44 phantoms). A small candidate already found on a 2x
 enlarged crop (``detect_scale`` 2, the detector's own small-face confirmation) is not
-enlarged again. Medium candidates: a second opinion. Marginal candidates 64 px and larger at the frame's own
-pixels (up to 3 % of the frame: a blurred clock face, boxes in a wall of pictures, held and grown
-into ~10 % of the frame) cannot be judged by RetinaFace again: half faces 200 px tall at 720p
-score 0.04-0.57 at 96 px and 0.26-0.95 at their own pixels, the phantoms <= 0.99 and <= 0.65. A
-second detector trained apart, CenterFace, tells them apart on the same crop at the frame's own
-pixels: the leak benchmark's pattern-wall, cut and car-park phantoms of that size score 0.00-0.06
-(the blurred clock 0.02-0.05), half faces 0.24-0.69 and real turned, edge and crowd faces 0.19-0.87
-(``scripts/bench_plausibility.py`` and the leak benchmark's scenes at 720p and 1080p). It misses
-motion-blurred faces (0.01-0.21): a face moving fast is kept by its track and by the memory of
-known faces, which a second opinion never overrides. A candidate is kept when the second detector
-finds a face overlapping it (``confirm_iou``) at ``second_opinion_score`` or more.
+enlarged again.
+
+Medium candidates: a second opinion. A marginal candidate found at the frame's own pixels,
+64 px or more and covering 0.7 % of the frame or more (a blurred clock face, boxes in a wall of
+pictures: held and grown, such a phantom hid 10-30 % of a 1080p frame), cannot be judged by
+RetinaFace again: half faces 200 px tall at 720p score 0.04-0.57 at 96 px and 0.26-0.95 at their
+own pixels, the phantoms up to 0.99 and 0.65. A second detector trained apart, CenterFace, asked
+about the same crop at the frame's own pixels, tells them apart: the leak benchmark's pattern-wall
+and cut phantoms of that size score 0.00-0.08 (the clock 0.02-0.05), half faces 0.24-0.69 and
+real turned, edge and crowd faces 0.13-0.87 (``scripts/bench_plausibility.py``, the leak
+benchmark's scenes at 720p and 1080p). The candidate is kept when CenterFace finds a face
+overlapping it (``confirm_iou``) at ``second_opinion_score`` or more. CenterFace misses
+motion-blurred faces (0.01-0.21) and is unsure of small ones, hence the size limits (smaller
+candidates cost little when kept), and no candidate within ``second_opinion_near`` box sizes of a
+face kept within ``remember_s`` is asked: a fast face has moved on from its last box.
 
 Why two sizes. A confident candidate is looked at near native resolution (a box up to 320
 px): shrunk to 96 px, real large faces turned 60-75 deg or cut in half (a profile, a face at
@@ -58,7 +63,7 @@ scikit-image pictures scored above 0.8, at 96 px they do not. Medium car-grille 
 that the detector scores 0.88-0.94 survive: RetinaFace, its landmarks and CenterFace rate
 them like turned faces, so dropping them would cost recall (issue 16).
 
-Pure numpy (plus an OpenCV resize) and a ``detect`` callable; no engine or tracker code.
+Pure numpy (plus an OpenCV resize) and ``detect`` callables; no engine or tracker code.
 
 Example:
     >>> check = Plausibility()
@@ -312,16 +317,19 @@ class Plausibility:
         return Verdict(keep, int(looked.sum()), int((~keep).sum()), int(medium.sum()))
 
     def _near_known(self, boxes: np.ndarray) -> np.ndarray:
-        """(n,) bool: a face kept recently lies within ``second_opinion_near`` box sizes of each box
-        (centre to centre, in the box's longer side), or overlaps it (``confirm_iou``): the same
-        face, moved on, perhaps too fast to overlap its last box (motion blur is what the second
-        detector misses)."""
+        """(n,) bool: a face kept recently overlaps each box (``confirm_iou``), or is of about its
+        size (half to twice) and lies within ``second_opinion_near`` box sizes of it (centre to
+        centre, in the box's longer side): the same face, moved on, perhaps too fast to overlap its
+        last box (motion blur is what the second detector misses). A small face kept inside a
+        medium box (a texture confirmed enlarged) does not vouch for the box."""
         s = self.settings
         overlaps = (box_iou(boxes, self._known) >= s.confirm_iou).any(axis=1)
         centres, known = (boxes[:, :2] + boxes[:, 2:]) / 2, (self._known[:, :2] + self._known[:, 2:]) / 2
-        longest = np.clip(boxes[:, 2:] - boxes[:, :2], 1, None).max(axis=1)
+        longest = np.clip(boxes[:, 2:] - boxes[:, :2], 1, None).max(axis=1)[:, None]
+        known_longest = np.clip(self._known[:, 2:] - self._known[:, :2], 1, None).max(axis=1)[None, :]
         distance = np.linalg.norm(centres[:, None, :] - known[None, :, :], axis=2)
-        return overlaps | (distance <= s.second_opinion_near * longest[:, None]).any(axis=1)
+        alike = (known_longest >= longest / 2) & (known_longest <= 2 * longest)
+        return overlaps | (alike & (distance <= s.second_opinion_near * longest)).any(axis=1)
 
     def _found_again(
         self,

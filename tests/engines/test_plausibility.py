@@ -193,6 +193,17 @@ def test_a_known_face_moving_on_is_not_asked_of_the_second_detector(shift, t, as
     assert verdict.keep.tolist() == [not asked] and len(second.crops) == int(asked)
 
 
+def test_a_small_face_kept_inside_a_medium_candidate_does_not_vouch_for_it() -> None:
+    """At 1080p a 20 px patch of the clock face's centre was confirmed enlarged 2x; the clock itself
+    (140x155) must still convince the second detector."""
+    plausibility, second = Plausibility(), FakeDetector()
+    centre = (MEDIUM[:, :2] + MEDIUM[:, 2:]) / 2
+    small = np.concatenate([centre - 10, centre + 10], axis=1)
+    check(plausibility, small, [0.95], FakeDetector(), t=0.0, detect_scale=2.0, second=second)
+    verdict = check(plausibility, MEDIUM, [0.4], FakeDetector(), t=0.1, detect_scale=1.0, second=second)
+    assert verdict.keep.tolist() == [False] and len(second.crops) == 1
+
+
 def test_a_known_face_is_not_looked_at_again_until_forgotten() -> None:
     plausibility = Plausibility(PlausibilitySettings(remember_s=1.0))
     detect = FakeDetector(centered_face(0.9))
