@@ -16,7 +16,7 @@ when its neighbour changed clearly.
 **A moving camera** changes every cell, so on a pan or a drifting handheld camera the plain
 comparison hides most of the picture. :func:`unseen_change` therefore also compares the new
 frame with the seen one *moved by the camera's apparent motion* (a global translation, estimated
-by phase correlation of the two cell grids and refined to the pixel), and keeps whichever
+by phase correlation of grey thumbnails and refined to a fraction of a pixel), and keeps whichever
 alignment leaves fewer changed cells, when much of the picture changed
 (:data:`CAMERA_MIN_CHANGE`) and the shift explains most of it (:data:`CAMERA_GAIN`) all over the
 picture (:data:`CAMERA_MIN_TILES`), not just where one object moved. With the
@@ -26,7 +26,9 @@ the still one. What the shifted comparison does not hide is content that is in t
 and only moved with the camera: a face the engine *found* there is hidden where that motion took
 it by its masks moved along (:attr:`Unseen.shift`, the compositor's ``camera_shift``); a face the
 engine *missed* there and that moves exactly with the picture is not hidden, as on a still
-camera a missed face that does not move is not.
+camera a missed face that does not move is not. Privacy does not rest on the shift being right:
+under any shift, what is not hidden is exactly what looks like the seen frame at the shifted
+place; a wrong shift (a periodic wall matched one period off) only hides more.
 """
 
 from __future__ import annotations
@@ -48,9 +50,9 @@ __all__ = [
     "Unseen",
     "box_means",
     "camera_shift",
-    "motion_thumbnail",
     "cell_means",
     "changed_cells",
+    "motion_thumbnail",
     "unseen_change",
 ]
 

@@ -214,3 +214,16 @@ def test_a_drifting_dark_noisy_camera_hides_little() -> None:
 def test_pictures_of_different_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="seen one's size"):
         unseen_change(Reference(np.zeros((64, 64, 3), np.uint8)), np.zeros((72, 64, 3), np.uint8))
+
+
+@pytest.mark.parametrize("guess", [None, (-7.0, 4.0), (200.0, -150.0), (0.0, 0.0)],
+                         ids=["none", "near", "far off", "still"])
+def test_a_guess_of_the_camera_motion_only_saves_time(guess) -> None:
+    """The render passes the camera's last motion as a guess; a wrong one must not change the outcome
+    (the picture's own phase correlation is the fallback)."""
+    rng = np.random.default_rng(10)
+    world = textured_world(rng)
+    seen, shown = camera(world, 100, 80), camera(world, 100 + 7.5, 80 - 4.2)  # the picture moves by (-7.5, 4.2)
+    unseen = unseen_change(Reference(seen), shown, guess=guess)
+    assert unseen is not None and np.allclose(unseen.shift, (-7.5, 4.2), atol=1.0)
+    assert unseen.mask.mean() < 0.06
