@@ -214,19 +214,18 @@ def test_moving_secret_that_turns_back_stays_covered(make_pipeline) -> None:
     assert_nothing_leaked(sink)
 
 
-@pytest.mark.parametrize("fps", [100.0, None], ids=["render ticks", "render on arrival"])
-def test_a_secret_appearing_between_slow_engine_answers_never_reaches_a_sink(make_pipeline, fps) -> None:
-    """Issue 9 (live): a secret that appears after the frame of the newest answer is in no mask.
-    With the default ``render.live_guard`` it is hidden (what changed since the masks' frame) until
-    the engine has seen it; ``masks_only`` shows it until the next answer. Both pacers: ticks at
-    ``render.fps``, or each frame as it arrives (``render.fps: null``)."""
-    scene = Scene(width=320, speed=3.0, speed_y=0.0, square_from=45)
-    runs_without_a_late_frame = 0
-    for _ in range(3):  # a loaded machine may fail closed on every such frame: that run proves nothing
+def frames_shown_with_older_masks(make_pipeline, scene, *, appears_at: int, fps: float | None = 100.0) -> list:
+    """Run the live pipeline over ``scene`` (a secret appearing at frame ``appears_at``, an engine
+    answering every ~8 frames at 100 fps) until a run shows a frame after the appearance with masks
+    from before it, checking every run for leaks; that run's frames shown with older masks.
+
+    A loaded machine may fail closed on every such frame: such a run proves nothing, so it is run
+    again (three times at most)."""
+    for _ in range(3):
         sink = RecordingSink()
         pipeline = make_pipeline(
             live_source(scene, count=90),
-            GroundTruthEngineFactory(scene, delay_s=0.08),  # answers every ~8 frames at 100 fps
+            GroundTruthEngineFactory(scene, delay_s=0.08),
             [sink],
             render={"fps": fps},
             engine=NO_HANG,
@@ -234,13 +233,20 @@ def test_a_secret_appearing_between_slow_engine_answers_never_reaches_a_sink(mak
         pipeline.run()
 
         assert_nothing_leaked(sink)
-        if any(not f.fully_redacted and f.index >= 45 and f.mask_frame_index < 45 for f in sink.frames):
-            return
-        runs_without_a_late_frame += 1
-    pytest.fail(
-        f"in {runs_without_a_late_frame} runs no frame after the appearance was shown with older "
-        "masks: the test proves nothing"
-    )
+        late = [f for f in sink.frames if not f.fully_redacted and f.mask_frame_index < f.index]
+        if any(f.index >= appears_at and f.mask_frame_index < appears_at for f in late):
+            return late
+    pytest.fail("in 3 runs no frame after the appearance was shown with older masks: the test proves nothing")
+
+
+@pytest.mark.parametrize("fps", [100.0, None], ids=["render ticks", "render on arrival"])
+def test_a_secret_appearing_between_slow_engine_answers_never_reaches_a_sink(make_pipeline, fps) -> None:
+    """Issue 9 (live): a secret that appears after the frame of the newest answer is in no mask.
+    With the default ``render.live_guard`` it is hidden (what changed since the masks' frame) until
+    the engine has seen it; ``masks_only`` shows it until the next answer. Both pacers: ticks at
+    ``render.fps``, or each frame as it arrives (``render.fps: null``)."""
+    scene = Scene(width=320, speed=3.0, speed_y=0.0, square_from=45)
+    frames_shown_with_older_masks(make_pipeline, scene, appears_at=45, fps=fps)
 
 
 @pytest.mark.parametrize("fresh", [False, True], ids=["tracked", "fresh track"])
@@ -249,29 +255,9 @@ def test_a_secret_appearing_while_the_camera_pans_never_reaches_a_sink(make_pipe
     the camera's motion, so the textured wall is shown; a secret appearing on it mid-pan is hidden until
     the engine has seen it, and then where the pan takes it (even without a velocity for its track)."""
     scene = PanningScene(pan=(2.0, 1.0), square_at=(150, 110), square_from=45, velocity_known=not fresh)
-    runs_without_a_late_frame = 0
-    for _ in range(3):  # a loaded machine may fail closed on every such frame: that run proves nothing
-        sink = RecordingSink()
-        pipeline = make_pipeline(
-            live_source(scene, count=90),
-            GroundTruthEngineFactory(scene, delay_s=0.08),  # answers every ~8 frames at 100 fps
-            [sink],
-            render={"fps": 100.0},
-            engine=NO_HANG,
-        )
-        pipeline.run()
-
-        assert_nothing_leaked(sink)
-        late = [f for f in sink.frames if not f.fully_redacted and f.mask_frame_index < f.index]
-        if any(f.index >= 45 and f.mask_frame_index < 45 for f in late):
-            shown = sorted(f.redacted_fraction for f in late)
-            assert shown[len(shown) // 2] < 0.5, f"the pan hid most of the picture: hidden shares {shown}"
-            return
-        runs_without_a_late_frame += 1
-    pytest.fail(
-        f"in {runs_without_a_late_frame} runs no frame after the appearance was shown with older "
-        "masks: the test proves nothing"
-    )
+    late = frames_shown_with_older_masks(make_pipeline, scene, appears_at=45)
+    shown = sorted(f.redacted_fraction for f in late)
+    assert shown[len(shown) // 2] < 0.5, f"the pan hid most of the picture: hidden shares {shown}"
 
 
 class StampedOnce(FakeSource):
