@@ -573,6 +573,16 @@ def measure_cost(detector: Detector, repeats: int = 5) -> float:
 
 # --------------------------------------------------------------------------- engine
 
+def _detect_fn(detector: Detector) -> DetectFn:
+    """``detector`` as the plausibility check calls it: (crop, threshold) -> (boxes, scores)."""
+
+    def detect(crop: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        found = detector.detect(crop, threshold)
+        return found.boxes, found.scores
+
+    return detect
+
+
 class CpuFaceEngine(Lifecycle):
     """Faces, on the CPU: a detector on the regions its schedule names
     (:mod:`~livefilter.engines.face_schedule`), a
@@ -734,20 +744,8 @@ class CpuFaceEngine(Lifecycle):
         if self._plausibility is None or len(found) == 0:
             return found
         assert self._detector is not None
-        detector = self._detector
-
-        def detect(crop: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-            again = detector.detect(crop, threshold)
-            return again.boxes, again.scores
-
-        second: DetectFn | None = None
-        if self._second is not None:
-            other = self._second
-
-            def second(crop: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-                again = other.detect(crop, threshold)
-                return again.boxes, again.scores
-
+        detect = _detect_fn(self._detector)
+        second = None if self._second is None else _detect_fn(self._second)
         scale = found.scales if found.scales is not None else np.ones(len(found), np.float32)
         verdict = self._plausibility.check(
             image, found.boxes, found.scores, t=t, detect=detect, detect_scale=scale, second=second

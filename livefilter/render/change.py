@@ -190,37 +190,38 @@ class Unseen:
     shift: tuple[float, float] = (0.0, 0.0)
 
 
-def _moved(reference: np.ndarray, image: np.ndarray, threshold: float) -> np.ndarray:
-    """(rows, cols) bool: cells where a channel of the mean colour moved by more than ``threshold``."""
+def _largest_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(rows, cols) uint8: the largest difference over the channels of two (rows, cols[, C]) uint8 grids."""
     import cv2
 
-    diff = cv2.absdiff(image, reference).reshape(*image.shape[:2], -1)
+    diff = cv2.absdiff(a, b).reshape(*a.shape[:2], -1)
     largest = diff[..., 0]
     for channel in range(1, diff.shape[2]):  # (a reduction over a 3-long axis is slow in numpy)
         largest = np.maximum(largest, diff[..., channel])
-    return largest > threshold
+    return largest
 
 
-def _grown_count(moved: np.ndarray) -> int:
-    """How many cells of ``moved`` grown by one cell there are (what :func:`_grown_pixels` hides)."""
+def _moved(reference: np.ndarray, image: np.ndarray, threshold: float) -> np.ndarray:
+    """(rows, cols) bool: cells where a channel of the mean colour moved by more than ``threshold``."""
+    return _largest_channel_diff(image, reference) > threshold
+
+
+def _grown(moved: np.ndarray) -> np.ndarray:
+    """(rows, cols) bool: the cells of ``moved`` grown by one cell on every side."""
     import cv2
 
-    return int(np.count_nonzero(cv2.dilate(moved.view(np.uint8), np.ones((3, 3), np.uint8))))
+    return cv2.dilate(moved.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
 
 
-def _grown_pixels(moved: np.ndarray, *, height: int, width: int, cell: int) -> np.ndarray | None:
-    """The pixels of the cells of ``moved`` grown by one cell, at frame size; None when none moved."""
-    import cv2
-
-    if not moved.any():
+def _cell_pixels(cells: np.ndarray, *, height: int, width: int, cell: int) -> np.ndarray | None:
+    """The pixels of a ``height`` x ``width`` frame in ``cells`` ((rows, cols) bool); None when there are none."""
+    if not cells.any():
         return None
-    grown = cv2.dilate(moved.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
-    rows = np.flatnonzero(grown.any(axis=1))
-    cols = np.flatnonzero(grown.any(axis=0))
+    rows = np.flatnonzero(cells.any(axis=1))
+    cols = np.flatnonzero(cells.any(axis=0))
     r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
     full = np.zeros((height, width), bool)  # only the changed cells' box is written: cost follows the change
-    part = grown[r0:r1, c0:c1].view(np.uint8)
-    box = cv2.resize(part, (part.shape[1] * cell, part.shape[0] * cell), interpolation=cv2.INTER_NEAREST).view(bool)
+    box = cells[r0:r1, c0:c1].repeat(cell, axis=0).repeat(cell, axis=1)
     y0, x0 = r0 * cell, c0 * cell
     full[y0 : r1 * cell, x0 : c1 * cell] = box[: height - y0, : width - x0]
     return full
@@ -248,7 +249,7 @@ def changed_cells(
     """
     if reference.shape != image.shape:
         raise ValueError(f"changed_cells: expected grids of the same shape, got {reference.shape} and {image.shape}")
-    return _grown_pixels(_moved(reference, image, threshold), height=height, width=width, cell=cell)
+    return _cell_pixels(_grown(_moved(reference, image, threshold)), height=height, width=width, cell=cell)
 
 
 @functools.lru_cache(maxsize=4)
@@ -299,10 +300,7 @@ def _aligned_diff(
     xs = np.arange(0, means.shape[1], step, dtype=np.float32) * cell - np.float32(dx)
     map_x, map_y = np.meshgrid(xs, ys)
     moved_ref = cv2.remap(boxes, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-    diff = cv2.absdiff(moved_ref.reshape(len(ys), len(xs), -1), means[::step, ::step])
-    largest = diff[..., 0]
-    for channel in range(1, diff.shape[2]):
-        largest = np.maximum(largest, diff[..., channel])
+    largest = _largest_channel_diff(moved_ref.reshape(len(ys), len(xs), -1), means[::step, ::step])
     inside = ((ys >= 0) & (ys <= height - cell))[:, None] & ((xs >= 0) & (xs <= width - cell))[None, :]
     return largest, inside
 
@@ -422,7 +420,8 @@ def unseen_change(
     moved = _moved(reference.means, means, threshold)
     shift: tuple[float, float] = (0.0, 0.0)
     still = int(np.count_nonzero(moved))
-    if still and _grown_count(moved) >= CAMERA_MIN_CHANGE * moved.size:
+    grown = _grown(moved)
+    if np.count_nonzero(grown) >= CAMERA_MIN_CHANGE * moved.size:
         for estimate in ([] if guess is None else [guess]) + [None]:
             if estimate is None:  # phase correlation is good to about a pixel; the comparison needs a fraction
                 estimate = camera_shift(reference.thumbnail, motion_thumbnail(image))
@@ -432,7 +431,7 @@ def unseen_change(
                 np.count_nonzero(aligned) <= CAMERA_GAIN * still and _spread(moved & ~aligned) >= CAMERA_MIN_TILES
             )
             if best != (0.0, 0.0) and explains:
-                moved, shift = aligned, best
+                grown, shift = _grown(aligned), best
                 break
-    mask = _grown_pixels(moved, height=height, width=width, cell=cell)
+    mask = _cell_pixels(grown, height=height, width=width, cell=cell)
     return None if mask is None else Unseen(mask, shift)

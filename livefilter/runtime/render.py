@@ -195,8 +195,10 @@ class UnseenChange:
         frames = frame.index - seen.index
         guess = None if self._motion is None or frames <= 0 else (self._motion[0] * frames, self._motion[1] * frames)
         change = unseen_change(self._seen[1], frame.image, guess=guess)
-        moving = change is not None and change.shift != (0.0, 0.0) and frames > 0
-        self._motion = (change.shift[0] / frames, change.shift[1] / frames) if moving and change else None
+        if change is not None and change.shift != (0.0, 0.0) and frames > 0:
+            self._motion = (change.shift[0] / frames, change.shift[1] / frames)
+        else:
+            self._motion = None
         return change
 
 
