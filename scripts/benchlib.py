@@ -158,6 +158,7 @@ class LeakResult:
     heavy_frames: int  # frames (not fail-closed) with > HEAVY_SHARE of non-face pixels redacted
     face_free_frames: int  # frames (not fail-closed) with no face visible
     face_free_over: int  # of which more than FACE_FREE_LIMIT redacted
+    face_free_engine: int  # of those, frames whose engine masks alone cover more than FACE_FREE_LIMIT
     frames: int  # frames scored
     fully_redacted: int  # of which fail-closed
     inexact: int  # pixels neither redacted nor equal to the input (0 = exact scoring)
@@ -193,10 +194,15 @@ class LeakScorer:
     _heavy: int = 0
     _face_free: int = 0
     _face_free_over: int = 0
+    _face_free_engine: int = 0
     _fully: int = 0
     _inexact: int = 0
 
-    def add(self, redacted: np.ndarray, labels: np.ndarray, *, fully_redacted: bool = False, inexact: int = 0) -> None:
+    def add(self, redacted: np.ndarray, labels: np.ndarray, *, fully_redacted: bool = False, inexact: int = 0,
+            engine_share: float | None = None) -> None:
+        """One output frame: ``redacted`` pixels against the face ``labels``; ``engine_share``: the share
+        of the frame the engine's own masks for it cover (None: not known), which tells a face-free frame
+        over the limit by the engine's masks (a phantom face) from one by what the render hid besides."""
         if fully_redacted:
             self._fully += 1
             self._fractions.append(face_leak_fractions(np.ones(redacted.shape, bool), labels, self.faces))
@@ -211,7 +217,9 @@ class LeakScorer:
         self._heavy += share > HEAVY_SHARE
         if np.isnan(fractions).all():
             self._face_free += 1
-            self._face_free_over += share > FACE_FREE_LIMIT
+            if share > FACE_FREE_LIMIT:
+                self._face_free_over += 1
+                self._face_free_engine += engine_share is not None and engine_share > FACE_FREE_LIMIT
         self._inexact += inexact
 
     def result(self) -> LeakResult:
@@ -235,6 +243,7 @@ class LeakScorer:
             heavy_frames=self._heavy,
             face_free_frames=self._face_free,
             face_free_over=self._face_free_over,
+            face_free_engine=self._face_free_engine,
             frames=len(self._fractions),
             fully_redacted=self._fully,
             inexact=self._inexact,
@@ -246,7 +255,7 @@ def merge(results: Sequence[LeakResult]) -> LeakResult:
     taus = results[0].leaks.keys() if results else ()
     total = {f: sum(getattr(r, f) for r in results) for f in (
         "face_frames", "over_pixels", "nonface_pixels", "heavy_frames", "face_free_frames", "face_free_over",
-        "frames", "fully_redacted", "inexact")}
+        "face_free_engine", "frames", "fully_redacted", "inexact")}
     return LeakResult(
         leaks={t: sum(r.leaks[t] for r in results) for t in taus},
         longest_run={t: max(r.longest_run[t] for r in results) for t in taus},
@@ -380,9 +389,10 @@ def make_pipeline(config, *, sinks: Sequence[object], source: object | None = No
     factory = None
     if on_masks is not None:
         kind = resolve_engine_kind(config.engine)
+        exact = config.render.mode == "exact"  # as build_pipeline: file jobs get the exact schedule
 
         def factory(prompts):
-            return ObservedEngine(create_engine(config.engine, prompts, kind=kind), on_masks)
+            return ObservedEngine(create_engine(config.engine, prompts, kind=kind, exact=exact), on_masks)
 
     return build_pipeline(config, extra_sinks=list(sinks), source=source, engine_factory=factory)
 

@@ -132,6 +132,29 @@ def test_livefilter_file_mode_runs_with_the_product_defaults_and_reads_back_exac
     assert run.fps > 0
 
 
+def test_face_free_frames_are_attributed_by_the_engine_share_of_their_masks() -> None:
+    clip = small_clip()
+    free = [i for i, labels in enumerate(clip.labels) if not labels.any()]
+    outputs = [bench_leak.observe(clip, i, redact(f, np.ones(f.shape[:2], bool)), False) for i, f in enumerate(clip.frames)]
+    shares: list[float | None] = [0.0] * len(outputs)
+    shares[free[0]] = 0.3  # a phantom covering 30 % of a face-free frame
+    result = bench_leak.score_outputs(clip, outputs, shares)
+    assert (result.face_free_over, result.face_free_engine) == (len(free), 1)
+    assert bench_leak.face_free(result, attributed=True) == f"{len(free)}/{len(free)} (engine 1)"
+    assert bench_leak.face_free(result, attributed=False) == f"{len(free)}/{len(free)}"
+
+
+@pytest.mark.parametrize("live", [False, True])
+def test_observed_engine_keeps_the_schedule_of_the_render_mode(live: bool) -> None:
+    """make_pipeline(on_masks=...) wraps the engine the pipeline would build: a file job's engine
+    keeps the exact schedule (it used to get the live one whenever masks were observed)."""
+    clip = small_clip(frames=3)
+    source = benchlib.ClipSource(clip.frames, fps=clip.fps, live=live)
+    config = bench_leak.bench_config(live=live, engine="cpu-face")
+    pipeline = benchlib.make_pipeline(config, sinks=[], source=source, on_masks=lambda masks: None)
+    assert pipeline._engine_factory().settings.schedule == ("live" if live else "exact")
+
+
 def test_bench_config_keeps_the_scoring_style_over_overrides() -> None:
     config = bench_leak.bench_config(live=True, engine=None, overrides={"render.style": "blur", "render.dilation_px": 3})
     assert config.render.style == "solid" and config.render.mode == "low_latency"

@@ -148,6 +148,21 @@ def test_heavily_redacted_and_face_free_frames():
     assert result.over_pixels == 26 + 11 + 10 and result.nonface_pixels == 96 + 100 + 100
 
 
+def test_face_free_frames_over_the_limit_are_attributed_to_the_engine_masks_or_the_render():
+    shape = (10, 10)
+    none = _labels(shape, (0, 0, 0, 0))
+    scorer = benchlib.LeakScorer(faces=1, taus=(0.0,))
+    over = np.zeros(shape, bool)
+    over.reshape(-1)[:20] = True  # 20 % of a face-free frame
+    scorer.add(over, none, engine_share=0.15)  # the engine's masks alone are over the limit: a phantom
+    scorer.add(over, none, engine_share=0.05)  # the render hid the rest (hidden changes, grown masks)
+    scorer.add(over, none)  # not known
+    scorer.add(np.zeros(shape, bool), none, engine_share=0.5)  # not over the limit: not counted
+    result = scorer.result()
+    assert (result.face_free_frames, result.face_free_over, result.face_free_engine) == (4, 3, 1)
+    assert benchlib.merge([result, result]).face_free_engine == 2
+
+
 def test_merge_adds_counts_and_keeps_the_longest_run():
     shape = (2, 2)
     face = _labels(shape, (0, 2, 0, 2))
