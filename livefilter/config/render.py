@@ -27,7 +27,8 @@ class RenderConfig(StrictModel):
         "hide_changes: frames newer than the masks' frame also hide every region that changed since it "
         "(moving things stay hidden until the engine has looked; when the camera moves, changed against "
         "that frame moved by the camera's motion, so a pan hides what came into view, not the whole "
-        "picture); checked_frames: show only frames the "
+        "picture; on a still picture the masks' growth along their motion is drawn only near what changed); "
+        "checked_frames: show only frames the "
         "engine checked, each with its own masks (output repeats them: engine-rate pictures, more latency); "
         "masks_only: masks grown along known objects' motion only (a new face can show until the next answer).",
     )

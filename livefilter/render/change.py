@@ -29,6 +29,19 @@ engine *missed* there and that moves exactly with the picture is not hidden, as 
 camera a missed face that does not move is not. Privacy does not rest on the shift being right:
 under any shift, what is not hidden is exactly what looks like the seen frame at the shifted
 place; a wrong shift (a periodic wall matched one period off) only hides more.
+
+**What the masks' motion envelope needs to cover.** The compositor grows each mask by its age
+along the object's motion and by its recent top speed in every direction: on a still camera a
+close-up or a fast face leaves 20-50 % of the picture hidden between answers, mostly where the
+object did *not* go. Yet wherever a known object went since the seen frame, the picture changed
+(the object is now where other content was); where nothing changed for several cells around,
+the picture is the seen one, which the engine answered on. So, compared as a still picture,
+:attr:`Unseen.reach` marks the cells that changed even faintly (:data:`MOTION_REACH_THRESHOLD`)
+grown by :data:`MOTION_REACH_CELLS`, and the
+envelope beyond each mask as seen (dilated) is drawn only there. What that shows unhidden is
+again only what looks like the seen frame at that very place, over a neighbourhood of several
+cells; a face could only hide from it by matching the seen picture cell by cell over that whole
+neighbourhood. With a camera shift the envelope is drawn whole (no ``reach``).
 """
 
 from __future__ import annotations
@@ -46,6 +59,8 @@ __all__ = [
     "CAMERA_TILES",
     "CHANGE_CELL_PX",
     "CHANGE_THRESHOLD",
+    "MOTION_REACH_CELLS",
+    "MOTION_REACH_THRESHOLD",
     "Reference",
     "Unseen",
     "box_means",
@@ -65,6 +80,21 @@ CHANGE_THRESHOLD = 8.0
 Sensor noise of sigma 10 (a dark, grainy camera) moves the difference of two 8 x 8 cell means
 by sigma 1.8, so 8 is 4.5 of its sigmas; a face appearing moves the cells it covers by tens of
 levels, one in a dark scene (brightness x0.25) still by more than 8 on most of them."""
+
+MOTION_REACH_CELLS = 4
+"""How far (cells) from a change since the seen frame a mask's motion envelope is drawn (:attr:`Unseen.reach`).
+
+The changed cells themselves are hidden anyway; the reach keeps the envelope over what a moving
+object may change only faintly: the soft edge of a face and cells where it happens to match what
+it moved over. On the leak benchmark's face scenes (engine answers every 4th or 8th frame),
+1 cell showed edge pixels of faces crossing the frame at 350 px/s (leak@0 of 276 face-frames:
+4 -> 10); 3-4 cells leak the face-frames the whole envelope leaks, no more."""
+
+MOTION_REACH_THRESHOLD = 0.5
+"""Where the envelope is drawn, a cell counts as changed from this share of :data:`CHANGE_THRESHOLD`
+on: the last sliver of a face leaving through the frame's edge (a few rows of a cell, soft-edged)
+moves its cell's mean by 5-8 levels, under the threshold that hides. Sensor noise only spreads
+the envelope back (a dark grainy picture: whole), never shrinks it."""
 
 CAMERA_MIN_CHANGE = 0.05
 """Share of the picture the still comparison would hide (its changed cells grown by one cell)
@@ -184,10 +214,15 @@ class Unseen:
     """What a frame shows that the engine has not seen: ``mask`` (H, W) bool, the pixels to hide;
     ``shift`` (dx, dy) px, the camera's apparent motion since the seen frame that ``mask`` was found
     with ((0, 0): compared as a still picture). Content of the seen frame appears moved by ``shift``;
-    what the engine found there must be hidden where that took it, too."""
+    what the engine found there must be hidden where that took it, too.
+
+    ``reach`` (H, W) bool, compared as a still picture only (None with a shift): the pixels within
+    :data:`MOTION_REACH_CELLS` cells of a cell that changed even faintly, where a known object can have moved
+    to since the seen frame; the masks' motion envelope is drawn there (see the module's notes)."""
 
     mask: np.ndarray
     shift: tuple[float, float] = (0.0, 0.0)
+    reach: np.ndarray | None = None
 
 
 def _largest_channel_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -206,11 +241,11 @@ def _moved(reference: np.ndarray, image: np.ndarray, threshold: float) -> np.nda
     return _largest_channel_diff(image, reference) > threshold
 
 
-def _grown(moved: np.ndarray) -> np.ndarray:
-    """(rows, cols) bool: the cells of ``moved`` grown by one cell on every side."""
+def _grown(moved: np.ndarray, cells: int = 1) -> np.ndarray:
+    """(rows, cols) bool: the cells of ``moved`` grown by ``cells`` cells on every side."""
     import cv2
 
-    return cv2.dilate(moved.view(np.uint8), np.ones((3, 3), np.uint8)).view(bool)
+    return cv2.dilate(moved.view(np.uint8), np.ones((2 * cells + 1, 2 * cells + 1), np.uint8)).view(bool)
 
 
 def _cell_pixels(cells: np.ndarray, *, height: int, width: int, cell: int) -> np.ndarray | None:
@@ -388,7 +423,8 @@ def unseen_change(
     """What ``image`` shows that ``reference`` (the picture the engine saw) did not: its changed cells,
     compared as a still picture or, when the camera moved, with the seen picture moved by the camera's
     apparent motion when that explains most of the change all over the picture (see the module's
-    notes); None when nothing changed.
+    notes), and, compared as a still picture, where known objects can have moved (``reach``); None
+    when nothing changed, not even faintly (then nothing moved either).
 
     ``guess``: where the camera's motion probably is (say, the last frame's shift scaled to this
     frame's age): tried first, and the picture's phase correlation (about a millisecond at 720p)
@@ -434,4 +470,10 @@ def unseen_change(
                 grown, shift = _grown(aligned), best
                 break
     mask = _cell_pixels(grown, height=height, width=width, cell=cell)
-    return None if mask is None else Unseen(mask, shift)
+    if shift != (0.0, 0.0):
+        return None if mask is None else Unseen(mask, shift)
+    faint = _moved(reference.means, means, threshold * MOTION_REACH_THRESHOLD)  # (includes `moved`)
+    reach = _cell_pixels(_grown(faint, MOTION_REACH_CELLS), height=height, width=width, cell=cell)
+    if reach is None:
+        return None
+    return Unseen(np.zeros((height, width), np.bool_) if mask is None else mask, shift, reach)

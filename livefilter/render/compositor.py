@@ -91,6 +91,7 @@ class Compositor:
         speed_bounds: np.ndarray | None = None,
         hide: np.ndarray | None = None,
         camera_shift: tuple[float, float] = (0.0, 0.0),
+        motion_within: np.ndarray | None = None,
     ) -> RedactedFrame:
         """Hide every object of ``masks`` in ``frame``, and the pixels of ``hide`` ((H, W) bool, exactly
         those: the render's change since the masks' frame, :mod:`livefilter.render.change`).
@@ -116,6 +117,11 @@ class Compositor:
                 f"(the frame's), got {masks.shape[1]}x{masks.shape[0]}; "
                 "the engine must return masks at the source frame's size"
             )
+        if motion_within is not None and motion_within.shape != (frame.height, frame.width):
+            raise ValueError(
+                f"motion_within: expected a mask of the frame's size {frame.width}x{frame.height}, "
+                f"got {motion_within.shape[1]}x{motion_within.shape[0]}"
+            )
         cfg = self._config
         age = age_s if cfg.follow_motion else 0.0
         regions: list[_Region] = []
@@ -136,14 +142,18 @@ class Compositor:
             if region is None:
                 continue
             size = max(box[2] - box[0], box[3] - box[1])
-            regions.append(_Region(*region, size=size))
-            if camera_shift != (0.0, 0.0):
-                # The object as the engine saw it (dilated, no motion), carried by the camera's motion.
-                seen = object_alpha(mask, Box(*box), dilation_px=cfg.dilation_px,
-                                    dilation_percent=cfg.dilation_percent, feather_px=cfg.feather_px)
-                moved = None if seen is None else _moved_by(
-                    _Region(*seen, size=size), *camera_shift, height=frame.height, width=frame.width
-                )
+            within = motion_within if age > 0 else None  # (no age: no growth to keep within anything)
+            # The object as the engine saw it (dilated, no motion).
+            seen = object_alpha(mask, Box(*box), dilation_px=cfg.dilation_px, dilation_percent=cfg.dilation_percent,
+                                feather_px=cfg.feather_px) if within is not None or camera_shift != (0.0, 0.0) else None
+            if within is not None and seen is not None:
+                regions.append(_Region(*seen, size=size))
+                region = _within(region, within)
+            if region is not None:
+                regions.append(_Region(*region, size=size))
+            if camera_shift != (0.0, 0.0) and seen is not None:
+                # ... carried by the camera's motion.
+                moved = _moved_by(_Region(*seen, size=size), *camera_shift, height=frame.height, width=frame.width)
                 if moved is not None:
                     regions.append(moved)
         static = self._static_alpha(frame.height, frame.width)
@@ -284,6 +294,19 @@ def _moved_by(region: _Region, dx: float, dy: float, *, height: int, width: int)
     if inside.width <= 0 or inside.height <= 0:
         return None
     return _Region(inside, np.ascontiguousarray(alpha[inside.within(spread).slices]), region.size)
+
+
+def _within(region: tuple[Box, np.ndarray], where: np.ndarray) -> tuple[Box, np.ndarray] | None:
+    """``region`` (box, alpha) kept only on the pixels of ``where`` ((H, W) bool); None when none are left.
+
+    Example:
+        >>> where = np.zeros((4, 4), bool); where[:, 2:] = True
+        >>> _within((Box(1, 1, 3, 3), np.full((2, 2), 255, np.uint8)), where)[1].tolist()
+        [[0, 255], [0, 255]]
+    """
+    box, alpha = region
+    kept = np.where(where[box.slices], alpha, np.uint8(0))
+    return (box, kept) if kept.any() else None
 
 
 def _hidden_pixels(box: Box, members: list[_Region]) -> int:

@@ -33,6 +33,12 @@ long as it moved no faster than its recent top speed. Two things keep that premi
 - **The envelope is trusted only so far.** Once an object may have travelled more than
   :data:`MAX_TRUSTED_SHIFT` times its own size since its masks were taken, or the masks are
   older than ``max_mask_age_ms``, the frame is fully redacted (``fast_motion``, ``stale_masks``).
+
+With ``hide_changes`` on a still picture, the envelope beyond each mask as seen is drawn only near
+what changed since the masks' frame (:attr:`~livefilter.render.change.Unseen.reach`): an object
+cannot have gone where the picture is still the one the engine answered on, and most of a big or
+fast mover's envelope lies there (the side it left, the margin across its path). Where it went the
+picture changed, so it is hidden by the envelope there and by the change itself.
 """
 
 from __future__ import annotations
@@ -219,6 +225,11 @@ def compose(
             masks = result.masks
             age_s = mask_age_s(frame, result, frame_period_s)
             change = None if unseen is None else unseen.since(result.frame, frame)
+            # With the guard, the masks' growth by their age is drawn only near what changed since their
+            # frame (nothing changed: nothing moved); with a camera shift, or without the guard, whole.
+            within = change.reach if change is not None else None
+            if unseen is not None and change is None:
+                within = np.zeros((frame.height, frame.width), np.bool_)
             return _checked(
                 compositor.redact_regions(
                     frame,
@@ -227,6 +238,7 @@ def compose(
                     speed_bounds=_speed_bounds(result, masks),
                     hide=None if change is None else change.mask,
                     camera_shift=(0.0, 0.0) if change is None else change.shift,
+                    motion_within=within,
                 )
             )
         except Exception:

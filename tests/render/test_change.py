@@ -244,3 +244,43 @@ def test_a_guess_of_the_camera_motion_only_saves_time(guess) -> None:
     unseen = unseen_change(Reference(seen), shown, guess=guess)
     assert unseen is not None and np.allclose(unseen.shift, (-7.5, 4.2), atol=1.0)
     assert unseen.mask.mean() < 0.06
+
+
+# -- where known objects can have moved (Unseen.reach) ---------------------------------------
+
+
+def test_reach_is_the_change_grown_by_the_reach_on_a_still_camera_and_none_with_a_shift() -> None:
+    """Compared as a still picture, ``reach`` holds every changed cell grown by MOTION_REACH_CELLS cells
+    (the masks' motion envelope is drawn there) and nothing further; with a camera shift it is None, so
+    the envelope is drawn whole."""
+    from livefilter.render.change import CHANGE_CELL_PX, MOTION_REACH_CELLS
+
+    rng = np.random.default_rng(5)
+    world = textured_world(rng)
+    seen = camera(world, 100, 80)
+    shown = seen.copy()
+    shown[304:344, 600:640] = (255, 0, 255)  # something moved into 5 x 5 cells
+    unseen = unseen_change(Reference(seen), shown)
+    assert unseen is not None and unseen.shift == (0.0, 0.0) and unseen.reach is not None
+    r = MOTION_REACH_CELLS * CHANGE_CELL_PX
+    expected = np.zeros((720, 1280), bool)
+    expected[304 - r : 344 + r, 600 - r : 640 + r] = True
+    assert (unseen.reach == expected).all()
+    assert (unseen.mask <= unseen.reach).all()
+    panned = unseen_change(Reference(seen), camera(world, 96.6, 80))
+    assert panned is not None and panned.shift != (0.0, 0.0) and panned.reach is None
+
+
+def test_a_faint_change_hides_nothing_but_keeps_the_envelope_there() -> None:
+    """The last rows of a face leaving through the frame's edge move their cell's mean by 5-8 levels:
+    not enough to hide, but the masks' envelope (which covers that face) must still be drawn there."""
+    from livefilter.render.change import CHANGE_THRESHOLD, MOTION_REACH_THRESHOLD
+
+    seen = np.full((64, 96, 3), 100, np.uint8)
+    shown = seen.copy()
+    level = round(CHANGE_THRESHOLD * (1 + MOTION_REACH_THRESHOLD) / 2)  # between the two thresholds
+    shown[0:8, 40:48] += np.uint8(level)
+    unseen = unseen_change(Reference(seen), shown)
+    assert unseen is not None and not unseen.mask.any()
+    assert unseen.reach is not None and unseen.reach[0:8, 40:48].all()
+    assert unseen_change(Reference(seen), seen.copy()) is None

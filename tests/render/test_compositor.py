@@ -242,3 +242,27 @@ def test_the_share_of_the_picture_hidden_is_recorded():
     assert int((out.image != 0).any(axis=2).sum()) == round(expected * 20000)  # what the eye sees
     assert comp.redact_regions(frame, MaskSet.empty(100, 200, frame_index=0, t_capture=0.0)).redacted_fraction == 0.0
     assert comp.redact_all(frame, reason="test").redacted_fraction == 1.0
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_motion_within_keeps_the_growth_there_and_the_object_as_seen_everywhere(style):
+    """``motion_within`` (where the render saw change since the masks' frame): the masks' growth by their
+    age is drawn only there, the object as seen (dilated) wherever it lies, even where nothing changed."""
+    height, width, age, velocity = 480, 640, 0.3, (200.0, 0.0)
+    frame = Frame(checkerboard(height, width), index=9, t_capture=0.0)
+    mask = ellipse(height, width, 260, 300, 25, 32)
+    future = ellipse(height, width, 260 + velocity[0] * age, 300, 25, 32)
+    masks = make_masks(mask, velocities=[velocity])
+    comp = Compositor(config(style=style))
+    whole = changed(comp.redact_regions(frame, masks, age_s=age), frame)
+    within = np.zeros((height, width), bool)
+    within[:, 250:] = True  # the object went right: changed there, not on its left
+    clipped = changed(comp.redact_regions(frame, masks, age_s=age, motion_within=within), frame)
+    seen = changed(comp.redact_regions(frame, masks, age_s=0.0), frame)
+    assert clipped[future].all() and clipped[seen].all(), "where it went and where it was seen: hidden"
+    assert (clipped == (whole & within) | seen).all()
+    assert whole[:, :250].sum() > 1.5 * clipped[:, :250].sum(), "the margin on the side it left is not drawn"
+    nowhere = changed(comp.redact_regions(frame, masks, age_s=age, motion_within=np.zeros_like(within)), frame)
+    assert (nowhere == seen).all()
+    with pytest.raises(ValueError, match="motion_within: expected a mask of the frame's size 640x480"):
+        comp.redact_regions(frame, masks, age_s=age, motion_within=within[:100])

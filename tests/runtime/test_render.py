@@ -10,6 +10,7 @@ from livefilter.runtime.metrics import Metrics
 from livefilter.runtime.render import (
     ArrivalPacer,
     TickPacer,
+    UnseenChange,
     compose,
     fail_reason,
     mask_age_s,
@@ -19,7 +20,7 @@ from livefilter.runtime.render import (
 )
 from livefilter.runtime.slots import BoundedQueue, LatestSlot
 from livefilter.types import Frame, MaskSet, RedactedFrame
-from tests.fakes import SQUARE_COLORS, PanningScene, Scene, leaked_pixels
+from tests.fakes import SQUARE_COLORS, STRIPE_COLORS, PanningScene, Scene, leaked_pixels
 
 SCENE = Scene()
 FRAME = SCENE.frame(10, t_capture=100.0)
@@ -339,8 +340,9 @@ def _picture(scene: Scene | PanningScene, index: int) -> np.ndarray:
     ],
     ids=lambda v: "diagonal" if v is DIAGONAL else "bouncing" if v is BOUNCING else f"every {v}",
 )
+@pytest.mark.parametrize("guarded", [False, True], ids=["masks only", "hide_changes"])
 def test_every_frame_shown_with_any_masks_the_render_may_hold_covers_the_moving_secret(
-    scene: Scene, stride: int
+    scene: Scene, stride: int, guarded: bool
 ) -> None:
     """Deterministic and exhaustive, where the pipeline test can only sample what the threads
     happen to do: for an engine that takes every ``stride``-th frame (any phase), every frame the
@@ -352,6 +354,10 @@ def test_every_frame_shown_with_any_masks_the_render_may_hold_covers_the_moving_
     late (a preempted capture thread), so the capture-time gap understates how far apart the
     pictures are. This is what leaked under CPU load (issue 10.1: frames 52-59 shown with the
     masks of frame 43, taken at the bounce).
+
+    ``hide_changes``: the masks' growth by their age is drawn only near what changed since their
+    frame; the moving square must still be hidden everywhere, and the still stripe (masked, never
+    changing: its growth is drawn nowhere) as the engine saw it.
     """
     fps = 100.0
     config = RenderConfig(fps=fps)
@@ -361,9 +367,10 @@ def test_every_frame_shown_with_any_masks_the_render_may_hold_covers_the_moving_
     for phase in range(stride):
         for late_s in (0.0, 0.03):
             memory = SpeedMemory()  # fed as the engine thread feeds it: every result, in order
+            unseen = UnseenChange() if guarded else None
             for m in range(phase, 58, stride):
                 t_m = m / fps + late_s
-                masks = scene.truth(m, ["square"], t_capture=t_m, fps=fps)
+                masks = scene.truth(m, ["square", "stripe"] if guarded else ["square"], t_capture=t_m, fps=fps)
                 bounds = memory.bounds(masks.object_ids, masks.velocities, t=t_m)
                 if m < 30:
                     continue  # history only: the bounces come after
@@ -371,14 +378,68 @@ def test_every_frame_shown_with_any_masks_the_render_may_hold_covers_the_moving_
                 for n in range(m, m + stride + 8):
                     frame = Frame(_picture(scene, n), index=n, t_capture=max(t_m, n / fps))
                     out = render_frame(
-                        compositor, frame, result, prompts_version=0, config=config, frame_period_s=1 / fps
+                        compositor, frame, result, prompts_version=0, config=config, frame_period_s=1 / fps,
+                        unseen=unseen,
                     )
                     hidden += out.fully_redacted
                     shown += not out.fully_redacted
-                    if leaked := leaked_pixels(out.image, SQUARE_COLORS):
+                    if leaked := leaked_pixels(out.image, SQUARE_COLORS + STRIPE_COLORS if guarded else SQUARE_COLORS):
                         leaks[(m, n, late_s)] = leaked
     assert not leaks, f"square visible (mask frame, frame shown, stamped late s): pixels {leaks}"
     assert shown > 2 * hidden, f"only {shown} of {shown + hidden} frames shown with masks: the guarantee is vacuous"
+
+
+def _textured_wall(height: int = 240, width: int = 320) -> np.ndarray:
+    """A still, textured background (colour blobs and detail) in 40..200: no secret colour."""
+    import cv2
+
+    rng = np.random.default_rng(7)
+    coarse = cv2.resize(rng.uniform(60, 180, (6, 8, 3)).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    detail = cv2.resize(rng.normal(0, 15, (40, 54, 3)).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    return np.clip(coarse + detail, 40, 200).astype(np.uint8)
+
+
+def test_a_known_secret_moving_on_a_still_camera_is_hidden_and_its_growth_drawn_only_where_it_went() -> None:
+    """Issue 16 (live over-redaction): a big mover on a still camera. The masks' growth by their age (swept
+    along the motion, plus the recent top speed in every direction) covered far more than where the secret
+    went; with ``hide_changes`` it is drawn only near what changed since the masks' frame. The secret
+    (a 48 px checker square at 180 px/s over a textured wall, found by the engine every 6th frame and shown
+    up to 11 frames later) is hidden on every frame, and far less of the wall is."""
+    fps, side, wall = 30.0, 48, _textured_wall()
+
+    def picture(n: int) -> np.ndarray:
+        image = wall.copy()
+        x, y = 20 + 6 * n, 90 + n
+        image[y : y + side, x : x + side] = np.where(((np.indices((side, side)).sum(0) // 2) % 2)[..., None] == 1,
+                                                     SQUARE_COLORS[0], SQUARE_COLORS[1])
+        return image
+
+    def truth(n: int) -> MaskSet:
+        masks = np.zeros((1, *wall.shape[:2]), bool)
+        x, y = 20 + 6 * n, 90 + n
+        masks[0, y : y + side, x : x + side] = True
+        return MaskSet(masks, scores=[1.0], labels=("face",), object_ids=[1], frame_index=n, t_capture=n / fps,
+                       velocities=[[6 * fps, fps]])
+
+    config = RenderConfig(style="solid", fps=fps)
+    compositor = Compositor(config)
+    unseen = UnseenChange()
+    hidden = {"drawn where it went": 0.0, "drawn whole": 0.0}
+    for m in range(0, 30, 6):
+        seen = Frame(picture(m), index=m, t_capture=m / fps)
+        engine_result = EngineResult(seen, truth(m), 0)
+        for n in range(m + 1, m + 12):
+            frame = Frame(picture(n), index=n, t_capture=n / fps)
+            out = render_frame(compositor, frame, engine_result, prompts_version=0, config=config,
+                               frame_period_s=1 / fps, unseen=unseen)
+            change = unseen.since(seen, frame)
+            assert change is not None and change.reach is not None
+            whole = compositor.redact_regions(frame, engine_result.masks, age_s=(n - m) / fps, hide=change.mask)
+            for name, shown in (("drawn where it went", out), ("drawn whole", whole)):
+                assert not shown.fully_redacted
+                assert leaked_pixels(shown.image, SQUARE_COLORS) == 0, f"{name}: frame {n} with the masks of {m}"
+                hidden[name] += shown.redacted_fraction
+    assert hidden["drawn where it went"] < 0.7 * hidden["drawn whole"], hidden
 
 
 @pytest.mark.parametrize(
@@ -534,6 +595,23 @@ def test_a_secret_appearing_while_the_camera_pans_never_reaches_a_sink(
     assert not leaks, f"square visible (engine phase, frame shown): pixels {leaks}"
     assert with_masks > stride * 70 // 2, f"only {with_masks} frames shown with masks: the test proves nothing"
     assert shifted > with_masks // 2, "the guard hid most of the picture: the camera's motion was not used"
+
+
+def test_on_a_panning_camera_the_masks_growth_is_drawn_whole() -> None:
+    """Where known objects can have moved is only judged on a still picture: when the guard compares
+    against the camera's motion, the masks' growth by their age is drawn whole, as without the guard."""
+    scene, fps = PANNING["appears mid-pan"], 30.0
+    seen = Frame(_picture(scene, 50), index=50, t_capture=50 / fps)
+    engine_result = EngineResult(seen, scene.truth(50, ["square"], t_capture=50 / fps, fps=fps), 0)
+    frame = Frame(_picture(scene, 56), index=56, t_capture=56 / fps)
+    compositor = Compositor(RenderConfig(style="solid"))
+    change = UnseenChange().since(seen, frame)
+    assert change is not None and change.shift != (0.0, 0.0)
+    out = compose(compositor, frame, engine_result, "", frame_period_s=1 / fps, unseen=UnseenChange())
+    assert engine_result.masks is not None
+    whole = compositor.redact_regions(frame, engine_result.masks, age_s=6 / fps, hide=change.mask,
+                                      camera_shift=change.shift)
+    assert np.array_equal(out.image, whole.image)
 
 
 @pytest.mark.parametrize(("stride", "delay"), [(4, 3), (9, 5)], ids=["every 4th", "every 9th"])
