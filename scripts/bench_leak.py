@@ -4,6 +4,7 @@
     python scripts/bench_leak.py --tier 720p,1080p          # the full run at 720p and 1080p
     python scripts/bench_leak.py --tier 360p                # the original 640x360 scenes
     python scripts/bench_leak.py --scenario "small faces,cuts" --tier 720p --frames 60
+    python scripts/bench_leak.py --tier 720p --modes replay  # live render without its timing scatter
 
 Every clip comes from ``livefilter.sources.scene`` (a pure, deterministic generator):
 real face photos (the labelled faces of ``shared/data/faces`` cut out with a soft
@@ -31,6 +32,12 @@ Three redactors see the same frames in the same run:
   mode, non-live source, lossless sink), only the style set to a solid sentinel fill;
 - ``livefilter live``: the same clip paced at its fps through the ``low_latency`` pipeline;
   each output frame is scored against the frame it carries; fps is the steady output rate;
+- ``livefilter replay``: live mode without its timing: the engine (live schedule) answers every
+  ``--replay-period``-th frame, each answer shown with the ``low_latency`` render (``render_frame``,
+  ``render.live_guard``) on the next that many frames, as an engine that takes that long would.
+  Live figures scatter with the machine's load; these do not (but for the detector's live
+  schedule, sized from its cost measured at start), so a render change is measured on them.
+  fps: frames rendered per second of render CPU time;
 - ``deface``: deface 1.5 per frame with its defaults (CenterFace on the full frame,
   threshold 0.2, its own box scaling 1.3 and ellipse), solid fill. Its outputs are cached
   per frame, keyed by the frame's exact pixels (``--deface-cache``); its fps is measured in every run.
@@ -513,6 +520,58 @@ def run_livefilter(clip: Clip, *, live: bool, engine: str | None, overrides: dic
     return Run(score_outputs(clip, outputs, engine_shares), fps, dict(stats.fail_closed))
 
 
+def run_replay(clip: Clip, *, period: int, engine: str | None, overrides: dict[str, object]) -> Run:
+    """``livefilter replay``: the engine answers frames 0, ``period``, 2 ``period``, ...; the answer on frame
+    a is the newest from frame a + ``period`` to a + 2 ``period`` - 1, each rendered as the live render does."""
+    from livefilter.engines import create_engine, resolve_engine_kind
+    from livefilter.engines.shots import ShotCounter
+    from livefilter.render.compositor import Compositor
+    from livefilter.runtime.inference import EngineResult, SpeedMemory
+    from livefilter.runtime.render import UnseenChange, render_frame
+    from livefilter.types import Frame, Prompt
+
+    config = bench_config(live=True, engine=engine, overrides=overrides)
+    shots = ShotCounter()
+    frames = [Frame(image, index=i, t_capture=i / clip.fps, pts=i / clip.fps, source=clip.name,
+                    shot=shots.update(image)) for i, image in enumerate(clip.frames)]
+    model = create_engine(config.engine, [Prompt(p.text, p.threshold) for p in config.prompts],
+                          kind=resolve_engine_kind(config.engine))
+    model.open()
+    answers: dict[int, EngineResult] = {}
+    try:
+        speeds, shot = SpeedMemory(), None
+        for a in range(0, len(frames), period):  # as the engine thread does: a cut resets the tracks
+            if shot is not None and frames[a].shot != shot:
+                model.reset()
+                speeds.clear()
+            shot = frames[a].shot
+            masks = model.infer(frames[a])
+            bounds = speeds.bounds(masks.object_ids, masks.velocities, t=masks.t_capture)
+            answers[a] = EngineResult(frames[a], masks, 0, speed_bounds=bounds)
+    finally:
+        model.close()
+    compositor = Compositor(config.render)
+    unseen = UnseenChange() if config.render.live_guard == "hide_changes" else None
+    outputs: list[Output] = []
+    engine_shares: list[float | None] = []  # per output: the share its engine masks cover
+    reasons: Counter[str] = Counter()
+    cpu = 0.0
+    for n, frame in enumerate(frames):
+        result = answers.get((n // period - 1) * period)
+        if config.render.live_guard == "checked_frames" and result is not None:
+            frame = result.frame
+        start = time.process_time()
+        out = render_frame(compositor, frame, result, prompts_version=0, config=config.render,
+                           frame_period_s=1 / clip.fps, unseen=unseen)
+        cpu += time.process_time() - start
+        if out.fully_redacted:
+            reasons[out.reason] += 1
+        outputs.append(observe(clip, frame.index, out.image, bool(out.fully_redacted)))
+        shown_with = None if out.fully_redacted or result is None else result.masks
+        engine_shares.append(None if shown_with is None else mask_share(shown_with))
+    return Run(score_outputs(clip, outputs, engine_shares), len(frames) / cpu if cpu > 0 else 0.0, dict(reasons))
+
+
 # --------------------------------------------------------------------------- report
 
 HEADERS = ["tier", "scenario", "redactor", "face-frames", "leak@0", "leak@5%", "longest run@0", "over-redaction",
@@ -660,7 +719,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a livefilter config value (dotted key, YAML value), e.g. "
                         "--set engine.cpu_face.detector=centerface; repeatable; the render style stays fixed")
-    parser.add_argument("--modes", default="file,live,deface", help="comma list of file, live, deface")
+    parser.add_argument("--modes", default="file,live,deface", help="comma list of file, live, replay, deface")
+    parser.add_argument("--replay-period", type=int, default=4,
+                        help="replay: the engine answers every this many frames (default %(default)s)")
     parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     parser.add_argument("--plot", type=Path, help="write bar charts of leak@0 and over-redaction here (PNG)")
     parser.add_argument("--deface-cache", type=Path, default=Path.home() / ".cache" / "livefilter" / "bench_leak",
@@ -676,8 +737,10 @@ def main(argv: list[str] | None = None) -> int:
     if set(chosen) - set(names):
         parser.error(f"--scenario: unknown {sorted(set(chosen) - set(names))}; choose from {names}")
     modes = args.modes.split(",")
-    if set(modes) - {"file", "live", "deface"}:
-        parser.error(f"--modes: expected a comma list of file, live, deface; got {args.modes!r}")
+    if set(modes) - {"file", "live", "replay", "deface"}:
+        parser.error(f"--modes: expected a comma list of file, live, replay, deface; got {args.modes!r}")
+    if args.replay_period < 1:
+        parser.error(f"--replay-period: expected a whole number of frames >= 1, got {args.replay_period}")
     n_frames = args.frames or (30 if args.quick else 60)
     overrides = parse_sets(args.set)
     from livefilter.errors import ConfigError
@@ -710,6 +773,8 @@ def main(argv: list[str] | None = None) -> int:
             if mode == "deface":
                 assert deface is not None
                 runs[mode] = run_deface(clip, deface, cache)
+            elif mode == "replay":
+                runs[mode] = run_replay(clip, period=args.replay_period, engine=args.engine, overrides=overrides)
             else:
                 runs[mode] = run_livefilter(clip, live=mode == "live", engine=args.engine, overrides=overrides)
             per_tier.setdefault(tier, {}).setdefault(mode, []).append((scenario.name, runs[mode]))

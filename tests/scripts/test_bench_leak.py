@@ -155,6 +155,18 @@ def test_observed_engine_keeps_the_schedule_of_the_render_mode(live: bool) -> No
     assert pipeline._engine_factory().settings.schedule == ("live" if live else "exact")
 
 
+def test_replay_shows_each_answer_on_the_frames_after_it_with_the_live_render() -> None:
+    """Replay: no masks before the first answer is due (frames 0-1 at period 2), then each frame is shown
+    with the newest due answer, read back exactly; the clip's cut at frame 4 fails frames 4-5 closed
+    (the answer due is on frame 2, of the shot before) unless only checked frames are shown."""
+    clip = small_clip(frames=6)
+    run = bench_leak.run_replay(clip, period=2, engine=None, overrides={})
+    assert run.result.frames == 6 and run.fail_closed == {"no_masks_yet": 2, "scene_cut": 2}
+    assert run.result.inexact == 0 and run.fps > 0
+    checked = bench_leak.run_replay(clip, period=2, engine=None, overrides={"render.live_guard": "checked_frames"})
+    assert checked.result.frames == 6 and checked.fail_closed == {"no_masks_yet": 2}
+
+
 def test_bench_config_keeps_the_scoring_style_over_overrides() -> None:
     config = bench_leak.bench_config(live=True, engine=None, overrides={"render.style": "blur", "render.dilation_px": 3})
     assert config.render.style == "solid" and config.render.mode == "low_latency"
