@@ -59,6 +59,19 @@ the size limits (smaller candidates cost little when kept), and no candidate wit
 asked: a fast face has moved on from its last box. Medium car-grille phantoms (0.88-0.94) stay:
 CenterFace scores them 0.25-0.38, like real turned faces.
 
+A candidate the look does not confirm: a rescue. Half faces 400-600 px tall at 720p (a profile, a
+face cut by the frame's edge) that RetinaFace found at 0.42-0.92 score 0.25-0.78 when it looks again,
+at every look size, and were dropped. A large or marginal candidate of medium size or more
+(``second_opinion_px``, ``second_opinion_area``) that its look does not confirm is therefore asked of
+the second detector too, on its crop shrunk so the box is ``rescue_target_px`` (160) at most, and kept
+at ``rescue_score`` (0.2) or more: there CenterFace scores those half faces 0.30-0.76 (4 of the 6 that
+had a candidate, both schedules; the other two 0.00-0.06), and the look-alikes of that size the look
+rejected in ``bench_plausibility.py``'s face-free pictures (every 2nd car photo, 159 looks) 0.09 at
+most. Over all 666 face-free pictures it kept one: a car grille (``test_039.jpg`` at 1080p, exact
+schedule, 0.28), which then hides 5.4 % of that frame. A look-alike the second detector turned down
+is not asked again within ``remember_s``: found on every detection call, it cost 8-15 ms per call at
+1080p in the leak benchmark's scenes, 2-4 ms with the memory.
+
 Why two sizes. A confident candidate is looked at near native resolution (a box up to 320
 px): shrunk to 96 px, real large faces turned 60-75 deg or cut in half (a profile, a face at
 the frame's edge) that the detector found at 0.84-1.0 scored 0.3-0.8 and were dropped,
@@ -127,6 +140,11 @@ class PlausibilitySettings:
         second_opinion_score: ...and must find a face overlapping it scored this high.
         second_opinion_near: a medium candidate whose centre lies within this many of its sizes of
             a face kept within ``remember_s`` is that face moving on: not asked.
+        rescue_target_px: a large or marginal candidate of medium size or more that its second look
+            did not confirm is asked of the second detector too, on its crop shrunk so the box's
+            longer side is at most this (not when it overlaps one the second detector turned down
+            within ``remember_s``: the same look-alike again)...
+        rescue_score: ...and kept when that finds a face overlapping it scored this high.
         confirm_score: the second look must find a face scored this high...
         confirm_iou: ...overlapping the candidate this much.
         remember_s: a candidate overlapping a face kept this recently is not checked.
@@ -144,6 +162,8 @@ class PlausibilitySettings:
     second_opinion_area: float = 0.007
     second_opinion_score: float = 0.1
     second_opinion_near: float = 1.5
+    rescue_target_px: int = 160
+    rescue_score: float = 0.2
     confirm_score: float = CONFIRM_SCORE
     confirm_iou: float = 0.3
     remember_s: float = 1.0
@@ -162,6 +182,8 @@ class PlausibilitySettings:
             ("second_opinion_area", 0 <= self.second_opinion_area <= 1, "in [0, 1]"),
             ("second_opinion_score", 0 < self.second_opinion_score <= 1, "in (0, 1]"),
             ("second_opinion_near", self.second_opinion_near >= 0, ">= 0"),
+            ("rescue_target_px", self.rescue_target_px >= 16, ">= 16"),
+            ("rescue_score", 0 < self.rescue_score <= 1, "in (0, 1]"),
             ("confirm_score", 0 < self.confirm_score <= 1, "in (0, 1]"),
             ("confirm_iou", 0 < self.confirm_iou <= 1, "in (0, 1]"),
             ("remember_s", self.remember_s >= 0, ">= 0"),
@@ -241,13 +263,14 @@ class Plausibility:
 
     def __init__(self, settings: PlausibilitySettings | None = None) -> None:
         self.settings = settings or PlausibilitySettings()
-        self._known = np.zeros((0, 4), np.float64)
-        self._t_known = np.zeros(0, np.float64)
+        self.reset()
 
     def reset(self) -> None:
-        """Forget every known face."""
+        """Forget every known face (and every candidate the second detector turned down)."""
         self._known = np.zeros((0, 4), np.float64)
         self._t_known = np.zeros(0, np.float64)
+        self._declined = np.zeros((0, 4), np.float64)
+        self._t_declined = np.zeros(0, np.float64)
 
     def needs_check(
         self, boxes: np.ndarray, scores: np.ndarray, shape: tuple[int, int], *, detect_scale: float | np.ndarray
@@ -270,12 +293,18 @@ class Plausibility:
         large; if marginal, found at the frame's own pixels and not small), ``second_opinion_px``
         or more on their longer side and covering ``second_opinion_area`` of a ``shape`` (H, W)
         frame or more."""
+        medium = self.medium_sized(boxes, shape)
+        return medium & ~self.needs_check(boxes, scores, shape, detect_scale=detect_scale)
+
+    def medium_sized(self, boxes: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+        """(n,) bool: boxes ``second_opinion_px`` or more on their longer side and covering
+        ``second_opinion_area`` of a ``shape`` (H, W) frame or more (large ones too): the sizes the
+        second detector is asked about."""
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
         medium = sizes.max(axis=1) >= max(s.second_opinion_px, s.small_px)
-        medium &= sizes.prod(axis=1) >= s.second_opinion_area * shape[0] * shape[1]
-        return medium & ~self.needs_check(boxes, scores, shape, detect_scale=detect_scale)
+        return medium & (sizes.prod(axis=1) >= s.second_opinion_area * shape[0] * shape[1])
 
     def check(
         self,
@@ -309,17 +338,30 @@ class Plausibility:
         for i in np.flatnonzero(suspect):
             x0, y0, x1, y1, scale = crop_for(boxes[i], shape, s, float(scores[i]))
             keep[i] = self._found_again(image, boxes[i], (x0, y0, x1, y1), scale, detect, s.confirm_score)
+        rescue = np.zeros(len(boxes), bool)
         if second is not None:
             for i in np.flatnonzero(medium):
                 x0, y0, x1, y1, _ = crop_for(boxes[i], shape, s)
                 keep[i] = self._found_again(image, boxes[i], (x0, y0, x1, y1), 1.0, second, s.second_opinion_score)
+            rescue = suspect & ~keep & self.medium_sized(boxes, shape)
+            recent = t - self._t_declined <= s.remember_s
+            self._declined, self._t_declined = self._declined[recent], self._t_declined[recent]
+            if len(self._declined) and rescue.any():  # the same look-alike again: not asked on every call
+                rescue &= ~(box_iou(boxes, self._declined) >= s.confirm_iou).any(axis=1)
+            for i in np.flatnonzero(rescue):
+                x0, y0, x1, y1, _ = crop_for(boxes[i], shape, s)
+                scale = min(1.0, s.rescue_target_px / max(float(np.max(boxes[i, 2:] - boxes[i, :2])), 1.0))
+                keep[i] = self._found_again(image, boxes[i], (x0, y0, x1, y1), scale, second, s.rescue_score)
+            declined = boxes[rescue & ~keep]
+            self._declined = np.concatenate([self._declined, declined])
+            self._t_declined = np.concatenate([self._t_declined, np.full(len(declined), t)])
         kept = boxes[keep]
         if len(kept):
             moved_on = (box_iou(self._known, kept) >= s.confirm_iou).any(axis=1)
             self._known = np.concatenate([self._known[~moved_on], kept])
             self._t_known = np.concatenate([self._t_known[~moved_on], np.full(len(kept), t)])
         looked = suspect | medium
-        return Verdict(keep, int(looked.sum()), int((~keep).sum()), int(medium.sum()))
+        return Verdict(keep, int(looked.sum()), int((~keep).sum()), int(medium.sum() + rescue.sum()))
 
     def _near_known(self, boxes: np.ndarray) -> np.ndarray:
         """(n,) bool: a face kept recently overlaps each box (``confirm_iou``), or is of about its

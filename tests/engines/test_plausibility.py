@@ -135,32 +135,74 @@ MEDIUM = np.array([[1040, 110, 1180, 265]], np.float32)  # 140x155: the pattern 
 @pytest.mark.parametrize(
     "box, score, detect_scale, shape, asked",
     [
-        (MEDIUM, 0.5, 1.0, HD, True),  # marginal, at the frame's own pixels, 1 % of the frame: asked
-        (MEDIUM, 0.5, 1.0, (720, 1280), True),
-        (MEDIUM, 0.9, 1.0, HD, True),  # confident too (RetinaFace was sure of the clock at 0.86 once)
-        (MEDIUM, 0.9, 1 / 3, HD, True),  # confident, found downscaled (live): no other look covers it
-        (np.array([[700, 200, 1150, 640]], np.float32), 0.9, 1.0, HD, False),  # large: looked at again by the detector
-        (SMALL, 0.4, 1.0, HD, False),  # small: looked at enlarged by the detector itself
-        (MEDIUM, 0.5, 1 / 3, HD, False),  # found downscaled: looked at again at the frame's own pixels by the detector
-        (FACE, 0.5, 1.0, HD, False),  # 60x70: 0.2 % of the frame, below second_opinion_area
-        (np.array([[900, 500, 1000, 620]], np.float32), 0.5, 1.0, HD, False),  # 100x120: 0.6 %
-        (np.array([[300, 150, 350, 205]], np.float32), 0.5, 1.0, (360, 640), False),  # 1.2 % but below 64 px
+        (MEDIUM, 0.5, 1.0, HD, "medium"),  # marginal, at the frame's own pixels, 1 % of the frame: asked
+        (MEDIUM, 0.5, 1.0, (720, 1280), "medium"),
+        (MEDIUM, 0.9, 1.0, HD, "medium"),  # confident too (RetinaFace was sure of the clock at 0.86 once)
+        (MEDIUM, 0.9, 1 / 3, HD, "medium"),  # confident, found downscaled (live): no other look covers it
+        # looked at again by the detector, which does not confirm it: asked too (a half face)
+        (np.array([[700, 200, 1150, 640]], np.float32), 0.9, 1.0, HD, "rescue"),  # large
+        (MEDIUM, 0.5, 1 / 3, HD, "rescue"),  # found downscaled: looked at again at the frame's own pixels
+        (SMALL, 0.4, 1.0, HD, None),  # small: looked at enlarged by the detector itself
+        (FACE, 0.5, 1.0, HD, None),  # 60x70: 0.2 % of the frame, below second_opinion_area
+        (np.array([[900, 500, 1000, 620]], np.float32), 0.5, 1.0, HD, None),  # 100x120: 0.6 %
+        (np.array([[300, 150, 350, 205]], np.float32), 0.5, 1.0, (360, 640), None),  # 1.2 % but below 64 px
     ],
 )
 def test_medium_candidates_are_asked_of_a_second_detector(box, score, detect_scale, shape, asked) -> None:
     detect, second = FakeDetector(), FakeDetector()  # neither finds anything
     verdict = check(Plausibility(), box, [score], detect, detect_scale=detect_scale, shape=shape, second=second)
-    assert len(second.crops) == int(asked) and verdict.second_opinions == int(asked)
-    if asked:
+    assert len(second.crops) == int(asked is not None) and verdict.second_opinions == int(asked is not None)
+    w, h = (box[0, 2:] - box[0, :2]).tolist()
+    settings = PlausibilitySettings()
+    if asked == "medium":
         assert detect.crops == []  # RetinaFace is not asked again: its looks do not tell these apart
         assert verdict.checked == 1
         assert verdict.keep.tolist() == [False] and verdict.rejected == 1
         # at the frame's own pixels, box + half a box of context per side, at the second opinion's score
-        w, h = (box[0, 2:] - box[0, :2]).tolist()
         assert np.abs(np.subtract(second.crops[0].shape[:2], (2 * h, 2 * w))).max() <= 1
-        assert second.thresholds == [PlausibilitySettings().second_opinion_score]
+        assert second.thresholds == [settings.second_opinion_score]
+    elif asked == "rescue":
+        assert len(detect.crops) == 1 and verdict.checked == 1  # the detector looked first, unconvinced
+        assert verdict.keep.tolist() == [False] and verdict.rejected == 1
+        # the same crop, shrunk so the box's longer side is rescue_target_px, at rescue_score
+        x0, y0, x1, y1, _ = crop_for(box[0], shape, settings)
+        shrink = min(1.0, settings.rescue_target_px / max(w, h))  # never enlarged
+        assert np.abs(np.subtract(second.crops[0].shape[:2], ((y1 - y0) * shrink, (x1 - x0) * shrink))).max() <= 1
+        assert second.thresholds == [settings.rescue_score]
     else:
         assert verdict.keep.tolist() == [not verdict.checked]
+
+
+def test_a_candidate_the_detector_does_not_confirm_is_kept_when_the_second_detector_finds_it() -> None:
+    """A large or marginal candidate of medium size or more that the detector's second look drops (a
+    half face 400-600 px tall at 720p scores 0.25-0.78 at every look size) is kept when the second
+    detector, looking at it shrunk to rescue_target_px, finds a face on it."""
+    large = np.array([[700, 200, 1150, 640]], np.float32)
+    for box, score, scale in [(large, 0.9, 1.0), (MEDIUM, 0.5, 1 / 3)]:
+        detect, second = FakeDetector(), FakeDetector(centered_face(0.5))
+        verdict = check(Plausibility(), box, [score], detect, detect_scale=scale, second=second)
+        assert verdict.keep.tolist() == [True] and (verdict.checked, verdict.second_opinions, verdict.rejected) == (1, 1, 0)
+        # A face elsewhere in the crop (not overlapping the candidate) does not vouch for it.
+        second = FakeDetector(centered_face(0.1))
+        assert check(Plausibility(), box, [score], FakeDetector(), detect_scale=scale, second=second).keep.tolist() == [False]
+
+
+def test_a_look_alike_the_second_detector_turned_down_is_not_asked_again_until_forgotten() -> None:
+    """The rescue costs one second-detector run per candidate; a look-alike found on every detection
+    call (a car's grille) is asked once per remember_s, and dropped in between."""
+    large = np.array([[700, 200, 1150, 640]], np.float32)
+    plausibility, second = Plausibility(), FakeDetector()  # the second detector finds nothing
+    remember = plausibility.settings.remember_s
+    for t, asked in [(0.0, 1), (0.5 * remember, 1), (2.5 * remember, 2)]:
+        verdict = check(plausibility, large, [0.9], FakeDetector(), t=t, detect_scale=1.0, second=second)
+        assert verdict.keep.tolist() == [False] and len(second.crops) == asked
+    # elsewhere in the frame: another candidate, asked
+    other = large + np.array([900, 0, 700, 0], np.float32)
+    check(plausibility, other, [0.9], FakeDetector(), t=2.5 * remember, detect_scale=1.0, second=second)
+    assert len(second.crops) == 3
+    plausibility.reset()  # a cut: nothing is remembered across it
+    check(plausibility, large, [0.9], FakeDetector(), t=2.5 * remember, detect_scale=1.0, second=second)
+    assert len(second.crops) == 4
 
 
 def test_a_medium_candidate_the_second_detector_finds_is_kept() -> None:
@@ -287,12 +329,16 @@ def detector_cost(monkeypatch):
     return use
 
 
-def composite(cutout: np.ndarray, height_px: int, width: int = 1280, height: int = 720) -> tuple[np.ndarray, np.ndarray]:
-    """``cutout`` (BGRA) scaled to ``height_px`` tall, centred over scikit-image's coffee photo;
-    the frame and the face's pixels (alpha > 0.5)."""
+def composite(
+    cutout: np.ndarray, height_px: int, width: int = 1280, height: int = 720, background: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """``cutout`` (BGRA) scaled to ``height_px`` tall, centred over ``background`` (default scikit-image's
+    coffee photo), resized to the frame; the frame and the face's pixels (alpha > 0.5)."""
     from skimage import data
 
-    frame = cv2.resize(np.ascontiguousarray(data.coffee()[:, :, ::-1]), (width, height))
+    if background is None:
+        background = np.ascontiguousarray(data.coffee()[:, :, ::-1])
+    frame = cv2.resize(background, (width, height))
     s = height_px / cutout.shape[0]
     face = cv2.resize(cutout, None, fx=s, fy=s, interpolation=cv2.INTER_CUBIC)[:height]
     fh, fw = face.shape[:2]
@@ -392,24 +438,28 @@ class CountingCenterFace:
         return self.inner.detect(image, threshold)
 
 
-@pytest.mark.parametrize("name, index, side, height_px", MARGINAL_HALVES)
-def test_a_marginal_half_face_is_kept_by_the_second_opinion(name, index, side, height_px) -> None:
+def labelled_cutout(name: str, index: int) -> np.ndarray:
+    """Labelled face ``index`` of ``shared/data/faces/name``, cut out as the leak benchmark does (BGRA:
+    the box plus a quarter per side, alpha a soft ellipse); skips the test when the photos are absent."""
     import json
-
-    from livefilter.sources.scene import half_face
 
     if not (SHARED_DATA / "faces").is_dir():
         pytest.skip(f"labelled faces not found at {SHARED_DATA / 'faces'} (shared/data beside the project)")
     x, y, w, h = json.loads((SHARED_DATA / "faces" / "faces.json").read_text())["boxes"][name][index]
     photo = cv2.imread(str(SHARED_DATA / "faces" / name))
-    # cut out as the leak benchmark does: the box plus a quarter per side, alpha a soft ellipse
     x0, y0 = max(0, x - w // 4), max(0, y - h // 4)
     crop = photo[y0 : y + h + h // 4, x0 : x + w + w // 4]
     alpha = np.zeros(crop.shape[:2], np.uint8)
     cv2.ellipse(alpha, (x + w // 2 - x0, y + h // 2 - y0), (w // 2, int(h * 0.55)), 0, 0, 360, 255, -1)
     soft = max(3, (min(w, h) // 12) | 1)
-    cutout = np.dstack([crop, cv2.GaussianBlur(alpha, (soft, soft), 0)])
-    image, face = composite(half_face(cutout, side), height_px)
+    return np.dstack([crop, cv2.GaussianBlur(alpha, (soft, soft), 0)])
+
+
+@pytest.mark.parametrize("name, index, side, height_px", MARGINAL_HALVES)
+def test_a_marginal_half_face_is_kept_by_the_second_opinion(name, index, side, height_px) -> None:
+    from livefilter.sources.scene import half_face
+
+    image, face = composite(half_face(labelled_cutout(name, index), side), height_px)
     frame = Frame(image, 0, 0.0)
     alone = engine(schedule="exact", second_opinion="none").infer(frame)
     assert len(alone) == 1 and alone.scores[0] < PlausibilitySettings().marginal_score  # found, marginally
@@ -422,6 +472,38 @@ def test_a_marginal_half_face_is_kept_by_the_second_opinion(name, index, side, h
     assert hidden[face].mean() == alone.union()[face].mean() > 0.98, (
         f"{1 - hidden[face].mean():.0%} of the half face left visible"
     )
+
+
+# Half faces 400-600 px tall at 720p (APPROX.: a profile, a face cut by the frame's edge) that
+# RetinaFace finds but does not confirm when it looks again (0.25-0.78 at every look size):
+# CenterFace, looking at them shrunk to 160 px, scores them 0.3-0.76; the look-rejected phantoms of
+# bench_plausibility's face-free pictures of that size 0.09 at most.
+UNCONFIRMED_HALVES = [
+    ("obama_and_biden.jpg", 1, "left", 400), ("obama_and_biden.jpg", 1, "right", 400),
+    ("obama_partial_face.jpg", 0, "right", 600),
+]
+
+
+@pytest.mark.parametrize("schedule", ["exact", "live"])
+@pytest.mark.parametrize("name, index, side, height_px", UNCONFIRMED_HALVES)
+def test_a_half_face_the_second_look_does_not_confirm_is_kept_by_the_second_opinion(
+    detector_cost, schedule, name, index, side, height_px
+) -> None:
+    from livefilter.sources.scene import half_face
+
+    detector_cost(60.0)
+    car = cv2.imread(str(SHARED_DATA / "plates" / "eu1.jpg"))  # bench_plausibility's background: the photo
+    s = max(1280 / car.shape[1], 720 / car.shape[0])  # scaled to cover the frame, centre cropped
+    car = cv2.resize(car, (round(car.shape[1] * s), round(car.shape[0] * s)), interpolation=cv2.INTER_CUBIC)
+    y0, x0 = (car.shape[0] - 720) // 2, (car.shape[1] - 1280) // 2
+    car = car[y0 : y0 + 720, x0 : x0 + 1280]
+    image, face = composite(half_face(labelled_cutout(name, index), side), height_px, background=car)
+    frame = Frame(image, 0, 0.0)
+    alone = engine(schedule=schedule, second_opinion="none").infer(frame)
+    assert len(alone) == 0  # found, then dropped by the detector's own second look
+    masks = engine(schedule=schedule).infer(frame)
+    hidden = masks.union() if len(masks) else np.zeros(face.shape, bool)
+    assert hidden[face].mean() > 0.98, f"{1 - hidden[face].mean():.0%} of the half face left visible"
 
 
 def gravel_wall(width: int = 1920, height: int = 1080) -> np.ndarray:
