@@ -212,7 +212,9 @@ def test_solid_fill_restream_shows_only_codec_ringing_at_the_fills_edge_from_eac
     after the camera reconnects and after the restream server returns. (The detector also fires on
     the published frames themselves where a 1-3 px sliver of background shows between two fills:
     background colours, not the secret; so the published frames are checked against the truth.)"""
-    recorded = RecordingSink("rec", lossless=False)
+    # Lossless: every frame the render publishes is recorded, so each decoded picture's own source is among
+    # them (a lossy recorder drops frames on a loaded machine, and the nearest recorded one has its fills elsewhere).
+    recorded = RecordingSink("rec", lossless=True)
     render = RenderConfig(fps=FPS, max_frame_age_ms=400, style="solid", live_guard=live_guard)  # black: no scene colour
     with running_relay(rtsp_server, render, [recorded]) as (camera_server, out_server, _, pipeline, viewer):
         assert viewer.wait_for(15, timeout_s=20), "no redacted frames reached the viewer"
