@@ -65,6 +65,15 @@ class RenderConfig(StrictModel):
     solid_color: tuple[int, int, int] = Field(default=(0, 0, 0), description="Fill colour as [R, G, B], 0-255.")
     dilation_px: int = Field(default=6, ge=0, le=512, description="Grow every mask by this many pixels.")
     dilation_percent: float = Field(default=10.0, ge=0, le=100, description="Grow every mask by this percent of the object's size.")
+    dilation_percent_max_px: int = Field(
+        default=32,
+        ge=0,
+        le=512,
+        description="The growth from dilation_percent is at most this many pixels (dilation_px still applies): "
+        "a large object's outline is known to a few pixels, not to a tenth of its size (the face engine pads "
+        "its masks itself). 32: the surroundings hidden around a face 420-620 px tall at 720p drop from 36 % "
+        "to 24 % of the picture, with the same face pixels hidden on the leak benchmark (docs/benchmarks.md §1).",
+    )
     feather_px: int = Field(default=0, ge=0, le=128, description="Soften mask edges over this many pixels (outside the dilated mask).")
     fps: float | None = Field(
         default=None,

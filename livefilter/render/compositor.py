@@ -134,6 +134,7 @@ class Compositor:
                 Box(*box),
                 dilation_px=cfg.dilation_px,
                 dilation_percent=cfg.dilation_percent,
+                dilation_percent_max_px=cfg.dilation_percent_max_px,
                 feather_px=cfg.feather_px,
                 velocity=(float(velocity[0]), float(velocity[1])),
                 age_s=age,
@@ -145,6 +146,7 @@ class Compositor:
             within = motion_within if age > 0 else None  # (no age: no growth to keep within anything)
             # The object as the engine saw it (dilated, no motion).
             seen = object_alpha(mask, Box(*box), dilation_px=cfg.dilation_px, dilation_percent=cfg.dilation_percent,
+                                dilation_percent_max_px=cfg.dilation_percent_max_px,
                                 feather_px=cfg.feather_px) if within is not None or camera_shift != (0.0, 0.0) else None
             if within is not None and seen is not None:
                 regions.append(_Region(*seen, size=size))

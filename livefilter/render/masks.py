@@ -142,16 +142,19 @@ def bounding_box(mask: np.ndarray) -> Box | None:
     return None if box.width == 0 else box
 
 
-def dilation_radius(box: Box, *, px: float, percent: float) -> float:
-    """Dilation radius for an object: ``max(px, percent % of its bounding-box diagonal)``.
+def dilation_radius(box: Box, *, px: float, percent: float, percent_max_px: float = math.inf) -> float:
+    """Dilation radius for an object: ``max(px, percent % of its bounding-box diagonal)``,
+    the percentage's part at most ``percent_max_px``.
 
     Example:
         >>> dilation_radius(Box(0, 0, 30, 40), px=6, percent=10)
         6.0
         >>> dilation_radius(Box(0, 0, 300, 400), px=6, percent=10)
         50.0
+        >>> dilation_radius(Box(0, 0, 300, 400), px=6, percent=10, percent_max_px=32)
+        32.0
     """
-    return float(max(px, percent / 100.0 * box.diagonal))
+    return float(max(px, min(percent / 100.0 * box.diagonal, percent_max_px)))
 
 
 def motion_margin(*, speed_px_s: float, age_s: float, size_px: float) -> float:
@@ -229,6 +232,7 @@ def object_alpha(
     *,
     dilation_px: float,
     dilation_percent: float,
+    dilation_percent_max_px: float = math.inf,
     feather_px: float = 0.0,
     velocity: tuple[float, float] = (0.0, 0.0),
     age_s: float = 0.0,
@@ -257,7 +261,7 @@ def object_alpha(
         return None
     x0, y0, x1, y1 = box.x0, box.y0, box.x1, box.y1
     height, width = mask.shape
-    radius = dilation_radius(box, px=dilation_px, percent=dilation_percent)
+    radius = dilation_radius(box, px=dilation_px, percent=dilation_percent, percent_max_px=dilation_percent_max_px)
     dx = dy = 0.0
     if age_s > 0:
         vx, vy = float(velocity[0]), float(velocity[1])
@@ -338,15 +342,16 @@ def _per_object(masks: np.ndarray, velocities: np.ndarray | None = None, **grow:
     return out
 
 
-def dilate(masks: np.ndarray, *, px: float, percent: float) -> np.ndarray:
-    """(n, H, W) bool masks grown by ``max(px, percent % of each object's diagonal)``.
+def dilate(masks: np.ndarray, *, px: float, percent: float, percent_max_px: float = math.inf) -> np.ndarray:
+    """(n, H, W) bool masks grown by ``max(px, percent % of each object's diagonal)``, the
+    percentage's part at most ``percent_max_px`` (see :func:`dilation_radius`).
 
     Example:
         >>> m = np.zeros((1, 9, 9), bool); m[0, 4, 4] = True
         >>> int(dilate(m, px=1, percent=0).sum())
         5
     """
-    return _per_object(masks, dilation_px=px, dilation_percent=percent) == 255
+    return _per_object(masks, dilation_px=px, dilation_percent=percent, dilation_percent_max_px=percent_max_px) == 255
 
 
 def follow_motion(masks: np.ndarray, velocities: np.ndarray, age_s: float) -> np.ndarray:

@@ -58,7 +58,8 @@ def covered(masks: MaskSet) -> np.ndarray:
     """(H, W) bool: what the renderer hides for these masks at their own frame (age 0)."""
     if len(masks) == 0:
         return np.zeros(masks.shape, bool)
-    grown = dilate(np.asarray(masks.masks), px=RENDER.dilation_px, percent=RENDER.dilation_percent)
+    grown = dilate(np.asarray(masks.masks), px=RENDER.dilation_px, percent=RENDER.dilation_percent,
+                   percent_max_px=RENDER.dilation_percent_max_px)
     return grown.any(axis=0)
 
 
@@ -93,6 +94,22 @@ def test_every_labelled_face_is_covered_on_real_photographs(photos, detector):
                 f"{detector} {name}: a mask centred at ({cx:.0f}, {cy:.0f}) is on no labelled face"
             )
         assert len(masks) == len(boxes), f"{detector} {name}: {len(masks)} masks for {len(boxes)} faces"
+
+
+@pytest.mark.parametrize("name", ["biden.jpg", "obama.jpg"])
+def test_a_close_up_face_is_covered_whole_without_hiding_its_surroundings(photos, name):
+    """A real face 510-610 px tall (a labelled photo enlarged 1.6x, as in a 720p close-up): the mask
+    as rendered covers all of it, yet hides at most 2.4x its area (with render.dilation_percent's
+    growth not capped in pixels: 3.0x)."""
+    image, (box,) = next((image, boxes) for n, image, boxes in photos if n == name)
+    image = cv2.resize(image, None, fx=1.6, fy=1.6, interpolation=cv2.INTER_LINEAR)
+    x, y, w, h = (round(1.6 * v) for v in box)
+    masks = engine(detect_every=1).infer(Frame(image, 0, 0.0))
+    hidden = covered(masks)
+    assert h > 500 and len(masks) == 1
+    assert hidden[y : y + h, x : x + w].mean() >= 0.99, "the close-up face is not wholly hidden"
+    assert masks.union()[y : y + h, x : x + w].mean() >= 0.98, "the face mask itself no longer reaches the face's edge"
+    assert hidden.sum() <= 2.4 * w * h, f"{hidden.sum() / (w * h):.2f}x the face's area hidden"
 
 
 def test_mask_set_follows_the_contract():

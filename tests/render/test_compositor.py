@@ -62,6 +62,7 @@ def config(**overrides) -> RenderConfig:
         [(300, 200, 110, 140), (140, 330, 40, 50)],  # a large face (percent wins) and a small one
         [(60, 220, 70, 90), (150, 230, 70, 90)],  # overlapping objects
         [(10, 15, 50, 60), (630, 470, 45, 40)],  # cut by the frame's corners
+        [(320, 240, 200, 200)],  # a very large face: the percentage stops at dilation_percent_max_px
     ],
 )
 def test_every_masked_pixel_and_its_margin_is_hidden_and_far_pixels_untouched(style, feather_px, blobs):
@@ -73,7 +74,7 @@ def test_every_masked_pixel_and_its_margin_is_hidden_and_far_pixels_untouched(st
 
     hidden = changed(out, frame)
     for mask in objects:
-        radius = dilation_radius(bounding_box(mask), px=6, percent=10)
+        radius = dilation_radius(bounding_box(mask), px=6, percent=10, percent_max_px=cfg.dilation_percent_max_px)
         distance = distance_transform_edt(~mask)
         assert hidden[distance <= radius].all(), "a masked or margin pixel was published unchanged"
         if style == "solid":
@@ -82,7 +83,7 @@ def test_every_masked_pixel_and_its_margin_is_hidden_and_far_pixels_untouched(st
             assert (np.abs(out.image[distance <= radius].astype(int) - 128) < 40).all()
     far = np.ones((height, width), bool)
     for mask in objects:
-        radius = dilation_radius(bounding_box(mask), px=6, percent=10)
+        radius = dilation_radius(bounding_box(mask), px=6, percent=10, percent_max_px=cfg.dilation_percent_max_px)
         far &= distance_transform_edt(~mask) > 1.2 * radius + feather_px + 3
     np.testing.assert_array_equal(out.image[far], frame.image[far])
     assert (out.index, out.t_capture, out.pts, out.mask_frame_index) == (5, 1.0, 0.2, 3)

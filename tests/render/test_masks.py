@@ -70,6 +70,19 @@ def test_dilation_percent_scales_with_object_size():
     assert reach[1] > 6 * reach[0]
 
 
+def test_percent_growth_stops_at_its_pixel_cap_and_still_covers_within_it():
+    small = ellipse(600, 600, 300, 300, 20, 20)  # 10 % of its diagonal: ~6 px, under the cap
+    large = ellipse(600, 600, 300, 300, 200, 200)  # 10 % of its diagonal: ~57 px, capped to 24
+    for mask, radius in ((small, max(2, 0.1 * bounding_box(small).diagonal)), (large, 24.0)):
+        assert dilation_radius(bounding_box(mask), px=2, percent=10, percent_max_px=24) == pytest.approx(radius)
+        grown = dilate(mask[None], px=2, percent=10, percent_max_px=24)[0]
+        distance = distance_to(mask)
+        assert grown[distance <= radius].all(), "a pixel within the capped radius was left uncovered"
+        assert not grown[distance > 1.2 * radius + 2].any()
+    # The cap bounds only the percentage: dilation_px still applies in full.
+    assert dilation_radius(bounding_box(large), px=40, percent=10, percent_max_px=24) == 40
+
+
 def test_empty_object_gives_no_region():
     assert object_alpha(np.zeros((20, 20), bool), Box(0, 0, 0, 0), dilation_px=3, dilation_percent=10) is None
     assert not dilate(np.zeros((2, 20, 20), bool), px=3, percent=10).any()
