@@ -425,7 +425,9 @@ def unseen_change(
 
     ``guess``: where the camera's motion probably is (say, the last frame's shift scaled to this
     frame's age): tried first, and the picture's phase correlation (about a millisecond at 720p)
-    only when the shift found from it does not explain the change.
+    only when the shift found from it does not explain the change or still leaves
+    :data:`CAMERA_MIN_CHANGE` of the picture hidden (a stale guess, after the camera turned or a cut,
+    settles near itself on a shift that explains just enough); the shift that hides less is kept.
 
     Example (the camera drifts 3 px to the right over a textured wall; a square appears):
         >>> import cv2
@@ -468,8 +470,13 @@ def unseen_change(
                 and _spread(moved & ~aligned) >= CAMERA_MIN_TILES
             )
             if best != (0.0, 0.0) and explains:
-                grown, shift = _grown(aligned), best
-                break
+                hidden = _grown(aligned)
+                if shift == (0.0, 0.0) or np.count_nonzero(hidden) < np.count_nonzero(grown):
+                    grown, shift = hidden, best
+                # A guess that leaves little hidden is taken as it is; one that leaves more may be a local
+                # optimum near a stale motion (the camera turned; a cut): phase correlation decides.
+                if np.count_nonzero(grown) < CAMERA_MIN_CHANGE * moved.size:
+                    break
     mask = _cell_pixels(grown, height=height, width=width, cell=cell)
     if shift != (0.0, 0.0):
         return None if mask is None else Unseen(mask, shift)
