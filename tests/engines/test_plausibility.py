@@ -24,6 +24,12 @@ GIANT = np.array([[115, 0, 1805, 1080]], np.float32)  # the reported phantom: ~1
 FACE = np.array([[900, 500, 960, 570]], np.float32)  # a 60x70 face
 
 
+def require_shared(folder: str, what: str) -> None:
+    """Skips the test when ``shared/data/folder`` (real media beside the project) is absent, as on a clean clone."""
+    if not (SHARED_DATA / folder).is_dir():
+        pytest.skip(f"{what} not found at {SHARED_DATA / folder} (shared/data beside the project)")
+
+
 class FakeDetector:
     """Records every second look; answers with fixed boxes (in the crop's pixels) or a function of the crop."""
 
@@ -376,8 +382,7 @@ def test_a_large_half_face_is_confirmed_by_the_second_look(detector_cost, schedu
 @pytest.mark.parametrize("schedule, ms_per_mpixel", [("exact", 0.0), ("live", 30.0), ("live", 300.0)])
 @pytest.mark.parametrize("width, height", [(1920, 1080), (1280, 720)])
 def test_a_car_front_is_not_taken_for_a_giant_face(detector_cost, schedule, ms_per_mpixel, width, height) -> None:
-    if not (SHARED_DATA / "plates").is_dir():
-        pytest.skip(f"real car photos not found at {SHARED_DATA / 'plates'} (shared/data beside the project)")
+    require_shared("plates", "real car photos")
     detector_cost(ms_per_mpixel)  # the live tile plan: a fast and a slow machine
     frame = Frame(car_front("test_039.jpg", 0.7, width, height), 0, 0.0)
     unverified = engine(schedule=schedule, verify_candidates=False).infer(frame)
@@ -443,8 +448,7 @@ def labelled_cutout(name: str, index: int) -> np.ndarray:
     the box plus a quarter per side, alpha a soft ellipse); skips the test when the photos are absent."""
     import json
 
-    if not (SHARED_DATA / "faces").is_dir():
-        pytest.skip(f"labelled faces not found at {SHARED_DATA / 'faces'} (shared/data beside the project)")
+    require_shared("faces", "labelled faces")
     x, y, w, h = json.loads((SHARED_DATA / "faces" / "faces.json").read_text())["boxes"][name][index]
     photo = cv2.imread(str(SHARED_DATA / "faces" / name))
     x0, y0 = max(0, x - w // 4), max(0, y - h // 4)
@@ -491,6 +495,7 @@ def test_a_half_face_the_second_look_does_not_confirm_is_kept_by_the_second_opin
 ) -> None:
     from livefilter.sources.scene import half_face
 
+    require_shared("plates", "real car photos")
     detector_cost(60.0)
     car = cv2.imread(str(SHARED_DATA / "plates" / "eu1.jpg"))  # bench_plausibility's background: the photo
     s = max(1280 / car.shape[1], 720 / car.shape[0])  # scaled to cover the frame, centre cropped
@@ -550,8 +555,7 @@ def faces_on_gravel(height_px: int) -> tuple[np.ndarray, list[tuple[int, int, in
 def test_small_real_faces_on_gravel_are_still_covered(height_px) -> None:
     """Every small face the engine covers without the second look it covers with it; the gravel
     around them stays clear."""
-    if not (SHARED_DATA / "faces").is_dir():
-        pytest.skip(f"labelled faces not found at {SHARED_DATA / 'faces'} (shared/data beside the project)")
+    require_shared("faces", "labelled faces")
     image, boxes = faces_on_gravel(height_px)
     frame = Frame(image, 0, 0.0)
 
