@@ -452,7 +452,8 @@ def unseen_change(
             f"unseen_change: expected a picture of the seen one's size, got {width}x{height} "
             f"and {reference.image.shape[1]}x{reference.image.shape[0]}"
         )
-    moved = _moved(reference.means, means, threshold)
+    still_diff = _largest_channel_diff(means, reference.means)
+    moved = still_diff > threshold
     shift: tuple[float, float] = (0.0, 0.0)
     grown = _grown(moved)
     if np.count_nonzero(grown) >= CAMERA_MIN_CHANGE * moved.size:
@@ -480,7 +481,7 @@ def unseen_change(
     mask = _cell_pixels(grown, height=height, width=width, cell=cell)
     if shift != (0.0, 0.0):
         return None if mask is None else Unseen(mask, shift)
-    faint = _moved(reference.means, means, threshold * MOTION_REACH_THRESHOLD)  # (includes `moved`)
+    faint = still_diff > threshold * MOTION_REACH_THRESHOLD  # (includes `moved`)
     reach = _cell_pixels(_grown(faint, MOTION_REACH_CELLS), height=height, width=width, cell=cell)
     if reach is None:
         return None

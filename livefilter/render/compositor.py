@@ -10,6 +10,7 @@ objects whose regions overlap are redacted together.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, Protocol
 
@@ -128,26 +129,18 @@ class Compositor:
         bounds = [0.0] * len(masks) if speed_bounds is None else [float(v) for v in speed_bounds]
         if len(bounds) != len(masks):
             raise ValueError(f"speed_bounds: expected one per object ({len(masks)}), got {len(bounds)}")
+        grown = functools.partial(object_alpha, dilation_px=cfg.dilation_px, dilation_percent=cfg.dilation_percent,
+                                  dilation_percent_max_px=cfg.dilation_percent_max_px, feather_px=cfg.feather_px)
         for mask, box, velocity, bound in zip(masks.masks, masks.boxes.tolist(), masks.velocities, bounds):
-            region = object_alpha(
-                mask,
-                Box(*box),
-                dilation_px=cfg.dilation_px,
-                dilation_percent=cfg.dilation_percent,
-                dilation_percent_max_px=cfg.dilation_percent_max_px,
-                feather_px=cfg.feather_px,
-                velocity=(float(velocity[0]), float(velocity[1])),
-                age_s=age,
-                speed_bound=bound,
+            region = grown(
+                mask, Box(*box), velocity=(float(velocity[0]), float(velocity[1])), age_s=age, speed_bound=bound
             )
             if region is None:
                 continue
             size = max(box[2] - box[0], box[3] - box[1])
             within = motion_within if age > 0 else None  # (no age: no growth to keep within anything)
             # The object as the engine saw it (dilated, no motion).
-            seen = object_alpha(mask, Box(*box), dilation_px=cfg.dilation_px, dilation_percent=cfg.dilation_percent,
-                                dilation_percent_max_px=cfg.dilation_percent_max_px,
-                                feather_px=cfg.feather_px) if within is not None or camera_shift != (0.0, 0.0) else None
+            seen = grown(mask, Box(*box)) if within is not None or camera_shift != (0.0, 0.0) else None
             if within is not None and seen is not None:
                 regions.append(_Region(*seen, size=size))
                 region = _within(region, within)
