@@ -11,7 +11,9 @@ phantom scores 0 there at every scale tried.
 A candidate is looked at again when it is
 
 - *large*: its box covers ``large_area`` of the frame or more (its mask, ~1.5x the box
-  plus the renderer's margin, would hide ~5 % of the picture or more); or
+  plus the renderer's margin, would hide ~5 % of the picture or more) and is ``large_min_px``
+  (64) or more on its longer side (frames up to ~490x280 only: above, 3 % of the frame is a
+  larger box); or
 - *marginal*: scored below ``marginal_score``, and the second look shows it at least
   ``min_zoom`` times larger than the detector saw it: it was found on a downscaled frame, or it
   is *small* (its box's longer side below ``small_px``) and is enlarged ``small_zoom`` x.
@@ -123,7 +125,11 @@ class PlausibilitySettings:
     """When a candidate is looked at again, and how.
 
     Attributes:
-        large_area: a box covering this share of the frame or more is checked.
+        large_area: a box covering this share of the frame or more is checked...
+        large_min_px: ...when its longer side is this long or more. In a small frame (a 320x180
+            sub-stream) an ordinary face covers 3 %: found at the frame's own pixels (such a frame
+            is never downscaled), where a downscaled pass's giant phantoms do not arise, and a face
+            partly behind something scores below ``confirm_score`` when looked at again.
         marginal_score: a candidate scored below this is checked (when zoom helps).
         min_zoom: ...when the frame's pixels show it this many times larger than the detector saw it.
         context: margin of the crop around the box, in box sizes per side.
@@ -151,6 +157,7 @@ class PlausibilitySettings:
     """
 
     large_area: float = 0.03
+    large_min_px: float = 64.0
     marginal_score: float = 0.8
     min_zoom: float = 1.5
     context: float = 0.5
@@ -171,6 +178,7 @@ class PlausibilitySettings:
     def __post_init__(self) -> None:
         checks = [
             ("large_area", 0 < self.large_area <= 1, "in (0, 1]"),
+            ("large_min_px", self.large_min_px >= 0, ">= 0"),
             ("marginal_score", 0 <= self.marginal_score <= 1, "in [0, 1]"),
             ("min_zoom", self.min_zoom >= 1, ">= 1"),
             ("context", self.context >= 0, ">= 0"),
@@ -281,7 +289,7 @@ class Plausibility:
         s = self.settings
         boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
         sizes = np.clip(boxes[:, 2:] - boxes[:, :2], 0, None)
-        large = sizes.prod(axis=1) >= s.large_area * shape[0] * shape[1]
+        large = (sizes.prod(axis=1) >= s.large_area * shape[0] * shape[1]) & (sizes.max(axis=1) >= s.large_min_px)
         scores = np.asarray(scores, np.float64).reshape(-1)
         zooms = look_scale(sizes.max(axis=1), scores, s) >= s.min_zoom * np.asarray(detect_scale, np.float64)
         return large | ((scores < s.marginal_score) & zooms)

@@ -26,17 +26,18 @@ from tests.cluster.frames import DEMO, Judge
 pytestmark = pytest.mark.slow
 
 
-def crossing(last: int) -> tuple[list[tuple[int, int]], float]:
+def crossing(last: int, step: int = 1) -> tuple[list[tuple[int, int]], float]:
     """(index, face pixels outside every mask) of the demo frames 0..``last`` the cluster's judge would
-    call a leak (it excuses a face coming out from behind the bar), the engine taking every frame; and
-    the share of non-face pixels the masks cover (over-redaction, issue 16)."""
+    call a leak (it excuses a face coming out from behind the bar), the engine taking every ``step``-th
+    frame (2: a busy machine's 5 fps); and the share of non-face pixels the masks cover (over-redaction,
+    issue 16)."""
     config = parse_config({"source": DEMO, "engine": {"kind": "cpu-face"}})
     engine = create_engine(config.engine, [Prompt("face", 0.5)], kind="cpu-face", exact=False)
     engine.open()
     judge = Judge(DEMO)
     found = []
     over = nonface = 0
-    for index in range(last + 1):
+    for index in range(0, last + 1, step):
         image, face = judge.truth(index)
         t = index / DEMO["fps"]
         masks = engine.infer(Frame(image=image, index=index, t_capture=t, pts=t))
@@ -57,3 +58,27 @@ def test_the_engine_covers_the_demo_face_while_it_crosses_the_bar_without_hiding
     leaked, over = crossing(600)
     assert leaked == []
     assert over < 0.08, f"masks cover {100 * over:.1f} % of the demo's non-face pixels"
+
+
+def test_at_5_fps_a_face_the_detector_finds_partly_behind_the_bar_is_kept() -> None:
+    """The engine taking every other frame (a busy machine): the face moves off its last kept box
+    between detections, so a face the detector finds partly behind the bar (0.38-0.73 on frames 460,
+    504, 598) is no longer "known"; in the 320x180 frame its box covers 3 %, and looked at again as a
+    *large* candidate it scored 0.13-0.62 and was dropped, leaving 1,030-1,171 face pixels uncovered.
+    The slivers of a face two widths past its last detection still leak (docs/benchmarks.md, "Held
+    tracks round a curve", second round): this test judges only the frames the detector answers."""
+    leaked, _ = crossing(600, step=2)
+    config = parse_config({"source": DEMO, "engine": {"kind": "cpu-face"}})
+    detector = create_engine(config.engine, [Prompt("face", 0.5)], kind="cpu-face", exact=False)
+    detector.open()
+    judge = Judge(DEMO)
+    found_but_shown = []
+    for index, shown in leaked:
+        image, face = judge.truth(index)
+        for x1, y1, x2, y2 in detector.detect(image).boxes.astype(int):
+            if face[max(0, y1) : max(0, y2), max(0, x1) : max(0, x2)].sum() >= 0.3 * face.sum():
+                found_but_shown.append((index, shown))
+                break
+    detector.close()
+    assert len(leaked) < 21, f"judged leaks at 5 fps: {leaked}"
+    assert found_but_shown == []

@@ -268,6 +268,22 @@ def test_a_known_face_is_not_looked_at_again_until_forgotten() -> None:
     assert len(detect.crops) == 3
 
 
+@pytest.mark.parametrize(
+    "box, checked",
+    [
+        ([217, 49, 254, 102], False),  # a 37x53 face in a 320x180 frame: 3.4 % of it, under 64 px
+        ([200, 40, 270, 130], True),  # 70x90: large at this size too
+    ],
+)
+def test_in_a_small_frame_an_ordinary_face_is_not_large(box, checked) -> None:
+    """A 320x180 sub-stream is seen at its own pixels only: a face partly behind something, found at
+    0.68 and looked at again, scored 0.35 and was dropped (the demo camera at 5 fps)."""
+    detect = FakeDetector()  # the second look finds nothing
+    verdict = check(Plausibility(), np.array([box], float), [0.68], detect, shape=(180, 320), detect_scale=1.0)
+    assert verdict.keep.tolist() == [not checked]
+    assert verdict.checked == int(checked) and len(detect.crops) == int(checked)
+
+
 def test_a_rejected_giant_is_not_remembered() -> None:
     plausibility = Plausibility()
     detect = FakeDetector()
@@ -288,6 +304,7 @@ def test_crop_for_stays_in_the_frame_and_never_upscales() -> None:
     "field, value, expectation",
     [
         ("large_area", 0.0, pytest.raises(ValueError, match=r"large_area: expected in \(0, 1\], got 0.0")),
+        ("large_min_px", -1.0, pytest.raises(ValueError, match="large_min_px: expected >= 0, got -1.0")),
         ("target_px", 8, pytest.raises(ValueError, match="target_px: expected >= 16, got 8")),
         ("min_zoom", 0.5, pytest.raises(ValueError, match="min_zoom: expected >= 1")),
         ("small_zoom", 0.5, pytest.raises(ValueError, match="small_zoom: expected >= 1")),
