@@ -336,9 +336,8 @@ class Plausibility:
         self._known, self._t_known = self._known[recent], self._t_known[recent]
         shape = image.shape[:2]
         suspect = self.needs_check(boxes, scores, shape, detect_scale=detect_scale)
-        medium = np.zeros(len(boxes), bool)
-        if second is not None:
-            medium = self.needs_second_opinion(boxes, scores, shape, detect_scale=detect_scale)
+        sized = self.medium_sized(boxes, shape)  # the sizes the second detector is asked about
+        medium = sized & ~suspect if second is not None else np.zeros(len(boxes), bool)  # needs_second_opinion
         if len(self._known) and (suspect.any() or medium.any()):
             suspect &= ~(box_iou(boxes, self._known) >= s.confirm_iou).any(axis=1)
             medium &= ~self._near_known(boxes)
@@ -351,7 +350,7 @@ class Plausibility:
             for i in np.flatnonzero(medium):
                 x0, y0, x1, y1, _ = crop_for(boxes[i], shape, s)
                 keep[i] = self._found_again(image, boxes[i], (x0, y0, x1, y1), 1.0, second, s.second_opinion_score)
-            rescue = suspect & ~keep & self.medium_sized(boxes, shape)
+            rescue = suspect & ~keep & sized
             recent = t - self._t_declined <= s.remember_s
             self._declined, self._t_declined = self._declined[recent], self._t_declined[recent]
             if len(self._declined) and rescue.any():  # the same look-alike again: not asked on every call
